@@ -1,0 +1,70 @@
+# Two commands on a fresh machine with only Python 3.11+ and the package registries:
+#   make demo   set up, train the iris example, deploy it locally, get predictions
+#   make test   set up with the dev extras and run the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+UV     := $(BIN)/uv
+# constraints.txt pins every package CI tested (regenerate with `make lock`).
+PIN    := --constraint constraints.txt
+
+.PHONY: help venv install dev demo demo-stop test lint fmt lock bench clean
+
+help:
+	@echo "make demo    deploy the iris example locally and print predictions"
+	@echo "make test    install dev extras and run the whole suite"
+	@echo "make lint    ruff"
+	@echo "make bench   run the benchmarks and write benchmarks/results"
+	@echo "make lock    re-pin constraints.txt"
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit("slml needs Python 3.11+") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
+
+venv: $(BIN)/python
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(UV) pip install --python $(BIN)/python $(PIN) -e ".[sklearn]"
+	touch $@
+
+$(VENV)/.installed-dev: $(BIN)/python pyproject.toml constraints.txt
+	$(UV) pip install --python $(BIN)/python $(PIN) -e ".[dev]"
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+dev: $(VENV)/.installed-dev
+
+demo: install
+	cd examples/iris && ../../$(BIN)/python train.py
+	cd examples/iris && ../../$(BIN)/slml deploy --provider local
+	cd examples/iris && ../../$(BIN)/slml invoke --file sample.json
+	@echo
+	@echo "The iris model is serving locally. Try:"
+	@echo "  cd examples/iris && ../../$(BIN)/slml status"
+	@echo "  cd examples/iris && ../../$(BIN)/slml destroy     # stop it (or: make demo-stop)"
+
+demo-stop:
+	cd examples/iris && ../../$(BIN)/slml destroy --provider local
+
+test: dev
+	$(BIN)/ruff check slml tests benchmarks infra examples
+	$(BIN)/python -m pytest -q
+
+lint: dev
+	$(BIN)/ruff check slml tests benchmarks infra examples
+	$(BIN)/ruff format --check slml tests || true
+
+fmt: dev
+	$(BIN)/ruff check --fix slml tests benchmarks infra examples
+	$(BIN)/ruff format slml tests benchmarks infra examples
+
+lock: venv
+	$(UV) pip compile pyproject.toml --extra dev --extra all --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 -o constraints.txt --quiet
+
+bench: dev
+	$(BIN)/python -m benchmarks.run_all
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,166 @@
+"""slml.yaml: the project's one config.
+
+``load_config(path)`` reads, validates and returns a frozen ``ProjectConfig``. Every
+problem becomes a ``ConfigError`` whose message names the key path and what was
+expected, e.g. ``slml.yaml: aws.memory: 12000 is above the maximum 10240``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from slml.config.sections import (
+    AwsConfig,
+    AzureConfig,
+    GcpConfig,
+    LocalConfig,
+    SageMakerConfig,
+)
+from slml.errors import ConfigError
+
+CONFIG_FILE = "slml.yaml"
+PROVIDERS = ("local", "aws", "sagemaker", "gcp", "azure")
+ProviderName = Literal["local", "aws", "sagemaker", "gcp", "azure"]
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
+
+__all__ = [
+    "CONFIG_FILE",
+    "PROVIDERS",
+    "AwsConfig",
+    "AzureConfig",
+    "GcpConfig",
+    "LocalConfig",
+    "ProjectConfig",
+    "SageMakerConfig",
+    "load_config",
+    "parse_config",
+]
+
+
+class ProjectConfig(BaseModel):
+    """The whole of slml.yaml. Paths are resolved against the file's directory."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="project name: lowercase letters, digits, dashes")
+    model: Path = Field(description="path to the model artifact directory")
+    provider: ProviderName = "local"
+    stage: str = Field(default="dev", pattern=r"^[a-z][a-z0-9-]{0,19}$")
+    backend: str | None = Field(
+        default=None,
+        description="Pulumi state backend URL (file://, s3://, https://); default .slml/pulumi",
+    )
+    local: LocalConfig = Field(default_factory=LocalConfig)
+    aws: AwsConfig = Field(default_factory=AwsConfig)
+    sagemaker: SageMakerConfig = Field(default_factory=SageMakerConfig)
+    gcp: GcpConfig = Field(default_factory=GcpConfig)
+    azure: AzureConfig = Field(default_factory=AzureConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid name: use 2-40 lowercase letters, digits and "
+                "dashes, starting with a letter (cloud resource names are built from it)"
+            )
+        return value
+
+    def section(self, provider: str) -> BaseModel:
+        """The config section of one provider."""
+        return getattr(self, provider)
+
+    def with_overrides(self, *, provider: str | None = None, stage: str | None = None):
+        """A copy with the command line's ``--provider``/``--stage`` applied, validated."""
+        data = self.model_dump()
+        if provider is not None:
+            data["provider"] = provider
+        if stage is not None:
+            data["stage"] = stage
+        return _validate(data, source="command line")
+
+
+def _format_location(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif item in ("function-after", "function-before", "function-wrap"):
+            continue
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(top level)"
+
+
+def _format_error(err: dict[str, Any]) -> str:
+    where = _format_location(err["loc"])
+    kind = err["type"]
+    given = err.get("input")
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key (check the spelling; see `slml init` for every key)"
+    if kind == "missing":
+        return f"{where}: required key is missing"
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        return f"{where}: {given!r} is not allowed; expected {expected}"
+    msg = err["msg"].removeprefix("Value error, ")
+    if kind in ("less_than_equal", "greater_than_equal", "less_than", "greater_than"):
+        return f"{where}: {given!r} is out of range: {msg.lower()}"
+    shown = repr(given)
+    if isinstance(given, dict | list) or shown in msg or str(given) in msg:
+        return f"{where}: {msg}"
+    return f"{where}: {msg} (got {shown})"
+
+
+def _validate(data: Any, *, source: str) -> ProjectConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source}: expected a mapping of keys (name:, model:, provider:, ...), "
+            f"got {type(data).__name__}",
+            hint="run `slml init MODEL_DIR` to write a commented slml.yaml",
+        )
+    try:
+        return ProjectConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [_format_error(e) for e in exc.errors()]
+        raise ConfigError(
+            f"{source} is not valid:\n  " + "\n  ".join(lines),
+            hint="see `slml init --help`, or the README's configuration section",
+        ) from None
+
+
+def parse_config(text: str, *, source: str = CONFIG_FILE, base_dir: Path | None = None):
+    """Validate slml.yaml's text; relative ``model`` paths resolve against ``base_dir``."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "malformed YAML"
+        raise ConfigError(f"{source}: not valid YAML{where}: {problem}") from None
+    if data is None:
+        data = {}
+    config = _validate(data, source=source)
+    if base_dir is not None and not config.model.is_absolute():
+        config = config.model_copy(update={"model": (base_dir / config.model).resolve()})
+    return config
+
+
+def load_config(path: Path) -> ProjectConfig:
+    """Read and validate slml.yaml at ``path``. Raises ConfigError naming what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"no {path.name} found at {path.parent.resolve()}",
+            hint="run `slml init MODEL_DIR` here, or pass --config PATH",
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    return parse_config(text, source=str(path.name), base_dir=path.parent.resolve())

@@ -1,0 +1,142 @@
+"""One pydantic model per provider section of slml.yaml.
+
+Every model forbids unknown keys, and every bound is the cloud's own documented limit
+(see ../shared/CLOUD-REFERENCE.md), so a mistake is caught before any build or call.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Port = Annotated[int, Field(ge=1024, le=65535)]
+EnvVars = dict[str, str]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LocalConfig(Section):
+    """`local:` the embedded provider: the bundle runs as a server on this machine."""
+
+    host: Literal["127.0.0.1", "localhost", "0.0.0.0"] = "127.0.0.1"
+    port: Port | None = Field(
+        default=None, description="fixed port; by default a free one, kept across redeploys"
+    )
+    health_timeout: float = Field(default=60.0, gt=0, le=600, description="seconds")
+    max_body_mb: float = Field(default=6.0, gt=0, le=1024)
+    env: EnvVars = Field(default_factory=dict)
+
+
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+    2922, 3288, 3653,
+)  # fmt: skip
+
+
+class AwsConfig(Section):
+    """`aws:` AWS Lambda behind an API Gateway HTTP API."""
+
+    region: str = "us-east-1"
+    runtime: Literal["python3.11", "python3.12", "python3.13"] = "python3.12"
+    architecture: Literal["x86_64", "arm64"] = "x86_64"
+    memory: int = Field(default=1024, ge=128, le=10240, description="MB")
+    timeout: int = Field(default=30, ge=1, le=900, description="seconds")
+    ephemeral_storage: int = Field(default=512, ge=512, le=10240, description="MB of /tmp")
+    reserved_concurrency: int | None = Field(default=None, ge=0)
+    provisioned_concurrency: int | None = Field(default=None, ge=1)
+    auth: Literal["iam", "api_key", "none"] = "iam"
+    log_retention_days: int = 14
+    artifact_bucket: str | None = Field(
+        default=None, description="S3 bucket for zips over 50 MB; created when omitted"
+    )
+    large_bundle: Literal["fail", "image"] = Field(
+        default="fail", description="over 250 MB unzipped: fail, or switch to a container image"
+    )
+    tags: dict[str, str] = Field(default_factory=dict)
+    env: EnvVars = Field(default_factory=dict)
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            allowed = ", ".join(map(str, LOG_RETENTION_DAYS))
+            raise ValueError(f"{value} is not a CloudWatch retention period; use one of {allowed}")
+        return value
+
+
+class DataCaptureConfig(Section):
+    enabled: bool = False
+    s3_uri: str | None = None
+    sampling_percentage: int = Field(default=100, ge=0, le=100)
+
+
+class SageMakerConfig(Section):
+    """`sagemaker:` a SageMaker endpoint, serverless unless `instance_type` is given."""
+
+    region: str = "us-east-1"
+    memory: int = Field(default=2048, ge=1024, le=6144, description="MB, serverless only")
+    max_concurrency: int = Field(default=5, ge=1, le=200, description="serverless only")
+    instance_type: str | None = Field(default=None, description="e.g. ml.m5.large")
+    instance_count: int = Field(default=1, ge=1)
+    data_capture: DataCaptureConfig = Field(default_factory=DataCaptureConfig)
+    image_uri: str | None = Field(default=None, description="prebuilt image; skips the build")
+    python_version: Literal["3.11", "3.12", "3.13"] = "3.11"
+    tags: dict[str, str] = Field(default_factory=dict)
+    env: EnvVars = Field(default_factory=dict)
+
+    @field_validator("memory")
+    @classmethod
+    def _memory_step(cls, value: int) -> int:
+        if value % 1024:
+            raise ValueError(f"{value} is not a multiple of 1024 (1024, 2048, ... 6144)")
+        return value
+
+    @model_validator(mode="after")
+    def _capture_needs_instances(self) -> SageMakerConfig:
+        if self.data_capture.enabled and self.instance_type is None:
+            raise ValueError(
+                "data_capture needs an instance-backed endpoint (set instance_type); "
+                "serverless endpoints do not support it"
+            )
+        return self
+
+
+class GcpConfig(Section):
+    """`gcp:` a Google Cloud Run service."""
+
+    project: str | None = Field(default=None, description="GCP project id")
+    region: str = "us-central1"
+    cpu: Literal["1", "2", "4", "6", "8"] = "1"
+    memory: str = Field(default="1Gi", pattern=r"^[0-9]+(Mi|Gi)$")
+    min_instances: int = Field(default=0, ge=0, le=1000)
+    max_instances: int = Field(default=10, ge=1, le=1000)
+    concurrency: int = Field(default=80, ge=1, le=1000)
+    timeout: int = Field(default=300, ge=1, le=3600, description="seconds")
+    auth: Literal["iam", "none"] = "iam"
+    image_uri: str | None = Field(default=None, description="prebuilt image; skips the build")
+    python_version: Literal["3.11", "3.12", "3.13"] = "3.11"
+    env: EnvVars = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _instances(self) -> GcpConfig:
+        if self.min_instances > self.max_instances:
+            raise ValueError(
+                f"min_instances ({self.min_instances}) is above max_instances "
+                f"({self.max_instances})"
+            )
+        return self
+
+
+class AzureConfig(Section):
+    """`azure:` an Azure Function App (Flex Consumption by default)."""
+
+    region: str = "eastus"
+    plan: Literal["flex", "consumption"] = "flex"
+    python_version: Literal["3.10", "3.11", "3.12"] = "3.11"
+    memory: Literal[512, 2048, 4096] = Field(default=2048, description="MB, Flex only")
+    max_instances: int = Field(default=40, ge=1, le=1000)
+    auth: Literal["function", "none"] = "function"
+    env: EnvVars = Field(default_factory=dict)

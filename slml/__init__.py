@@ -25,8 +25,11 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from slml.api import build, deploy, preview
-    from slml.artifact import load_model, save_model
+    from slml.api import build as build
+    from slml.api import deploy as deploy
+    from slml.api import preview as preview
+    from slml.artifact import load_model as load_model
+    from slml.artifact import save_model as save_model
 
 
 def __getattr__(name: str) -> Any:

@@ -1,5 +1,122 @@
-"""The slml command line (placeholder until the CLI lands)."""
+"""The ``slml`` command line: parse, call ``slml.api``, render. Nothing else lives here.
+
+Every SlmlError becomes one message on stderr and exit code 2; a traceback only with
+``--debug``. ``--json`` prints results as JSON on stdout for scripts.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import click
+import typer
+from rich.console import Console
+
+from slml import __version__
+from slml.cli import render as render
+from slml.cli.reporter import RichReporter
+from slml.errors import SlmlError, exit_code
+
+app = typer.Typer(
+    name="slml",
+    help=(
+        "Serve any trained model on serverless infrastructure, from one config.\n\n"
+        "Typical flow: `slml save model.joblib` → `slml init artifacts/model` → "
+        "`slml preview` → `slml deploy` → `slml invoke '{\"instances\": [[...]]}'`. "
+        "The provider comes from slml.yaml or --provider (local, aws, sagemaker, gcp, azure)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+
+T = TypeVar("T")
+out = Console()
+err = Console(stderr=True)
+_state: dict[str, bool] = {"debug": False}
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Path to slml.yaml (default: ./slml.yaml)."),
+]
+ProviderOpt = Annotated[
+    str | None,
+    typer.Option("--provider", "-p", help="local, aws, sagemaker, gcp or azure; "
+                 "overrides `provider:` in slml.yaml."),
+]
+StageOpt = Annotated[
+    str | None, typer.Option("--stage", "-s", help="Stage (dev, prod, ...): a separate "
+                             "deployment of the same project. Default: `stage:` or dev.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON for scripts.")]
 
 
-def main() -> None:  # pragma: no cover
-    raise SystemExit("slml CLI is being built")
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"slml {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def _run(action: Callable[[RichReporter], T], *, json_mode: bool) -> T:
+    """Run ``action`` with a progress reporter on stderr; close it on every path."""
+    reporter = RichReporter(err, quiet=json_mode)
+    try:
+        result = action(reporter)
+    except BaseException:
+        reporter.abort()
+        raise
+    reporter.close()
+    return result
+
+
+def _opts(config: Path | None, provider: str | None, stage: str | None) -> dict[str, Any]:
+    return {"config": config, "provider": provider, "stage": stage, "debug": _state["debug"]}
+
+
+# Commands live in submodules; importing them registers them on ``app``.
+from slml.cli import commands as _commands  # noqa: E402,F401
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: maps errors to messages and exit codes."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="slml", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show(file=sys.stderr)
+        sys.exit(2)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        err.print("[yellow]interrupted[/]: nothing was left half-done; the previous "
+                  "deployment, if any, is unchanged")
+        sys.exit(130)
+    except SlmlError as exc:
+        if _state["debug"]:
+            traceback.print_exc()
+        err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        if exc.hint:
+            err.print(f"  [dim]hint:[/] {exc.hint}", highlight=False)
+        sys.exit(exit_code(exc))
+    except Exception as exc:  # an slml bug: say so plainly
+        if _state["debug"]:
+            traceback.print_exc()
+        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", highlight=False)
+        err.print("  [dim]rerun with --debug for the traceback, and please report it[/]")
+        sys.exit(1)
+    sys.exit(0)

@@ -1,0 +1,124 @@
+"""The pipeline as functions: slml.yaml → Config → Bundle → Plan / deployment.
+
+Each function loads the config, applies ``provider``/``stage`` overrides, builds a
+``ProviderContext`` and calls the provider. The CLI is a thin shell over these; they are
+also the Python API (``slml.deploy("slml.yaml", provider="local")``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from slml.config import CONFIG_FILE, ProjectConfig, load_config
+from slml.errors import ConfigError
+from slml.providers.base import (
+    Bundle,
+    DeployResult,
+    NullReporter,
+    Plan,
+    Provider,
+    ProviderContext,
+    Reporter,
+    Status,
+)
+from slml.providers.registry import get_provider
+from slml.state import ProjectState
+
+PathLike = str | Path
+
+
+@dataclass(frozen=True)
+class Session:
+    """A provider and the context to call it with."""
+
+    provider: Provider
+    ctx: ProviderContext
+
+
+def open_session(
+    config: PathLike | None = None,
+    *,
+    provider: str | None = None,
+    stage: str | None = None,
+    reporter: Reporter | None = None,
+    debug: bool = False,
+) -> Session:
+    """Load slml.yaml (default ``./slml.yaml``) and pick the provider. Raises ConfigError."""
+    path = Path(config) if config is not None else Path.cwd() / CONFIG_FILE
+    if path.is_dir():
+        path = path / CONFIG_FILE
+    project: ProjectConfig = load_config(path).with_overrides(provider=provider, stage=stage)
+    ctx = ProviderContext(
+        config=project,
+        state=ProjectState(path.parent),
+        reporter=reporter or NullReporter(),
+        debug=debug,
+    )
+    return Session(provider=get_provider(project.provider), ctx=ctx)
+
+
+def _check_model(ctx: ProviderContext) -> None:
+    model = ctx.config.model
+    if not model.exists():
+        raise ConfigError(
+            f"model: {model} does not exist",
+            hint="save an artifact there first (slml.save_model or `slml save MODEL_FILE`)",
+        )
+
+
+def build(config: PathLike | None = None, **options: Any) -> Bundle:
+    """Build the bundle for the selected provider. No cloud calls."""
+    session = open_session(config, **options)
+    _check_model(session.ctx)
+    return session.provider.build(ctx=session.ctx)
+
+
+def preview(config: PathLike | None = None, **options: Any) -> Plan:
+    """Build, then show what deploy would do (offline plan when Pulumi is missing)."""
+    session = open_session(config, **options)
+    _check_model(session.ctx)
+    bundle = session.provider.build(ctx=session.ctx)
+    return session.provider.plan(ctx=session.ctx, bundle=bundle)
+
+
+def deploy(config: PathLike | None = None, **options: Any) -> DeployResult:
+    """Build and deploy; returns the endpoint. The previous deployment keeps serving
+    if this one fails."""
+    session = open_session(config, **options)
+    _check_model(session.ctx)
+    bundle = session.provider.build(ctx=session.ctx)
+    return session.provider.deploy(ctx=session.ctx, bundle=bundle)
+
+
+def destroy(config: PathLike | None = None, **options: Any) -> None:
+    """Tear the deployment down. Raises NotDeployed when there is nothing to destroy."""
+    session = open_session(config, **options)
+    session.provider.destroy(ctx=session.ctx)
+
+
+def status(config: PathLike | None = None, **options: Any) -> Status:
+    session = open_session(config, **options)
+    return session.provider.status(ctx=session.ctx)
+
+
+def invoke(payload: dict[str, Any], config: PathLike | None = None, **options: Any) -> dict:
+    """Send one prediction request to the deployed endpoint; returns its JSON answer."""
+    session = open_session(config, **options)
+    return session.provider.invoke(ctx=session.ctx, payload=payload)
+
+
+def logs(
+    config: PathLike | None = None, *, lines: int = 100, follow: bool = False, **options: Any
+) -> Iterator[str]:
+    session = open_session(config, **options)
+    return session.provider.logs(ctx=session.ctx, lines=lines, follow=follow)
+
+
+def deployments(config: PathLike | None = None) -> list[dict[str, Any]]:
+    """Every recorded deployment of the project (all stages and providers)."""
+    path = Path(config) if config is not None else Path.cwd() / CONFIG_FILE
+    root = path if path.is_dir() else path.parent
+    return ProjectState(root).records()

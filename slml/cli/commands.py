@@ -1,0 +1,193 @@
+"""The slml commands. Each parses its options, calls slml.api and renders the result."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from slml import api
+from slml.cli import (
+    ConfigOpt,
+    JsonOpt,
+    ProviderOpt,
+    StageOpt,
+    _opts,
+    _run,
+    app,
+    err,
+    out,
+    render,
+)
+from slml.cli.payload import load_payload
+from slml.config import CONFIG_FILE, PROVIDERS
+from slml.errors import UsageError
+
+
+@app.command()
+def init(
+    model: Annotated[Path, typer.Argument(help="The model artifact directory to serve.")],
+    name: Annotated[str | None, typer.Option(help="Project name (default: from the "
+                                             "artifact's directory).")] = None,
+    provider: Annotated[str, typer.Option("--provider", "-p", help="Default provider.")] = "local",
+    force: Annotated[bool, typer.Option(help="Overwrite an existing slml.yaml.")] = False,
+) -> None:
+    """Write a commented slml.yaml for MODEL in the current directory."""
+    from slml.config import parse_config
+    from slml.templates import render as render_template
+
+    target = Path.cwd() / CONFIG_FILE
+    if target.exists() and not force:
+        raise UsageError(f"{target} already exists", hint="pass --force to overwrite it")
+    if provider not in PROVIDERS:
+        raise UsageError(f"--provider {provider!r} is not one of {', '.join(PROVIDERS)}")
+    project = name or re.sub(r"[^a-z0-9-]+", "-", model.resolve().name.lower()).strip("-")
+    try:
+        model_ref = model.resolve().relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        model_ref = str(model.resolve())
+    text = render_template("project/slml.yaml.j2", name=project or "model", model=model_ref,
+                           provider=provider)
+    parse_config(text, source=CONFIG_FILE)  # never write a config we would reject
+    target.write_text(text, encoding="utf-8")
+    out.print(f"wrote {target}")
+    if not model.exists():
+        err.print(f"[yellow]note:[/] {model} does not exist yet; save the model there first")
+
+
+@app.command()
+def save(
+    model_file: Annotated[Path, typer.Argument(help="A model file made elsewhere: .joblib, "
+                                               ".pkl/.pickle or .onnx.")],
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Artifact directory "
+                                                 "(default: artifacts/<file stem>).")] = None,
+    name: Annotated[str | None, typer.Option(help="Model name.")] = None,
+    version: Annotated[str | None, typer.Option(help="Model version.")] = None,
+    flavor: Annotated[str | None, typer.Option(help="sklearn, onnx or python "
+                                               "(default: detected).")] = None,
+    sample: Annotated[Path | None, typer.Option(help="JSON or CSV rows to infer the input "
+                                                "schema from.")] = None,
+    requirement: Annotated[list[str] | None, typer.Option("--requirement", "-r", help="A "
+                           "pinned requirement (repeatable); replaces the derived list.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing artifact.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Save MODEL_FILE as an slml artifact: the model plus its manifest (flavor, schema,
+    pinned requirements, sha256 of every file, who and when)."""
+    from slml.artifact import save_model_file
+
+    if not model_file.is_file():
+        raise UsageError(f"{model_file} is not a file", hint="give a .joblib, .pkl or .onnx file")
+    sample_input = None
+    if sample is not None:
+        sample_input = load_payload(None, sample).get("instances")
+    info = save_model_file(
+        model_file,
+        out_dir or Path("artifacts") / model_file.stem,
+        flavor=flavor,
+        sample_input=sample_input,
+        requirements=requirement or None,
+        name=name,
+        version=version,
+        overwrite=overwrite,
+    )
+    if json_out:
+        render.print_json(out, info)
+        return
+    out.print(f"saved [bold]{info.name}[/] version {info.version} ({info.flavor}) to {info.path}")
+    out.print(f"  sha256 {info.sha256}")
+
+
+@app.command()
+def build(config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageOpt = None,
+          json_out: JsonOpt = False) -> None:
+    """Build the bundle for the provider (no cloud calls) and report its size."""
+    result = _run(lambda r: api.build(reporter=r, **_opts(config, provider, stage)),
+                  json_mode=json_out)
+    render.print_json(out, result) if json_out else render.bundle(out, result)
+
+
+@app.command()
+def preview(config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageOpt = None,
+            json_out: JsonOpt = False) -> None:
+    """Show what `slml deploy` would do. Without the Pulumi CLI or credentials, the cloud
+    providers print an offline plan (the same program run under Pulumi's mocks)."""
+    result = _run(lambda r: api.preview(reporter=r, **_opts(config, provider, stage)),
+                  json_mode=json_out)
+    render.print_json(out, result) if json_out else render.plan(out, result)
+
+
+@app.command()
+def deploy(config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageOpt = None,
+           json_out: JsonOpt = False) -> None:
+    """Build and deploy; prints the endpoint URL. If the new version fails, the previous
+    one keeps serving."""
+    result = _run(lambda r: api.deploy(reporter=r, **_opts(config, provider, stage)),
+                  json_mode=json_out)
+    render.print_json(out, result) if json_out else render.deployed(out, result)
+
+
+@app.command()
+def status(config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageOpt = None,
+           json_out: JsonOpt = False) -> None:
+    """Show whether the deployment is up, its URL and version."""
+    result = api.status(**_opts(config, provider, stage))
+    render.print_json(out, result) if json_out else render.status(out, result)
+
+
+@app.command("list")
+def list_(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
+    """List every recorded deployment of this project (all stages and providers)."""
+    records = api.deployments(config)
+    render.print_json(out, records) if json_out else render.deployments(out, records)
+
+
+@app.command()
+def invoke(
+    data: Annotated[str | None, typer.Argument(help="JSON: {\"instances\": [...]}, "
+                                               "{\"inputs\": {...}} or a list of rows.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="A .json or .csv file "
+                                              "(CSV: one row per instance).")] = None,
+    config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Send inputs to the deployed endpoint and print the predictions."""
+    payload = load_payload(data, file)
+    result = api.invoke(payload, **_opts(config, provider, stage))
+    if json_out:
+        render.print_json(out, result)
+        return
+    predictions = result.get("predictions", result)
+    out.print(f"[bold]{result.get('model', 'model')}[/] version {result.get('version', '?')}:")
+    render.print_json(out, {"predictions": predictions})
+
+
+@app.command()
+def logs(
+    lines: Annotated[int, typer.Option("--lines", "-n", min=1, help="How many lines.")] = 100,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines "
+                                         "(Ctrl-C stops).")] = False,
+    config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageOpt = None,
+) -> None:
+    """Print the deployment's logs (one JSON line per request)."""
+    for line in api.logs(lines=lines, follow=follow, **_opts(config, provider, stage)):
+        out.print(line.rstrip("\n"), highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command()
+def destroy(
+    config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (cloud providers "
+                                      "ask before deleting resources).")] = False,
+) -> None:
+    """Stop and remove the deployment (its record stays in .slml/history.jsonl)."""
+    chosen = api.open_session(**_opts(config, provider, stage)).ctx.config
+    if not yes and chosen.provider != "local":
+        typer.confirm(
+            f"Destroy every {chosen.provider} resource of {chosen.name} (stage {chosen.stage})?",
+            abort=True,
+        )
+    _run(lambda r: api.destroy(reporter=r, **_opts(config, provider, stage)), json_mode=False)
+    out.print("destroyed")

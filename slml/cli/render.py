@@ -1,0 +1,137 @@
+"""How results look: Rich tables for people, plain JSON for scripts (``--json``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from slml.providers.base import Bundle, DeployResult, Plan, SizeReport, Status
+
+
+def to_data(value: Any) -> Any:
+    """Dataclasses, paths and tuples as JSON-ready data."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): to_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_data(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def print_json(console: Console, value: Any) -> None:
+    console.print_json(json.dumps(to_data(value), default=str))
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def size_table(size: SizeReport) -> Table:
+    table = Table(title="Bundle size", show_header=True, header_style="bold")
+    table.add_column("part")
+    table.add_column("size", justify="right")
+    table.add_row("unzipped", human_bytes(size.unzipped))
+    if size.zipped is not None:
+        table.add_row("zipped", human_bytes(size.zipped))
+    for part, value in size.parts.items():
+        table.add_row(part, human_bytes(value))
+    if size.largest:
+        table.add_section()
+        for package, value in size.largest[:10]:
+            table.add_row(f"  {package}", human_bytes(value))
+    return table
+
+
+def bundle(console: Console, result: Bundle) -> None:
+    console.print(f"[bold]Built[/] {result.provider} bundle at {result.path}")
+    console.print(
+        f"  python {result.python_version}, {result.platform}, lock {result.lock_hash[:12]}, "
+        f"model {result.model_sha256[:12]}" + (" (dependencies reused)" if result.reused else "")
+    )
+    for note in result.notes:
+        console.print(f"  [dim]{note}[/]")
+    console.print(size_table(result.size))
+
+
+def _value(value: Any) -> str:
+    text = json.dumps(to_data(value), default=str) if not isinstance(value, str) else value
+    return text if len(text) <= 70 else text[:67] + "..."
+
+
+def plan(console: Console, result: Plan) -> None:
+    titles = {
+        "local": "Local plan",
+        "offline": "Offline plan (Pulumi mocks; not compared with any live state)",
+        "pulumi": "Pulumi preview",
+    }
+    console.print(f"[bold]{titles[result.kind]}[/] for {result.provider}, stage {result.stage}")
+    for i, step in enumerate(result.steps, 1):
+        console.print(f"  {i}. {step}")
+    if result.resources:
+        table = Table(show_header=True, header_style="bold", show_lines=False)
+        for column in ("op", "type", "name", "inputs that matter", "known after deploy"):
+            table.add_column(column, overflow="fold")
+        for res in result.resources:
+            inputs = "\n".join(f"{k}: {_value(v)}" for k, v in res.inputs.items())
+            table.add_row(res.op, res.type, res.name, inputs, ", ".join(res.unknowns))
+        console.print(table)
+        console.print(f"  {len(result.resources)} resources")
+    for note in result.notes:
+        console.print(f"  [dim]{note}[/]")
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+
+
+def deployed(console: Console, result: DeployResult) -> None:
+    console.print(
+        f"[bold green]Deployed[/] version {result.version} to {result.provider} "
+        f"(stage {result.stage})"
+    )
+    console.print(f"  endpoint: [bold]{result.url}[/]")
+    for note in result.notes:
+        console.print(f"  [dim]{note}[/]")
+
+
+def status(console: Console, result: Status) -> None:
+    colour = {"running": "green", "deployed": "green", "down": "red"}.get(result.state, "yellow")
+    console.print(
+        f"{result.provider}/{result.stage}: [{colour}]{result.state}[/]"
+        + (f"  version {result.version}" if result.version is not None else "")
+        + (f"  {result.url}" if result.url else "")
+    )
+    for key, value in result.details.items():
+        console.print(f"  {key}: {_value(value)}")
+
+
+def deployments(console: Console, records: list[dict[str, Any]]) -> None:
+    if not records:
+        console.print("no deployments recorded in this project")
+        return
+    table = Table(show_header=True, header_style="bold")
+    for column in ("stage", "provider", "version", "url", "deployed", "by"):
+        table.add_column(column)
+    for rec in records:
+        table.add_row(
+            str(rec.get("stage", "")),
+            str(rec.get("provider", "")),
+            str(rec.get("version", "")),
+            str(rec.get("url", "")),
+            str(rec.get("deployed_at", "")),
+            str(rec.get("deployed_by", "")),
+        )
+    console.print(table)

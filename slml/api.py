@@ -45,8 +45,10 @@ def open_session(
     stage: str | None = None,
     reporter: Reporter | None = None,
     debug: bool = False,
+    need_model: bool = False,
 ) -> Session:
-    """Load slml.yaml (default ``./slml.yaml``) and pick the provider. Raises ConfigError."""
+    """Load slml.yaml (default ``./slml.yaml``) and pick the provider. Raises ConfigError,
+    and with ``need_model`` also when the model artifact does not exist."""
     path = Path(config) if config is not None else Path.cwd() / CONFIG_FILE
     if path.is_dir():
         path = path / CONFIG_FILE
@@ -57,6 +59,8 @@ def open_session(
         reporter=reporter or NullReporter(),
         debug=debug,
     )
+    if need_model:
+        _check_model(ctx)
     return Session(provider=get_provider(project.provider), ctx=ctx)
 
 
@@ -71,15 +75,13 @@ def _check_model(ctx: ProviderContext) -> None:
 
 def build(config: PathLike | None = None, **options: Any) -> Bundle:
     """Build the bundle for the selected provider. No cloud calls."""
-    session = open_session(config, **options)
-    _check_model(session.ctx)
+    session = open_session(config, need_model=True, **options)
     return session.provider.build(ctx=session.ctx)
 
 
 def preview(config: PathLike | None = None, **options: Any) -> Plan:
     """Build, then show what deploy would do (offline plan when Pulumi is missing)."""
-    session = open_session(config, **options)
-    _check_model(session.ctx)
+    session = open_session(config, need_model=True, **options)
     bundle = session.provider.build(ctx=session.ctx)
     return session.provider.plan(ctx=session.ctx, bundle=bundle)
 
@@ -87,8 +89,7 @@ def preview(config: PathLike | None = None, **options: Any) -> Plan:
 def deploy(config: PathLike | None = None, **options: Any) -> DeployResult:
     """Build and deploy; returns the endpoint. The previous deployment keeps serving
     if this one fails."""
-    session = open_session(config, **options)
-    _check_model(session.ctx)
+    session = open_session(config, need_model=True, **options)
     bundle = session.provider.build(ctx=session.ctx)
     return session.provider.deploy(ctx=session.ctx, bundle=bundle)
 

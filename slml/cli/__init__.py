@@ -12,9 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import click
 import typer
 from rich.console import Console
+from typer.exceptions import Abort as TyperAbort
+from typer.exceptions import Exit as TyperExit
+from typer.exceptions import TyperException
 
 from slml import __version__
 from slml.cli import render as render
@@ -37,7 +39,7 @@ app = typer.Typer(
 
 T = TypeVar("T")
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # messages stay whole for grep
 _state: dict[str, bool] = {"debug": False}
 
 ConfigOpt = Annotated[
@@ -97,12 +99,16 @@ def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
     try:
         command.main(args=argv, prog_name="slml", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except TyperExit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show(file=sys.stderr)
+    except TyperException as exc:  # usage errors: bad option, missing argument
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show(file=sys.stderr)
+        else:  # pragma: no cover
+            err.print(f"error: {exc.format_message()}")
         sys.exit(2)
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, TyperAbort):
         err.print("[yellow]interrupted[/]: nothing was left half-done; the previous "
                   "deployment, if any, is unchanged")
         sys.exit(130)

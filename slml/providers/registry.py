@@ -27,6 +27,11 @@ def get_provider(name: str) -> Provider:
     try:
         cls = matches[0].load()
     except ImportError as exc:
+        if (exc.name or "").startswith("slml"):
+            raise ProviderUnavailable(
+                f"provider {name!r} is registered but its module {exc.name} is missing",
+                hint="reinstall slml (pip install --force-reinstall slml)",
+            ) from None
         raise ProviderUnavailable(
             f"provider {name!r} needs packages that are not installed ({exc.name or exc})",
             hint=f"pip install 'slml[{name if name != 'sagemaker' else 'aws'}]'",

@@ -24,13 +24,13 @@ def _environment() -> Environment:
     )
 
 
-def render(name: str, **context: Any) -> str:
-    """Render ``slml/templates/<name>`` (e.g. ``"gcp/Dockerfile.j2"``) with ``context``."""
-    return _environment().get_template(name).render(**context)
+def render(template: str, /, **context: Any) -> str:
+    """Render ``slml/templates/<template>`` (e.g. ``"gcp/Dockerfile.j2"``) with ``context``."""
+    return _environment().get_template(template).render(**context)
 
 
-def render_to(name: str, dest: Path, **context: Any) -> Path:
+def render_to(template: str, dest: Path, /, **context: Any) -> Path:
     """Render a template into ``dest`` (parents created) and return ``dest``."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text(render(name, **context), encoding="utf-8")
+    dest.write_text(render(template, **context), encoding="utf-8")
     return dest

@@ -1,0 +1,216 @@
+"""The base of every Pulumi-backed provider (aws, sagemaker, gcp, azure).
+
+A subclass sets ``name``, ``config_model`` and ``plugins`` and implements:
+
+- ``build(*, ctx) -> Bundle``                  local, no cloud calls
+- ``program(*, ctx, bundle) -> () -> None``    creates its ComponentResource and
+                                               ``pulumi.export``s ``url`` and the rest
+- ``endpoint(outputs) -> str``                 the URL from the stack outputs
+- optionally ``warnings(ctx) -> list[str]``    plain-words cautions (a public endpoint)
+
+The base gives ``plan`` (a real ``pulumi preview`` when the CLI is installed and works,
+else an offline plan under Pulumi's mocks, labelled as such), ``deploy`` (records the
+deployment in ``.slml/`` with a version number), ``destroy``, and ``status``/``invoke``/
+``logs`` that raise ``ProviderUnavailable`` until a subclass overrides them.
+
+Stack name: ``<config.name>-<stage>``; Pulumi project name: ``config.name``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from slml import engine as engine_mod
+from slml.engine import INSTALL_HINT, PluginSpec, Program, PulumiEngine
+from slml.errors import DeployError, NotDeployed, ProviderUnavailable
+from slml.providers.base import Bundle, DeployResult, Plan, ProviderContext, Status
+from slml.state import now_iso, who
+
+OFFLINE_NOTE = (
+    "offline plan: the program ran under Pulumi's mocks on this machine; it is not "
+    "compared with live state, so every resource shows as a create and values marked "
+    "'(known after deploy)' are computed by the cloud"
+)
+
+EngineFactory = Callable[..., PulumiEngine]
+
+
+def plugin(name: str, package: str) -> PluginSpec:
+    """The provider plugin matching an installed Pulumi SDK package (``pulumi_aws``)."""
+    try:
+        return PluginSpec(name, "v" + version(package))
+    except PackageNotFoundError:
+        raise ProviderUnavailable(
+            f"the Python package {package} is not installed",
+            hint="pip install 'slml[aws]' (or [gcp], [azure]) for this provider",
+        ) from None
+
+
+class PulumiProvider:
+    """Base class; see the module docstring for what subclasses provide."""
+
+    name: ClassVar[str] = "pulumi"
+    config_model: ClassVar[type[BaseModel]]
+    plugin_packages: ClassVar[tuple[tuple[str, str], ...]] = ()  # (plugin, python package)
+
+    def __init__(
+        self,
+        *,
+        engine_factory: EngineFactory = PulumiEngine,
+        cli_available: Callable[[], bool] = engine_mod.pulumi_cli_available,
+    ) -> None:
+        self._engine_factory = engine_factory
+        self._cli_available = cli_available
+
+    # -- what subclasses implement -------------------------------------------------------
+    def build(self, *, ctx: ProviderContext) -> Bundle:
+        raise NotImplementedError
+
+    def program(self, *, ctx: ProviderContext, bundle: Bundle) -> Program:
+        raise NotImplementedError
+
+    def endpoint(self, outputs: dict[str, Any]) -> str:
+        return str(outputs.get("url", ""))
+
+    def warnings(self, ctx: ProviderContext) -> list[str]:
+        return []
+
+    def stack_config(self, ctx: ProviderContext) -> dict[str, str]:
+        """Pulumi stack config to set before each run (e.g. ``aws:region``)."""
+        return {}
+
+    # -- naming --------------------------------------------------------------------------
+    def stack_name(self, ctx: ProviderContext) -> str:
+        return f"{ctx.config.name}-{ctx.stage}"
+
+    def project_name(self, ctx: ProviderContext) -> str:
+        return ctx.config.name
+
+    def section(self, ctx: ProviderContext) -> Any:
+        return ctx.config.section(self.name)
+
+    # -- the engine ----------------------------------------------------------------------
+    def engine(self, ctx: ProviderContext) -> PulumiEngine:
+        """The Automation API engine for this project and stage. Raises
+        ProviderUnavailable (with install instructions) when the CLI is missing."""
+        if not self._cli_available():
+            raise ProviderUnavailable(
+                f"deploying with --provider {self.name} needs the Pulumi CLI, which is "
+                "not installed here",
+                hint=INSTALL_HINT,
+            )
+        return self._engine_factory(
+            self.project_name(ctx),
+            self.stack_name(ctx),
+            work_dir=ctx.project_dir,
+            backend_url=ctx.config.backend,
+            plugins=tuple(plugin(n, p) for n, p in self.plugin_packages),
+            config=self.stack_config(ctx),
+        )
+
+    def plan(self, *, ctx: ProviderContext, bundle: Bundle) -> Plan:
+        """A real preview when the Pulumi CLI works here, else the offline plan."""
+        warnings = tuple(self.warnings(ctx))
+        program = self.program(ctx=ctx, bundle=bundle)
+        fallback = "the Pulumi CLI is not installed"
+        if self._cli_available():
+            try:
+                plan = self.engine(ctx).preview(program, provider=self.name, stage=ctx.stage)
+                return Plan(**{**plan.__dict__, "warnings": warnings, "notes": bundle.notes})
+            except (DeployError, ProviderUnavailable) as exc:
+                fallback = f"pulumi preview failed ({exc.message.splitlines()[0]})"
+        ctx.reporter.detail(f"{fallback}: showing the offline plan")
+        resources = engine_mod.offline_plan(
+            program, project=self.project_name(ctx), stack=self.stack_name(ctx)
+        )
+        notes = (f"{OFFLINE_NOTE} ({fallback})", *bundle.notes)
+        return Plan(
+            provider=self.name,
+            stage=ctx.stage,
+            kind="offline",
+            resources=resources,
+            warnings=warnings,
+            notes=notes,
+        )
+
+    def deploy(self, *, ctx: ProviderContext, bundle: Bundle) -> DeployResult:
+        """``pulumi up``, then record the deployment. Blocking; the previous deployment
+        keeps serving if this fails (Pulumi updates in place)."""
+        engine = self.engine(ctx)
+        for warning in self.warnings(ctx):
+            ctx.reporter.warn(warning)
+        program = self.program(ctx=ctx, bundle=bundle)
+        with ctx.state.lock(waiting="waiting for another slml command to finish..."):
+            version_no = ctx.state.next_version(ctx.stage, self.name)
+            base = {"stage": ctx.stage, "provider": self.name, "version": version_no}
+            try:
+                outputs = engine.up(program, on_output=ctx.reporter.detail)
+            except DeployError as exc:
+                ctx.state.append_history({**base, "event": "deploy-failed", "error": exc.message})
+                raise
+            url = self.endpoint(outputs)
+            record = {
+                **base,
+                "url": url,
+                "outputs": outputs,
+                "stack": self.stack_name(ctx),
+                "model_sha256": bundle.model_sha256,
+                "lock_hash": bundle.lock_hash,
+                "deployed_at": now_iso(),
+                "deployed_by": who(),
+            }
+            ctx.state.write_record(ctx.stage, self.name, record)
+            ctx.state.append_history({**base, "event": "deploy", "url": url})
+        return DeployResult(
+            provider=self.name,
+            stage=ctx.stage,
+            url=url,
+            version=version_no,
+            outputs=outputs,
+            notes=bundle.notes,
+        )
+
+    def destroy(self, *, ctx: ProviderContext) -> None:
+        """``pulumi destroy`` and forget the record. Raises NotDeployed when none exists."""
+        if ctx.state.read_record(ctx.stage, self.name) is None:
+            raise NotDeployed(
+                f"no {self.name} deployment is recorded for stage {ctx.stage!r}",
+                hint=f"`slml deployments` lists what is deployed; "
+                f"`slml deploy --provider {self.name}` creates one",
+            )
+        engine = self.engine(ctx)
+        with ctx.state.lock(waiting="waiting for another slml command to finish..."):
+            engine.destroy(on_output=ctx.reporter.detail)
+            ctx.state.delete_record(ctx.stage, self.name)
+            ctx.state.append_history(
+                {"stage": ctx.stage, "provider": self.name, "event": "destroy"}
+            )
+
+    # -- operations (override where the target supports them) ----------------------------
+    def record(self, ctx: ProviderContext) -> dict[str, Any]:
+        """The current deployment record; raises NotDeployed when there is none."""
+        rec = ctx.state.read_record(ctx.stage, self.name)
+        if rec is None:
+            raise NotDeployed(
+                f"no {self.name} deployment is recorded for stage {ctx.stage!r}",
+                hint=f"run `slml deploy --provider {self.name}` first",
+            )
+        return rec
+
+    def _unsupported(self, what: str) -> ProviderUnavailable:
+        return ProviderUnavailable(f"`slml {what}` is not supported by the {self.name} provider")
+
+    def status(self, *, ctx: ProviderContext) -> Status:
+        raise self._unsupported("status")
+
+    def invoke(self, *, ctx: ProviderContext, payload: dict[str, Any]) -> dict[str, Any]:
+        raise self._unsupported("invoke")
+
+    def logs(
+        self, *, ctx: ProviderContext, lines: int = 100, follow: bool = False
+    ) -> Iterator[str]:
+        raise self._unsupported("logs")

@@ -1,0 +1,41 @@
+"""Errors the serving runtime answers with (stdlib only).
+
+``RequestError`` is a client or server problem already phrased for the caller: it
+carries the HTTP status, a stable machine ``code`` and a message that says what was
+expected. The app turns it into ``{"error": {"code", "message", "request_id"}}``.
+
+Codes and statuses:
+
+    invalid_json            400  body is not UTF-8 JSON (or nested too deeply)
+    invalid_request         400  wrong top-level shape: missing/unknown/both keys
+    invalid_csv             400  a text/csv body that cannot be parsed
+    unauthorized            401  missing or wrong x-api-key
+    not_found               404  no such route
+    method_not_allowed      405  route exists, method does not
+    payload_too_large       413  body over the byte limit
+    batch_too_large         413  more rows than the row limit
+    unsupported_media_type  415  content type other than JSON (or CSV where served)
+    invalid_input           422  rows do not match the model's input signature
+    empty_batch             422  no rows at all
+    model_error             500  the model raised on validated input (see the log)
+"""
+
+from __future__ import annotations
+
+
+class RequestError(Exception):
+    """An error answered to the caller as JSON with ``status``."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def invalid_input(message: str) -> RequestError:
+    return RequestError(422, "invalid_input", message)
+
+
+def invalid_request(message: str) -> RequestError:
+    return RequestError(400, "invalid_request", message)

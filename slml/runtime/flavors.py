@@ -1,0 +1,177 @@
+"""One loader per flavor: ``(artifact_dir, manifest) -> Predictor``.
+
+Each imports its framework lazily, inside the function, so that importing the runtime
+costs nothing until a model is loaded. A ``Predictor`` takes a validated ``Batch`` and
+returns the model's raw output (numpy arrays, lists, ...); the loader makes it
+JSON-safe. What each flavor hands its model is in docs/CONTRACTS.md:
+
+- sklearn / onnx: a 2-D numpy array in signature column order (a pandas DataFrame
+  when the signature kind is ``columns`` and pandas is among the requirements).
+  Without a signature: ``numpy.asarray`` of the rows as sent.
+- python: the validated rows (lists in column order) when there is a signature, else
+  the payload's ``instances`` list or ``inputs`` value unchanged.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from slml.runtime.manifest import ArtifactFormatError
+from slml.runtime.validation import Batch
+
+Predictor = Callable[[Batch], Any]
+
+
+def load_flavor(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
+    loaders = {"sklearn": load_sklearn, "onnx": load_onnx, "python": load_python}
+    return loaders[manifest["flavor"]](artifact_dir, manifest)
+
+
+def _option_file(artifact_dir: Path, manifest: dict[str, Any], default: str) -> Path:
+    rel = manifest.get("flavor_options", {}).get("file", default)
+    path = (artifact_dir / rel).resolve()
+    if not path.is_relative_to(artifact_dir.resolve()) or not path.is_file():
+        raise ArtifactFormatError(
+            f"{artifact_dir}: flavor_options.file {rel!r} is not a file inside the artifact"
+        )
+    return path
+
+
+def load_sklearn(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
+    """joblib-load the estimator; call ``flavor_options.method`` (predict by default)."""
+    import joblib
+
+    model = joblib.load(_option_file(artifact_dir, manifest, "model/model.joblib"))
+    method_name = manifest.get("flavor_options", {}).get("method", "predict")
+    method = getattr(model, method_name, None)
+    if not callable(method):
+        raise ArtifactFormatError(
+            f"{artifact_dir}: the model ({type(model).__name__}) has no method {method_name!r} "
+            "(flavor_options.method; expected predict or predict_proba)"
+        )
+    as_frame = _wants_frame(manifest)
+
+    def predict(batch: Batch) -> Any:
+        return method(to_array(batch, as_frame=as_frame))
+
+    return predict
+
+
+def load_onnx(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
+    """An onnxruntime session on CPU; input cast to the graph input's element type."""
+    import numpy as np
+    import onnxruntime as ort
+
+    path = _option_file(artifact_dir, manifest, "model/model.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = manifest.get("flavor_options", {})
+    graph_input = session.get_inputs()[0]
+    input_name = options.get("input_name") or graph_input.name
+    dtype = _ONNX_TYPES.get(graph_input.type, np.float32)
+    index = int(options.get("output_index", 0))
+    names = [o.name for o in session.get_outputs()]
+    if not 0 <= index < len(names):
+        raise ArtifactFormatError(
+            f"{artifact_dir}: flavor_options.output_index {index} is out of range: the graph "
+            f"has {len(names)} output(s) ({', '.join(names)})"
+        )
+
+    def predict(batch: Batch) -> Any:
+        array = np.asarray(to_array(batch, as_frame=False), dtype=dtype)
+        return session.run([names[index]], {input_name: array})[0]
+
+    return predict
+
+
+_ONNX_TYPES = {
+    "tensor(float)": "float32",
+    "tensor(double)": "float64",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(bool)": "bool",
+    "tensor(string)": "object",
+}
+
+
+def load_python(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
+    """Import ``module`` from ``code_dir``, instantiate ``class``, call ``load(data_dir)``."""
+    options = manifest.get("flavor_options", {})
+    try:
+        module_name, class_name = options["module"], options["class"]
+    except KeyError as exc:
+        raise ArtifactFormatError(
+            f"{artifact_dir}: python flavor needs flavor_options.{exc.args[0]}"
+        ) from None
+    code_dir = artifact_dir / options.get("code_dir", "model/code")
+    module = _import_user_module(module_name, code_dir)
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise ArtifactFormatError(
+            f"{artifact_dir}: module {module_name!r} has no class {class_name!r}"
+        )
+    instance = cls()
+    if callable(getattr(instance, "load", None)):
+        instance.load(artifact_dir / options.get("data_dir", "model/data"))
+    if not callable(getattr(instance, "predict", None)):
+        raise ArtifactFormatError(f"{artifact_dir}: {class_name} has no predict(inputs) method")
+
+    def predict(batch: Batch) -> Any:
+        return instance.predict(batch.rows if batch.validated else batch.raw)
+
+    return predict
+
+
+def _import_user_module(name: str, code_dir: Path) -> Any:
+    """Import ``name`` from ``code_dir`` (put first on sys.path so sibling imports work),
+    replacing any module of that name imported from elsewhere."""
+    if not code_dir.is_dir():
+        raise ArtifactFormatError(f"python flavor code_dir {code_dir} does not exist")
+    top = name.split(".")[0]
+    if str(code_dir) not in sys.path:
+        sys.path.insert(0, str(code_dir))
+    cached = sys.modules.get(top)
+    if cached is not None and not str(getattr(cached, "__file__", "")).startswith(str(code_dir)):
+        for key in [k for k in sys.modules if k == top or k.startswith(top + ".")]:
+            del sys.modules[key]
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise ArtifactFormatError(f"cannot import module {name!r} from {code_dir}: {exc}") from None
+
+
+def _wants_frame(manifest: dict[str, Any]) -> bool:
+    signature = manifest.get("signature") or {}
+    inputs = signature.get("inputs") or {}
+    reqs = [str(r).lower() for r in manifest.get("requirements") or []]
+    has_pandas = any(r.split("=")[0].split("<")[0].split(">")[0].strip() == "pandas" for r in reqs)
+    return inputs.get("kind") == "columns" and has_pandas
+
+
+def to_array(batch: Batch, *, as_frame: bool) -> Any:
+    """The batch as a numpy array (or DataFrame), typed by the signature when present."""
+    import numpy as np
+
+    if not batch.validated:
+        rows = batch.rows
+        if rows and isinstance(rows[0], dict):
+            rows = [list(r.values()) for r in rows]
+        return np.asarray(rows)
+    if as_frame:
+        import pandas as pd
+
+        return pd.DataFrame(batch.rows, columns=batch.columns)
+    return np.asarray(batch.rows, dtype=_common_dtype(batch))
+
+
+def _common_dtype(batch: Batch) -> str | None:
+    """The numpy dtype for validated rows: the signature's, ``object`` for strings or
+    mixed column types."""
+    dtype = batch.dtype
+    if dtype in (None, "string", "str"):
+        return "object"
+    return dtype

@@ -1,0 +1,93 @@
+"""Load an artifact once and predict with it: ``load(model_dir) -> LoadedModel``.
+
+``load`` reads the manifest, checks every file's sha256 BEFORE deserialising anything
+(pickles are code), then hands over to the flavor's loader (slml/runtime/flavors.py),
+which imports its framework only then. ``LoadedModel.predict`` returns JSON-safe
+Python values: numpy arrays and scalars become lists and numbers, and NaN or infinite
+floats in the output become ``null`` (JSON has no NaN).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from slml.runtime.flavors import Predictor, load_flavor
+from slml.runtime.manifest import read_manifest, verify_files
+from slml.runtime.validation import DEFAULT_MAX_ROWS, Batch, InputSpec, input_spec, parse_payload
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to serve. ``predict`` is thread-safe as far as the framework is."""
+
+    manifest: dict[str, Any]
+    path: Path
+    predictor: Predictor = field(repr=False)
+    spec: InputSpec | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["name"])
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["version"])
+
+    @property
+    def flavor(self) -> str:
+        return str(self.manifest["flavor"])
+
+    def parse(self, payload: Any, *, max_rows: int = DEFAULT_MAX_ROWS) -> Batch:
+        """Validate a request payload against this model's input signature."""
+        return parse_payload(payload, self.spec, max_rows=max_rows)
+
+    def predict(self, batch: Batch | list[Any] | dict[str, Any]) -> list[Any]:
+        """Predictions for a ``Batch``, a list of rows, or a payload dict, as a JSON-safe
+        list. Bad input raises ``RequestError``; the model's own errors propagate."""
+        if not isinstance(batch, Batch):
+            payload = batch if isinstance(batch, dict) else {"instances": batch}
+            batch = self.parse(payload, max_rows=max(DEFAULT_MAX_ROWS, _len(payload)))
+        out = jsonable(self.predictor(batch))
+        return out if isinstance(out, list) else [out]
+
+
+def load(model_dir: str | Path, *, verify: bool = True) -> LoadedModel:
+    """Load the artifact at ``model_dir``. Raises ``ArtifactFormatError`` (unreadable
+    manifest, bad flavor options) or ``ArtifactIntegrityError`` (hash mismatch)."""
+    path = Path(model_dir)
+    manifest = read_manifest(path)
+    if verify:
+        verify_files(path, manifest)
+    signature = manifest.get("signature") or {}
+    predictor = load_flavor(path, manifest)
+    return LoadedModel(manifest, path, predictor, input_spec(signature.get("inputs")))
+
+
+def jsonable(value: Any) -> Any:
+    """Numpy/pandas values → plain JSON values; non-finite floats → None."""
+    if hasattr(value, "to_dict") and hasattr(value, "columns"):  # a DataFrame
+        value = value.to_dict(orient="records")
+    elif hasattr(value, "tolist"):  # numpy arrays and scalars, pandas Series
+        value = value.tolist()
+    elif hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return str(value)
+
+
+def _len(payload: dict[str, Any]) -> int:
+    for key in ("instances", "inputs"):
+        value = payload.get(key)
+        if isinstance(value, list):
+            return len(value)
+    return 0

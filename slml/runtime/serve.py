@@ -1,0 +1,149 @@
+"""Run the app under uvicorn: ``python -m slml.runtime.serve --model DIR``.
+
+    python -m slml.runtime.serve [serve] [--model DIR] [--host H] [--port N]
+        [--admin-port N] [--reuse-port] [--max-body-bytes N] [--log-level L]
+
+- ``--model`` defaults to ``$SLML_MODEL_DIR``, else ``/opt/ml/model`` when it exists
+  (SageMaker). A lone ``serve`` argument is accepted (SageMaker runs ``<image> serve``)
+  and then the host defaults to 0.0.0.0.
+- ``--port`` defaults to ``$PORT`` (Cloud Run), else 8080; 0 picks a free port.
+  ``--host`` defaults to ``$SLML_HOST``, else 127.0.0.1.
+- ``--reuse-port`` binds with SO_REUSEPORT, so a second server can bind the same port
+  (blue/green); ``--admin-port`` adds a listener on host:admin_port served by the same
+  app, to reach this very process (0 = a free port).
+- Once the model is loaded and the sockets listen, one JSON line goes to stdout:
+  ``{"event": "ready", "host", "port", "admin_port", "pid", "model", "version"}``.
+- SIGTERM/SIGINT: graceful shutdown, exit 0. A model that fails to load: one line on
+  stderr, exit 3 (the traceback too with SLML_DEBUG=1). Bad arguments: exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+EXIT_LOAD_FAILED = 3
+SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m slml.runtime.serve", description="Serve an slml model artifact over HTTP."
+    )
+    parser.add_argument("command", nargs="?", choices=["serve"], help="accepted for SageMaker")
+    parser.add_argument("--model", help="artifact directory (default $SLML_MODEL_DIR)")
+    parser.add_argument("--host", default=None)
+    parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--admin-port", type=int, default=None)
+    parser.add_argument("--reuse-port", action="store_true")
+    parser.add_argument("--max-body-bytes", type=int, default=None)
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn's own log level (request logs are always on)",
+    )
+    args = parser.parse_args(argv)
+    args.model = args.model or os.environ.get("SLML_MODEL_DIR") or _sagemaker_dir()
+    if not args.model:
+        parser.error("no model: pass --model DIR or set SLML_MODEL_DIR")
+    default_host = "0.0.0.0" if args.command == "serve" else "127.0.0.1"
+    args.host = args.host or os.environ.get("SLML_HOST") or default_host
+    if args.port is None:
+        args.port = int(os.environ.get("PORT") or 8080)
+    return args
+
+
+def _sagemaker_dir() -> str | None:
+    return str(SAGEMAKER_MODEL_DIR) if SAGEMAKER_MODEL_DIR.is_dir() else None
+
+
+def bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A listening TCP socket (SO_REUSEADDR; SO_REUSEPORT too when asked)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        app = _load_app(args)
+    except Exception as exc:  # any load failure is reported in one line
+        _fail(f"slml serve: cannot load the model from {args.model}: {exc}")
+        return EXIT_LOAD_FAILED
+    try:
+        sockets = [bind(args.host, args.port, reuse_port=args.reuse_port)]
+        if args.admin_port is not None:
+            sockets.append(bind(args.host, args.admin_port, reuse_port=False))
+    except OSError as exc:
+        _fail(f"slml serve: cannot listen on {args.host}:{args.port}: {exc}")
+        return 2
+    ready = {
+        "event": "ready",
+        "host": args.host,
+        "port": sockets[0].getsockname()[1],
+        "admin_port": sockets[1].getsockname()[1] if len(sockets) > 1 else None,
+        "pid": os.getpid(),
+        "model": app.state.model.name,
+        "version": app.state.model.version,
+    }
+    _run(app, sockets, ready, log_level=args.log_level)
+    return 0
+
+
+def _load_app(args: argparse.Namespace) -> Any:
+    from slml.runtime.app import create_app
+
+    return create_app(args.model, max_body_bytes=args.max_body_bytes)
+
+
+def _fail(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+    if os.environ.get("SLML_DEBUG") == "1":
+        traceback.print_exc()
+
+
+def _run(app: Any, sockets: list[socket.socket], ready: dict[str, Any], *, log_level: str) -> None:
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if not self.should_exit:
+                print(json.dumps(ready), flush=True)
+
+    config = uvicorn.Config(
+        app,
+        access_log=False,
+        log_level=log_level,
+        lifespan="off",
+        timeout_graceful_shutdown=20,
+        server_header=False,
+    )
+    # uvicorn re-raises the signal it caught once shut down; a no-op handler underneath
+    # turns that into a normal return (exit 0) instead of death by SIGTERM.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    _Server(config).run(sockets=sockets)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

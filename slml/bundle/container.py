@@ -1,0 +1,289 @@
+"""A container build context for Cloud Run and SageMaker, from one model artifact.
+
+``build_container_context(artifact_dir, dest, provider=...)`` writes::
+
+    dest/
+      Dockerfile          slml/templates/container/Dockerfile.j2
+      .dockerignore       only what the Dockerfile copies reaches the builder
+      requirements.lock   exact pins for linux x86_64 (manylinux_2_36) and the Python version
+      app/slml/...        the serving runtime (copy_runtime), nothing of the build side
+      model/              the artifact: slml-model.json + model/...
+
+The same context serves both targets (see the Dockerfile's header). ``model_tarball``
+writes the artifact as a deterministic ``model.tar.gz`` for SageMaker's ModelDataUrl.
+Build is local: the only network use is uv resolving (and, for the size report,
+downloading) wheels, both cached.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+import slml
+from slml.bundle import cache_dir as default_cache_dir
+from slml.bundle.lock import Lock, Target, resolve_lock, runtime_requirements
+from slml.bundle.runtime_files import copy_runtime
+from slml.bundle.uvtool import Runner, run_uv
+from slml.errors import ArtifactError, ConfigError, IntegrityError
+from slml.providers.base import Bundle, SizeReport
+from slml.runtime.manifest import (
+    MANIFEST_FILE,
+    ArtifactFormatError,
+    ArtifactIntegrityError,
+    artifact_digest,
+    read_manifest,
+    verify_files,
+)
+from slml.templates import render
+
+# Docker official images, pinned to a patch release (tags checked to exist on Docker
+# Hub: python:3.11.15-slim-bookworm, 3.12.13-, 3.13.12-). 3.11 and 3.12 only get
+# security releases, so these move rarely; bump them together with the goldens.
+PYTHON_PATCH = {"3.11": "3.11.15", "3.12": "3.12.13", "3.13": "3.13.12"}
+# Bookworm ships glibc 2.36: wheels up to manylinux_2_36 run there.
+LOCK_PLATFORM = "x86_64-manylinux_2_36"
+IMAGE_PLATFORM = "linux/amd64"
+UID = 10001
+# Uncompressed size of python:3.1x-slim-bookworm for linux/amd64, as `docker images`
+# reports it (Docker Hub shows ~41-45 MB compressed). A documented figure, not measured
+# here (no Docker engine): see the README's container section for the sources.
+BASE_IMAGE_BYTES = 125_000_000
+MODEL_DIR_IN_IMAGE = "/app/model"
+SAGEMAKER_MODEL_DIR = "/opt/ml/model"
+
+
+def base_image(python_version: str) -> str:
+    """``python:<patch>-slim-bookworm`` for a supported ``major.minor``."""
+    try:
+        return f"python:{PYTHON_PATCH[python_version]}-slim-bookworm"
+    except KeyError:
+        allowed = ", ".join(PYTHON_PATCH)
+        raise ConfigError(
+            f"python_version {python_version!r} has no pinned container base image; "
+            f"expected one of {allowed}"
+        ) from None
+
+
+def _read_artifact(artifact_dir: Path) -> tuple[dict, str]:
+    try:
+        manifest = read_manifest(artifact_dir)
+        verify_files(artifact_dir, manifest)
+    except ArtifactIntegrityError as exc:
+        raise IntegrityError(
+            f"the artifact at {artifact_dir} fails its integrity check: {exc}",
+            hint="re-save the model with slml.save_model",
+        ) from None
+    except ArtifactFormatError as exc:
+        raise ArtifactError(
+            f"{artifact_dir} is not an slml model artifact: {exc}",
+            hint="point `model:` in slml.yaml at a directory written by slml.save_model",
+        ) from None
+    return manifest, artifact_digest(manifest["files"])
+
+
+def _normalise_modes(root: Path) -> None:
+    """Files 0644, directories 0755: readable by the image's unprivileged user."""
+    for dirpath, _dirnames, filenames in os.walk(root):
+        os.chmod(dirpath, 0o755)
+        for name in filenames:
+            os.chmod(Path(dirpath) / name, 0o644)
+
+
+def write_context(
+    artifact_dir: Path,
+    dest: Path,
+    *,
+    lock: Lock,
+    manifest: dict,
+    digest: str,
+    provider: str,
+    python_version: str,
+) -> Path:
+    """(Re)write the build context at ``dest`` from a resolved lock. Returns ``dest``."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    shutil.copyfile(lock.path, dest / "requirements.lock")
+    copy_runtime(dest / "app")
+    shutil.copytree(
+        artifact_dir, dest / "model", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
+    _normalise_modes(dest)
+    values = {
+        "model_name": manifest.get("name", "model"),
+        "model_version": manifest.get("version", ""),
+        "model_sha256": digest,
+        "slml_version": slml.__version__,
+        "provider": provider,
+        "python_version": python_version,
+        "python_patch": PYTHON_PATCH[python_version],
+        "uid": UID,
+    }
+    (dest / "Dockerfile").write_text(render("container/Dockerfile.j2", **values), "utf-8")
+    (dest / ".dockerignore").write_text(render("container/dockerignore.j2", **values), "utf-8")
+    return dest
+
+
+def model_tarball(artifact_dir: Path, dest: Path) -> Path:
+    """Write the artifact as ``model.tar.gz`` with the manifest at the archive's root
+    (SageMaker unpacks it into /opt/ml/model). Deterministic: sorted entries, zero
+    mtimes, owner root, modes 0644/0755, so equal artifacts give equal bytes."""
+    artifact_dir = Path(artifact_dir)
+    paths = sorted(
+        p for p in artifact_dir.rglob("*") if "__pycache__" not in p.parts and p.suffix != ".pyc"
+    )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        open(dest, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for path in paths:
+            _add_normalised(tar, path, path.relative_to(artifact_dir).as_posix())
+    return dest
+
+
+def _add_normalised(tar: tarfile.TarFile, path: Path, arcname: str) -> None:
+    info = tar.gettarinfo(str(path), arcname=arcname)
+    info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+    info.mode = 0o755 if info.isdir() else 0o644
+    if info.isfile():
+        with open(path, "rb") as fh:
+            tar.addfile(info, fh)
+    else:
+        tar.addfile(info)
+
+
+def tree_size(root: Path) -> int:
+    """Bytes of every regular file under ``root``."""
+    return sum(p.stat().st_size for p in Path(root).rglob("*") if p.is_file())
+
+
+def _top_entries(root: Path, count: int = 10) -> tuple[tuple[str, int], ...]:
+    sizes = []
+    for entry in Path(root).iterdir():
+        if entry.name.endswith(".dist-info") or entry.name == "bin":
+            continue
+        size = tree_size(entry) if entry.is_dir() else entry.stat().st_size
+        sizes.append((entry.name, size))
+    return tuple(sorted(sizes, key=lambda item: -item[1])[:count])
+
+
+def measure_dependencies(
+    lock: Lock, *, python_version: str, cache_dir: Path, runner: Runner = subprocess.run
+) -> tuple[int, tuple[tuple[str, int], ...]]:
+    """Install the lock for linux x86_64 into a temporary directory with uv (as the
+    Dockerfile's pip layer would, bytecode excluded) and return (bytes, ten largest
+    packages). Cached by lock hash under ``<cache>/container-sizes``."""
+    cached = Path(cache_dir) / "container-sizes" / f"{lock.hash}-{python_version}.json"
+    if cached.is_file():
+        data = json.loads(cached.read_text("utf-8"))
+        return int(data["bytes"]), tuple((n, int(s)) for n, s in data["largest"])
+    with tempfile.TemporaryDirectory(prefix="slml-layer-") as tmp:
+        args = ["pip", "install", "--target", tmp, "--no-deps", "--only-binary", ":all:"]
+        args += ["--python-platform", LOCK_PLATFORM, "--python-version", python_version]
+        run_uv([*args, "--quiet", "-r", str(lock.path)], runner=runner)
+        total, largest = tree_size(Path(tmp)), _top_entries(Path(tmp))
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps({"bytes": total, "largest": largest}), "utf-8")
+    return total, largest
+
+
+def build_container_context(
+    artifact_dir: Path,
+    dest: Path,
+    *,
+    provider: str,
+    python_version: str = "3.11",
+    cache_dir: Path | None = None,
+    model_tar: Path | None = None,
+    measure: bool = True,
+    runner: Runner = subprocess.run,
+) -> Bundle:
+    """Resolve the artifact's requirements plus the runtime's for linux x86_64 and
+    ``python_version``, write the build context at ``dest`` (replacing it), and
+    optionally ``model_tar`` (SageMaker). Raises ArtifactError/IntegrityError for a bad
+    artifact, ConfigError for an unsupported Python, PackagingError when resolving fails.
+    The size report adds the documented base image size to the measured layers."""
+    base_image(python_version)
+    artifact_dir, dest = Path(artifact_dir), Path(dest)
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    manifest, digest = _read_artifact(artifact_dir)
+    requirements = [*manifest.get("requirements", []), *runtime_requirements()]
+    target = Target(provider, python_version=python_version, platform=LOCK_PLATFORM)
+    lock = resolve_lock(requirements, target=target, cache_dir=cache, runner=runner)
+    write_context(
+        artifact_dir,
+        dest,
+        lock=lock,
+        manifest=manifest,
+        digest=digest,
+        provider=provider,
+        python_version=python_version,
+    )
+    files = {"context": dest, "dockerfile": dest / "Dockerfile", "lock": dest / "requirements.lock"}
+    if model_tar is not None:
+        files["model_tar"] = model_tarball(artifact_dir, model_tar)
+    size = _size_report(dest, lock, python_version, cache, runner, measure=measure)
+    notes = (
+        f"container context for {IMAGE_PLATFORM}: {base_image(python_version)}, "
+        f"{len(lock.pins)} pinned packages, non-root uid {UID}, model in the last layer",
+        f"expected image size ~{size.unzipped / 1e6:.0f} MB uncompressed "
+        f"({_parts_words(size.parts)})",
+    )
+    return Bundle(
+        provider=provider,
+        path=dest,
+        lock_hash=lock.hash,
+        model_sha256=digest,
+        python_version=python_version,
+        platform=IMAGE_PLATFORM,
+        size=size,
+        files=files,
+        notes=notes,
+        reused=lock.reused,
+    )
+
+
+def _parts_words(parts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {value / 1e6:.1f} MB" for name, value in parts.items())
+
+
+def _size_report(
+    dest: Path, lock: Lock, python_version: str, cache: Path, runner: Runner, *, measure: bool
+) -> SizeReport:
+    deps, largest = (0, ())
+    if measure:
+        deps, largest = measure_dependencies(
+            lock, python_version=python_version, cache_dir=cache, runner=runner
+        )
+    parts = {
+        "base": BASE_IMAGE_BYTES,
+        "dependencies": deps,
+        "runtime": tree_size(dest / "app"),
+        "model": tree_size(dest / "model"),
+    }
+    return SizeReport(unzipped=sum(parts.values()), largest=largest, parts=parts)
+
+
+__all__ = [
+    "IMAGE_PLATFORM",
+    "LOCK_PLATFORM",
+    "MANIFEST_FILE",
+    "MODEL_DIR_IN_IMAGE",
+    "PYTHON_PATCH",
+    "SAGEMAKER_MODEL_DIR",
+    "UID",
+    "base_image",
+    "build_container_context",
+    "measure_dependencies",
+    "model_tarball",
+    "write_context",
+]

@@ -1,0 +1,146 @@
+"""The Lambda handler answers the event shapes AWS's own tooling emits.
+
+Fixtures (tests/fixtures/events/, see its README): aws-sam-cli's generated sample events
+`apigateway http-api-proxy` (HttpApi.json, payload 2.0) and `apigateway aws-proxy`
+(AwsProxy.json, REST 1.0), and the Function URL request payload from the Lambda
+Developer Guide. Each test changes only method, path, headers and body of a copy.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from slml.runtime.app import create_app
+from slml.runtime.lambda_handler import default_model_dir, make_handler
+
+EVENTS = Path(__file__).parents[1] / "fixtures" / "events"
+
+
+class Context:
+    """The attributes of the LambdaContext object AWS passes."""
+
+    function_name = "iris-dev"
+    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+    memory_limit_in_mb = 1024
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
+
+
+def http_v2(
+    method: str, path: str, body: str | None, *, b64: bool = False, base="apigw-http-api-v2.json"
+) -> dict:
+    event = copy.deepcopy(load_event(base))
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["requestContext"]["http"]["method"] = method
+    event["rawQueryString"] = ""
+    event["headers"] = {
+        "content-type": "application/json",
+        "host": "id.execute-api.us-east-1.amazonaws.com",
+    }
+    event["body"] = base64.b64encode(body.encode()).decode() if (b64 and body) else body
+    event["isBase64Encoded"] = b64
+    return event
+
+
+def rest_v1(method: str, path: str, body: str | None, *, b64: bool = False) -> dict:
+    event = copy.deepcopy(load_event("apigw-rest-v1.json"))
+    event["path"] = path
+    event["requestContext"]["path"] = f"/prod{path}"
+    event["httpMethod"] = event["requestContext"]["httpMethod"] = method
+    event["headers"]["Content-Type"] = "application/json"
+    event["multiValueHeaders"]["Content-Type"] = ["application/json"]
+    event["body"] = base64.b64encode(body.encode()).decode() if (b64 and body) else body
+    event["isBase64Encoded"] = b64
+    return event
+
+
+@pytest.fixture(scope="module")
+def handler(_iris_artifact_master):
+    return make_handler(create_app(_iris_artifact_master))
+
+
+def answer(response: dict) -> tuple[int, dict]:
+    body = response["body"]
+    if response.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    return response["statusCode"], json.loads(body)
+
+
+PAYLOAD = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]})
+
+
+@pytest.mark.parametrize("b64", [False, True])
+def test_http_api_v2_predicts(handler, b64):
+    status, body = answer(handler(http_v2("POST", "/predict", PAYLOAD, b64=b64), Context()))
+    assert status == 200 and body["predictions"] == [0, 2]
+
+
+@pytest.mark.parametrize("b64", [False, True])
+def test_rest_api_v1_predicts(handler, b64):
+    status, body = answer(handler(rest_v1("POST", "/predict", PAYLOAD, b64=b64), Context()))
+    assert status == 200 and body["predictions"] == [0, 2]
+
+
+def test_function_url_event_predicts(handler):
+    event = http_v2("POST", "/predict", PAYLOAD, base="lambda-function-url.json")
+    status, body = answer(handler(event, Context()))
+    assert status == 200 and body["predictions"] == [0, 2]
+
+
+def test_health_over_get(handler):
+    status, body = answer(handler(http_v2("GET", "/healthz", None), Context()))
+    assert status == 200 and body["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["{not json", json.dumps({"instances": [[1, 2]]}), json.dumps({"rows": 1})],
+)
+def test_bad_bodies_are_runtime_4xx_not_lambda_errors(handler, body):
+    for event in (http_v2("POST", "/predict", body, b64=True), rest_v1("POST", "/predict", body)):
+        status, answer_body = answer(handler(event, Context()))
+        assert 400 <= status < 500
+        assert set(answer_body["error"]) >= {"code", "message", "request_id"}
+
+
+def test_unmodified_sam_event_gets_a_404_not_a_crash(handler):
+    # the SAM default path /path/to/resource is not a route of the runtime
+    status, body = answer(handler(load_event("apigw-http-api-v2.json"), Context()))
+    assert status in (404, 405) and "error" in body
+
+
+def test_default_model_dir_is_under_the_task_root(monkeypatch, tmp_path):
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", str(tmp_path))
+    assert default_model_dir() == str(tmp_path / "model")
+
+
+def test_module_handler_loads_the_model_at_init_in_a_fresh_interpreter(_iris_artifact_master):
+    event = http_v2("POST", "/predict", PAYLOAD, b64=True)
+    code = (
+        "import json, sys, slml.runtime.lambda_handler as m\n"
+        "h = m.handler\n"  # init: the model loads here
+        "assert 'sklearn' in sys.modules\n"
+        "print(json.dumps(h(json.loads(sys.stdin.read()), None)))\n"
+    )
+    env = {**os.environ, "SLML_MODEL_DIR": str(_iris_artifact_master)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=json.dumps(event), capture_output=True,
+        text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    status, body = answer(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert status == 200 and body["predictions"] == [0, 2]

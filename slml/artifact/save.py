@@ -1,0 +1,157 @@
+"""save_model: detect the flavor, write the artifact in a staging directory, add the
+manifest (slml/runtime/manifest.py) and move it into place atomically."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from slml.artifact import requirements as reqs
+from slml.artifact import store
+from slml.artifact.flavors import Saved, SaveOptions, detect, flavor_module
+from slml.artifact.provenance import provenance
+from slml.errors import ArtifactError
+from slml.runtime.manifest import FORMAT_VERSION, MANIFEST_FILE, artifact_digest, hash_tree
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,62}$")
+EXPORTS = ("onnx",)
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    """A saved artifact: where, what, and its one-line digest (``artifact_digest``)."""
+
+    path: Path
+    name: str
+    version: str
+    flavor: str
+    sha256: str
+    manifest: dict[str, Any]
+
+
+def save_model(
+    model: Any,
+    path: str | Path,
+    *,
+    sample_input: Any = None,
+    requirements: Sequence[str] | None = None,
+    name: str | None = None,
+    version: str | int | None = None,
+    flavor: str | None = None,
+    code_paths: Sequence[str | Path] | None = None,
+    artifacts: dict[str, str | Path] | None = None,
+    overwrite: bool = False,
+    export: str | None = None,
+) -> ArtifactInfo:
+    """Save ``model`` as an artifact directory at ``path`` and return its description.
+
+    The flavor is detected (an ONNX graph, then your own class with ``predict``, then the
+    estimator API) unless ``flavor`` names one. ``sample_input`` (a few rows) gives the
+    signature and is predicted on once as a check. ``requirements`` replace the derived
+    pins of the same name and add the others. ``name`` defaults to the directory's
+    name, ``version`` to ``"1"``. ``code_paths``/``artifacts`` are for the python flavor.
+    ``export="onnx"`` converts a scikit-learn model to ONNX (parity-checked on the
+    sample). An existing artifact is replaced only with ``overwrite=True``; a failed
+    save leaves nothing behind. Raises ArtifactError / UnsupportedModel.
+    """
+    target = Path(path).absolute()
+    store.check_target(target, overwrite=overwrite)
+    meta = {"name": _name(name, target), "version": _version(version)}
+    options = SaveOptions(
+        sample_input=sample_input,
+        code_paths=tuple(Path(p) for p in code_paths or ()),
+        artifacts={str(k): Path(v) for k, v in (artifacts or {}).items()},
+    )
+    _check_flavor_args(flavor, options)
+    with store.staging(target) as staged:
+        saved, extra = _save_flavor(model, staged, flavor, export, options)
+        manifest = _manifest(saved, meta, reqs.merge(saved.requirements, requirements), target)
+        manifest.update(extra)
+        manifest["files"] = hash_tree(staged)
+        text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
+        (staged / MANIFEST_FILE).write_text(text, encoding="utf-8")
+        store.publish(staged, target, overwrite=overwrite)
+    return ArtifactInfo(
+        target, meta["name"], meta["version"], saved.flavor,
+        artifact_digest(manifest["files"]), manifest,
+    )  # fmt: skip
+
+
+def _save_flavor(
+    model: Any, staged: Path, flavor: str | None, export: str | None, options: SaveOptions
+) -> tuple[Saved, dict[str, Any]]:
+    if export is None:
+        return detect(model, flavor=flavor).save(model, staged, options=options), {}
+    if export not in EXPORTS:
+        raise ArtifactError(f"export={export!r} is not supported; expected one of {EXPORTS}")
+    if detect(model, flavor=flavor).NAME != "sklearn":
+        raise ArtifactError("export='onnx' converts scikit-learn models (the sklearn flavor) only")
+    from slml.artifact.export import to_onnx
+
+    exported = to_onnx(model, options.sample_input)
+    onnx_options = SaveOptions(
+        sample_input=options.sample_input, output_index=exported.output_index
+    )
+    saved = flavor_module("onnx").save(exported.data, staged, options=onnx_options)
+    return saved, {"exported_from": exported.exported_from}
+
+
+def _manifest(
+    saved: Saved, meta: dict[str, str], requirements: list[str], target: Path
+) -> dict[str, Any]:
+    facts = provenance(target)
+    return {
+        "format": FORMAT_VERSION,
+        "name": meta["name"],
+        "version": meta["version"],
+        "flavor": saved.flavor,
+        "framework": saved.framework,
+        "python_version": facts["python_version"],
+        "requirements": requirements,
+        "signature": saved.signature,
+        "flavor_options": saved.flavor_options,
+        "created_at": facts["created_at"],
+        "created_by": facts["created_by"],
+        "git_commit": facts["git_commit"],
+        "slml_version": facts["slml_version"],
+    }
+
+
+def _check_flavor_args(flavor: str | None, options: SaveOptions) -> None:
+    if (options.code_paths or options.artifacts) and flavor not in (None, "python"):
+        raise ArtifactError(
+            f"code_paths and artifacts apply to the python flavor only, not {flavor!r}"
+        )
+
+
+def default_name(target: Path) -> str:
+    """The directory's name made safe: lower case, ``[a-z0-9._-]``, at most 63 chars."""
+    cleaned = re.sub(r"[^a-z0-9._-]+", "-", target.name.lower()).strip("-._")
+    return cleaned[:63] or "model"
+
+
+def _name(name: str | None, target: Path) -> str:
+    if name is None:
+        return default_name(target)
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ArtifactError(
+            f"model name {name!r} is not valid: use letters, digits, '.', '_' or '-' "
+            "(at most 63, starting with a letter or digit)"
+        )
+    return name
+
+
+def _version(version: str | int | None) -> str:
+    if version is None:
+        return "1"
+    text = str(version)
+    if isinstance(version, bool) or not _VERSION.match(text):
+        raise ArtifactError(
+            f"model version {version!r} is not valid: use letters, digits, '.', '_', '+' or '-'"
+        )
+    return text

@@ -1,0 +1,164 @@
+"""Resolve a model's requirements into a pinned lock for one target, cached.
+
+A lock is a ``requirements.lock`` file of exact pins produced by ``uv pip compile``.
+Locks are cached under ``<cache>/locks/<key>.txt`` where ``key`` hashes the sorted,
+normalised requirements and the target's Python version and platform, so an
+unchanged model resolves without touching the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from slml.bundle.uvtool import Runner, run_uv, stderr_tail
+from slml.errors import PackagingError
+
+RUNTIME_REQUIREMENTS = ("starlette>=0.37", "uvicorn>=0.29")
+EXTRA_REQUIREMENTS = {"lambda": ("mangum>=0.17",), "azure": ("azure-functions>=1.20",)}
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a bundle runs. ``platform`` is uv's ``--python-platform`` value
+    (``x86_64-manylinux_2_34``, ``aarch64-manylinux_2_34``, ...); None means this host."""
+
+    name: str
+    python_version: str = "3.11"
+    platform: str | None = None
+
+    @classmethod
+    def here(cls, name: str = "local") -> Target:
+        """This machine and this interpreter's Python version."""
+        return cls(name, python_version=f"{sys.version_info.major}.{sys.version_info.minor}")
+
+    def describe(self) -> str:
+        return f"Python {self.python_version} on {self.platform or 'this machine'}"
+
+
+@dataclass(frozen=True)
+class Lock:
+    """A pinned lock file. ``hash`` covers only the normalised pins (comments and order
+    do not matter); ``reused`` says it came from the cache."""
+
+    path: Path
+    hash: str
+    pins: tuple[str, ...]
+    reused: bool = False
+
+
+def runtime_requirements(extra: Iterable[str] = ()) -> list[str]:
+    """What the serving runtime itself needs, plus each named extra's adapter
+    (``"lambda"`` → mangum, ``"azure"`` → azure-functions)."""
+    out = list(RUNTIME_REQUIREMENTS)
+    for name in extra:
+        if name not in EXTRA_REQUIREMENTS:
+            allowed = ", ".join(sorted(EXTRA_REQUIREMENTS))
+            raise ValueError(f"unknown runtime extra {name!r}; expected one of {allowed}")
+        out += EXTRA_REQUIREMENTS[name]
+    return out
+
+
+def requirement_name(requirement: str) -> str:
+    """The distribution name of a requirement line, normalised (PEP 503)."""
+    match = _NAME.match(requirement)
+    raw = match.group(1) if match else requirement.strip()
+    return re.sub(r"[-_.]+", "-", raw).lower()
+
+
+def parse_pins(text: str) -> tuple[str, ...]:
+    """The normalised, sorted pin lines of a lock file (comments dropped)."""
+    pins = set()
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            pins.add(re.sub(r"\s+", "", line).lower())
+    return tuple(sorted(pins))
+
+
+def pins_hash(pins: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(pins).encode()).hexdigest()
+
+
+def read_lock(path: Path, *, reused: bool = True) -> Lock:
+    """A Lock for an existing lock file. Raises PackagingError when unreadable."""
+    try:
+        pins = parse_pins(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PackagingError(f"cannot read the lock file {path}: {exc}") from None
+    return Lock(path=Path(path), hash=pins_hash(pins), pins=pins, reused=reused)
+
+
+def lock_key(requirements: Sequence[str], target: Target) -> str:
+    """The cache key: the requirements (order and spacing ignored) and the target."""
+    normalised = sorted({re.sub(r"\s+", "", r) for r in requirements if r.strip()})
+    data = {
+        "requirements": normalised,
+        "python": target.python_version,
+        "platform": target.platform,
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def resolve_lock(
+    requirements: Sequence[str],
+    *,
+    target: Target,
+    cache_dir: Path,
+    runner: Runner = subprocess.run,
+) -> Lock:
+    """Pin ``requirements`` for ``target`` with ``uv pip compile``; binary wheels only
+    when the target names a platform. Cached by the inputs' hash; safe to call
+    concurrently. Raises PackagingError naming the requirement that cannot resolve."""
+    locks = Path(cache_dir) / "locks"
+    cached = locks / f"{lock_key(requirements, target)}.txt"
+    if cached.is_file():
+        return read_lock(cached, reused=True)
+    locks.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".compile-", suffix=".txt", dir=locks)
+    os.close(fd)
+    try:
+        _compile(requirements, target=target, output=Path(tmp), runner=runner)
+        os.replace(tmp, cached)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return read_lock(cached, reused=False)
+
+
+def _compile(requirements: Sequence[str], *, target: Target, output: Path, runner: Runner) -> None:
+    # --python skips uv's interpreter discovery (slow behind pyenv shims); the target
+    # version still comes from --python-version.
+    args = ["pip", "compile", "-", "--python", sys.executable]
+    args += ["--python-version", target.python_version]
+    if target.platform:
+        args += ["--python-platform", target.platform, "--only-binary", ":all:"]
+    args += ["--no-header", "--quiet", "-o", str(output)]
+    try:
+        run_uv(args, runner=runner, input="\n".join(requirements) + "\n")
+    except PackagingError as exc:
+        raise _resolution_error(requirements, target, str(exc)) from None
+
+
+def _resolution_error(requirements: Sequence[str], target: Target, uv_said: str) -> PackagingError:
+    said = uv_said.lower()
+    named = [r for r in requirements if requirement_name(r) in said.replace("_", "-")]
+    culprit = ", ".join(named) if named else ", ".join(requirements)
+    return PackagingError(
+        f"cannot resolve {culprit} for {target.name} ({target.describe()}). "
+        f"uv said:\n{stderr_tail(uv_said.split(':', 1)[-1])}",
+        hint=(
+            "check the requirement's spelling and version (the model's come from its "
+            f"manifest's `requirements`), and that it publishes wheels for Python "
+            f"{target.python_version}" + (f" on {target.platform}" if target.platform else "")
+        ),
+    )

@@ -1,0 +1,189 @@
+"""``slml:gcp:CloudRunModel``: a model served by Google Cloud Run from slml's image.
+
+Children: an Artifact Registry repository (format DOCKER) and the image pushed to it
+(only when building; a prebuilt ``image_uri`` needs neither), a ``cloudrunv2.Service``
+with ``deletion_protection=False`` so ``slml destroy`` works, and a public
+``roles/run.invoker`` binding for ``allUsers`` ONLY when ``auth: none``; otherwise
+callers need a Google ID token for the service URL. Outputs: ``url``,
+``latest_ready_revision``, ``image``, ``service_name``.
+
+Naming, environment and access rules are pure functions beside the component.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pulumi
+
+from slml.errors import ConfigError
+from slml.infra.image import ImageSource, container_image
+
+TYPE = "slml:gcp:CloudRunModel"
+CONTAINER_PORT = 8080
+MODEL_DIR = "/app/model"
+# Set by Cloud Run itself; a service that sets them is rejected by the API.
+RESERVED_ENV = frozenset({"PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"})
+_NAME = re.compile(r"[^a-z0-9-]+")
+
+
+@dataclass(frozen=True)
+class CloudRunSpec:
+    """Everything the component needs, as plain data (see ``from_config``)."""
+
+    service: str
+    region: str
+    image: ImageSource
+    project: str | None = None
+    cpu: str = "1"
+    memory: str = "1Gi"
+    min_instances: int = 0
+    max_instances: int = 10
+    concurrency: int = 80
+    timeout: int = 300
+    auth: Literal["iam", "none"] = "iam"
+    env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, cfg: object, *, name: str, stage: str, image: ImageSource) -> CloudRunSpec:
+        """From the ``gcp:`` section of slml.yaml (``slml.config.GcpConfig``)."""
+        return cls(
+            service=service_name(name, stage),
+            region=cfg.region,
+            project=cfg.project,
+            image=image,
+            cpu=cfg.cpu,
+            memory=cfg.memory,
+            min_instances=cfg.min_instances,
+            max_instances=cfg.max_instances,
+            concurrency=cfg.concurrency,
+            timeout=cfg.timeout,
+            auth=cfg.auth,
+            env=dict(cfg.env),
+        )
+
+
+def service_name(name: str, stage: str) -> str:
+    """``<name>-<stage>`` as Cloud Run allows it: lowercase letters, digits and dashes,
+    starting with a letter, at most 49 characters."""
+    raw = _NAME.sub("-", f"{name}-{stage}".lower()).strip("-")
+    if not raw or not raw[0].isalpha():
+        raw = f"m-{raw}"
+    return raw[:49].rstrip("-")
+
+
+def container_env(spec: CloudRunSpec) -> dict[str, str]:
+    """The container's environment: the user's ``gcp.env`` plus SLML_MODEL_DIR.
+    Raises ConfigError for a variable Cloud Run reserves."""
+    reserved = sorted(RESERVED_ENV & set(spec.env))
+    if reserved:
+        raise ConfigError(
+            f"gcp.env: {', '.join(reserved)} is set by Cloud Run and cannot be configured",
+            hint="remove it from gcp.env; the container reads $PORT as Cloud Run sets it",
+        )
+    return {**spec.env, "SLML_MODEL_DIR": MODEL_DIR}
+
+
+def is_public(spec: CloudRunSpec) -> bool:
+    """True only for ``auth: none``: then allUsers may invoke the service."""
+    return spec.auth == "none"
+
+
+def _registry(name: str, spec: CloudRunSpec, parent: pulumi.Resource) -> pulumi.Output[str]:
+    import pulumi_gcp as gcp
+
+    repo = gcp.artifactregistry.Repository(
+        f"{name}-images",
+        repository_id=spec.service,
+        location=spec.region,
+        project=spec.project,
+        format="DOCKER",
+        description=f"slml images for {spec.service}",
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    repo_url = pulumi.Output.concat(
+        spec.region, "-docker.pkg.dev/", repo.project, "/", repo.repository_id, "/model"
+    )
+    token = gcp.organizations.get_client_config_output(opts=pulumi.InvokeOptions(parent=parent))
+    return container_image(
+        f"{name}-image",
+        source=spec.image,
+        repository_url=repo_url,
+        username="oauth2accesstoken",
+        password=token.access_token,
+        parent=parent,
+    )
+
+
+class CloudRunModel(pulumi.ComponentResource):
+    """The Cloud Run service for one model and stage; see the module docstring."""
+
+    url: pulumi.Output[str]
+    latest_ready_revision: pulumi.Output[str]
+    image: pulumi.Output[str]
+    service_name: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, spec: CloudRunSpec, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(TYPE, name, None, opts)
+        import pulumi_gcp as gcp
+
+        run = gcp.cloudrunv2
+        child = pulumi.ResourceOptions(parent=self)
+        self.image = (
+            pulumi.Output.from_input(spec.image.image_uri)
+            if spec.image.prebuilt
+            else _registry(name, spec, self)
+        )
+        container = run.ServiceTemplateContainerArgs(
+            image=self.image,
+            ports=run.ServiceTemplateContainerPortsArgs(container_port=CONTAINER_PORT),
+            resources=run.ServiceTemplateContainerResourcesArgs(
+                limits={"cpu": spec.cpu, "memory": spec.memory}
+            ),
+            envs=[
+                run.ServiceTemplateContainerEnvArgs(name=k, value=v)
+                for k, v in sorted(container_env(spec).items())
+            ],
+        )
+        service = run.Service(
+            f"{name}-service",
+            name=spec.service,
+            location=spec.region,
+            project=spec.project,
+            deletion_protection=False,
+            ingress="INGRESS_TRAFFIC_ALL",
+            template=run.ServiceTemplateArgs(
+                containers=[container],
+                scaling=run.ServiceTemplateScalingArgs(
+                    min_instance_count=spec.min_instances, max_instance_count=spec.max_instances
+                ),
+                max_instance_request_concurrency=spec.concurrency,
+                timeout=f"{spec.timeout}s",
+            ),
+            opts=child,
+        )
+        if is_public(spec):
+            run.ServiceIamMember(
+                f"{name}-public",
+                name=service.name,
+                location=service.location,
+                project=service.project,
+                role="roles/run.invoker",
+                member="allUsers",
+                opts=child,
+            )
+        self.url = service.uri
+        self.latest_ready_revision = service.latest_ready_revision
+        self.service_name = service.name
+        self.register_outputs(
+            {
+                "url": self.url,
+                "latest_ready_revision": self.latest_ready_revision,
+                "image": self.image,
+                "service_name": self.service_name,
+            }
+        )

@@ -1,0 +1,120 @@
+"""``slml:gcp:CloudRunModel`` under Pulumi's mocks (the engine's offline plan), and its
+pure helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from slml.config.sections import GcpConfig
+from slml.engine import offline_plan
+from slml.errors import ConfigError
+from slml.infra.cloudrun import (
+    TYPE,
+    CloudRunModel,
+    CloudRunSpec,
+    container_env,
+    is_public,
+    service_name,
+)
+from slml.infra.image import ImageSource, image_tag, pinned_ref, registry_host
+
+IAM_MEMBER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
+SERVICE = "gcp:cloudrunv2/service:Service"
+
+
+def plan_of(cfg: GcpConfig, image: ImageSource):
+    spec = CloudRunSpec.from_config(cfg, name="iris", stage="dev", image=image)
+
+    def program() -> None:
+        CloudRunModel("iris-dev", spec)
+
+    resources = offline_plan(program, project="iris", stack="dev")
+    return {r.type: r for r in resources}, resources
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> ImageSource:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    return ImageSource(context=tmp_path, tag="d1-m2")
+
+
+def test_service_properties_that_matter(built) -> None:
+    cfg = GcpConfig(
+        project="proj-1", region="europe-west1", cpu="2", memory="2Gi", min_instances=1,
+        max_instances=7, concurrency=40, timeout=120, env={"A": "b"},
+    )  # fmt: skip
+    by_type, resources = plan_of(cfg, built)
+    assert by_type[TYPE].parent is None
+    assert all(r.parent == "iris-dev" for r in resources if r.type != TYPE)
+    svc = by_type[SERVICE].inputs
+    assert svc["deletion_protection"] is False
+    assert svc["name"] == "iris-dev" and svc["location"] == "europe-west1"
+    assert svc["ingress"] == "INGRESS_TRAFFIC_ALL"
+    template = svc["template"]
+    assert template["scaling"] == {"min_instance_count": 1, "max_instance_count": 7}
+    assert template["max_instance_request_concurrency"] == 40
+    assert template["timeout"] == "120s"
+    (container,) = template["containers"]
+    assert container["ports"] == {"container_port": 8080}  # one object, not a list
+    assert container["resources"]["limits"] == {"cpu": "2", "memory": "2Gi"}
+    assert {e["name"]: e["value"] for e in container["envs"]} == {
+        "A": "b",
+        "SLML_MODEL_DIR": "/app/model",
+    }
+    assert container["image"] == "(known after deploy)"  # the pushed digest
+    assert "template" in by_type[SERVICE].unknowns
+
+
+def test_building_creates_the_registry_and_an_amd64_pushed_image(built) -> None:
+    by_type, _ = plan_of(GcpConfig(project="proj-1"), built)
+    repo = by_type["gcp:artifactregistry/repository:Repository"].inputs
+    assert repo["format"] == "DOCKER" and repo["repository_id"] == "iris-dev"
+    image = by_type["docker-build:index:Image"].inputs
+    assert image["platforms"] == ["linux/amd64"] and image["push"] is True
+    assert image["build_on_preview"] is False
+    assert image["context"] == {"location": str(built.context)}
+    assert image["tags"] == ["us-central1-docker.pkg.dev/proj-1/iris-dev/model:d1-m2"]
+    # the registry credentials (an OAuth access token) stay a Pulumi secret
+    assert image["registries"] == "[secret]"
+
+
+def test_prebuilt_image_skips_registry_and_build() -> None:
+    uri = "us-docker.pkg.dev/p/r/model@sha256:" + "a" * 64
+    by_type, _ = plan_of(GcpConfig(), ImageSource(image_uri=uri))
+    assert "docker-build:index:Image" not in by_type
+    assert "gcp:artifactregistry/repository:Repository" not in by_type
+    assert by_type[SERVICE].inputs["template"]["containers"][0]["image"] == uri
+
+
+def test_no_public_invoker_unless_auth_none(built) -> None:
+    by_type, _ = plan_of(GcpConfig(auth="iam"), built)
+    assert IAM_MEMBER not in by_type
+    by_type, _ = plan_of(GcpConfig(auth="none"), built)
+    member = by_type[IAM_MEMBER].inputs
+    assert member["role"] == "roles/run.invoker" and member["member"] == "allUsers"
+
+
+def test_reserved_env_is_a_config_error() -> None:
+    spec = CloudRunSpec.from_config(
+        GcpConfig(env={"PORT": "1"}), name="a", stage="b", image=ImageSource(image_uri="x")
+    )
+    with pytest.raises(ConfigError, match=r"gcp\.env: PORT is set by Cloud Run"):
+        container_env(spec)
+
+
+def test_names_and_helpers() -> None:
+    assert service_name("iris", "dev") == "iris-dev"
+    assert service_name("9lives", "prod") == "m-9lives-prod"
+    long = service_name("a" * 40, "production")
+    assert len(long) <= 49 and not long.endswith("-")
+    spec = CloudRunSpec(service="s", region="r", image=ImageSource(image_uri="x"), auth="iam")
+    assert not is_public(spec)
+    assert image_tag("ab" * 32, "cd" * 32) == "dababababab-mcdcdcdcdcd"
+    assert registry_host("123.dkr.ecr.us-east-1.amazonaws.com/repo") == (
+        "123.dkr.ecr.us-east-1.amazonaws.com"
+    )
+    assert pinned_ref("h/r", "sha256:00") == "h/r@sha256:00"
+    with pytest.raises(ValueError, match="exactly one"):
+        ImageSource()

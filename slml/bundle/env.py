@@ -70,7 +70,16 @@ def _build(lock: Lock, *, final: Path, python: str, runner: Runner) -> None:
     try:
         run_uv(["venv", "--quiet", "--relocatable", "--python", python, str(tmp)], runner=runner)
         run_uv(
-            ["pip", "install", "--quiet", "--python", str(env_python(tmp)), "-r", str(lock.path)],
+            [
+                "pip",
+                "install",
+                "--quiet",
+                "--compile-bytecode",
+                "--python",
+                str(env_python(tmp)),
+                "-r",
+                str(lock.path),
+            ],
             runner=runner,
         )
         (tmp / SENTINEL).write_text(lock.hash + "\n", encoding="utf-8")

@@ -55,7 +55,16 @@ INSTALL_HINT = (
 
 # Maps whose keys are the user's own (never renamed): tags, environment variables, labels.
 USER_MAPS = frozenset(
-    {"tags", "tagsAll", "variables", "labels", "annotations", "appSettings", "envVars"}
+    {
+        "tags",
+        "tagsAll",
+        "variables",
+        "labels",
+        "annotations",
+        "appSettings",
+        "envVars",
+        "environment",
+    }
 )
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 SECRET_MARK = "[secret]"

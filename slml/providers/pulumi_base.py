@@ -79,6 +79,11 @@ class PulumiProvider:
     def warnings(self, ctx: ProviderContext) -> list[str]:
         return []
 
+    def deploy_program(self, *, ctx: ProviderContext, bundle: Bundle) -> Program:
+        """The program ``deploy`` runs; ``program`` by default. Override to create
+        what only a real deploy may (e.g. a generated secret)."""
+        return self.program(ctx=ctx, bundle=bundle)
+
     def stack_config(self, ctx: ProviderContext) -> dict[str, str]:
         """Pulumi stack config to set before each run (e.g. ``aws:region``)."""
         return {}
@@ -143,7 +148,7 @@ class PulumiProvider:
         engine = self.engine(ctx)
         for warning in self.warnings(ctx):
             ctx.reporter.warn(warning)
-        program = self.program(ctx=ctx, bundle=bundle)
+        program = self.deploy_program(ctx=ctx, bundle=bundle)
         with ctx.state.lock(waiting="waiting for another slml command to finish..."):
             version_no = ctx.state.next_version(ctx.stage, self.name)
             base = {"stage": ctx.stage, "provider": self.name, "version": version_no}

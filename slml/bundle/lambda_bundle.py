@@ -1,0 +1,294 @@
+"""The AWS Lambda bundle: dependencies in a layer keyed by the lock, model in the function.
+
+Layout of ``out_dir``::
+
+    layer.zip          python/<packages>; cached under <cache>/lambda-layers/<key>/,
+                       where key = lock hash + runtime + platform, so a model-only
+                       change reuses it byte for byte (Pulumi sees no diff)
+    function/          slml/ (the runtime), model/ (verified copy), slml_handler.py
+    function.zip       function/ zipped
+    requirements.lock  the pins
+    image/             only for large_bundle: image (Dockerfile + context)
+
+Dependencies are installed with uv for the runtime's manylinux platform, binary wheels
+only, checked to be ELF files for the target machine, then slimmed. boto3, botocore,
+s3transfer and jmespath are left out of the layer when nothing but a transitive
+dependency pulls them in: the Lambda runtime ships them. When the model's own
+requirements pin one of them, the pinned version ships.
+
+Limits, checked before anything is uploaded: zips up to 50 MB go up directly; a larger
+layer or function zip goes through an S3 object; more than 250 MB unzipped (layer and
+function together) needs a container image (``aws.large_bundle: image``) or fails with
+PackageTooLarge saying what to do. ``Bundle.notes`` say which path was taken and why;
+``delivery(bundle)`` reads the choice back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from filelock import FileLock
+
+import slml
+from slml.bundle.elf import check_binaries
+from slml.bundle.install import install_for_target
+from slml.bundle.local import verified_manifest
+from slml.bundle.lock import Lock, Target, requirement_name, resolve_lock, runtime_requirements
+from slml.bundle.runtime_files import copy_runtime
+from slml.bundle.size import MB, human, measure, package_sizes, zip_dir
+from slml.bundle.slim import slim
+from slml.bundle.uvtool import Runner
+from slml.errors import PackageTooLarge
+from slml.providers.base import Bundle, NullReporter, Reporter, SizeReport
+from slml.runtime.manifest import artifact_digest
+from slml.templates import render_to
+
+DIRECT_UPLOAD_LIMIT = 50 * MB
+UNZIPPED_LIMIT = 250 * MB
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath")
+HANDLER_MODULE = "slml_handler"
+HANDLER = f"{HANDLER_MODULE}.handler"
+_HANDLER_SOURCE = '''"""Lambda entrypoint (slml_handler.handler). Importing it loads the model."""
+
+from slml.runtime.lambda_handler import handler  # noqa: F401
+'''
+Delivery = Literal["direct", "s3", "image"]
+
+
+@dataclass(frozen=True)
+class LambdaOptions:
+    """What the build needs from ``aws:`` in slml.yaml."""
+
+    runtime: str = "python3.12"
+    architecture: str = "x86_64"
+    large_bundle: Literal["fail", "image"] = "fail"
+
+
+def layer_key(lock: Lock, target: Target) -> str:
+    data = f"{lock.hash}\n{target.python_version}\n{target.platform or 'host'}"
+    return hashlib.sha256(data.encode()).hexdigest()[:24]
+
+
+def excluded_runtime_packages(model_requirements: Sequence[str]) -> tuple[str, ...]:
+    """The runtime-provided packages to leave out: all but those the model pins."""
+    pinned = {requirement_name(r) for r in model_requirements}
+    return tuple(p for p in RUNTIME_PROVIDED if p not in pinned)
+
+
+def _remove_distributions(root: Path, names: Sequence[str]) -> list[str]:
+    """Delete installed distributions (their RECORD files and dist-info). Returns names."""
+    removed = []
+    for info in sorted(root.glob("*.dist-info")):
+        dist = requirement_name(info.name.split("-")[0])
+        if dist not in names:
+            continue
+        for line in (info / "RECORD").read_text(encoding="utf-8").splitlines():
+            path = root / line.split(",")[0]
+            if path.is_file() and root in path.resolve().parents:
+                path.unlink()
+        shutil.rmtree(info, ignore_errors=True)
+        removed.append(dist)
+    for top in names:  # empty package directories left behind
+        pkg = root / top
+        if pkg.is_dir() and not any(p.is_file() for p in pkg.rglob("*")):
+            shutil.rmtree(pkg)
+    return removed
+
+
+def build_layer(
+    lock: Lock,
+    *,
+    target: Target,
+    machine: str | None,
+    exclude: Sequence[str],
+    cache_dir: Path,
+    runner: Runner = subprocess.run,
+) -> tuple[Path, Path, bool, list[str]]:
+    """The layer for ``lock``: ``(layer.zip, python/ dir, reused, notes)``, cached."""
+    home = Path(cache_dir) / "lambda-layers" / layer_key(lock, target)
+    home.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(home) + ".lock"):
+        if (home / "notes.json").is_file():
+            notes = json.loads((home / "notes.json").read_text(encoding="utf-8"))
+            return home / "layer.zip", home / "python", True, notes
+        notes = _stage_layer(
+            lock, home, target=target, machine=machine, exclude=exclude, runner=runner
+        )
+    return home / "layer.zip", home / "python", False, notes
+
+
+def _stage_layer(
+    lock: Lock,
+    home: Path,
+    *,
+    target: Target,
+    machine: str | None,
+    exclude: Sequence[str],
+    runner: Runner,
+) -> list[str]:
+    """Install, check, slim and zip into a temp dir, then rename it to ``home``."""
+    work = Path(tempfile.mkdtemp(prefix=".build-", dir=home.parent))
+    try:
+        staged = install_for_target(lock, work / "python", target=target, runner=runner)
+        notes = []
+        if machine:
+            count = check_binaries(staged, machine=machine)
+            notes.append(f"checked {count} native binaries: all ELF for Linux {machine}")
+        dropped = _remove_distributions(staged, exclude)
+        if dropped:
+            notes.append(
+                f"left out {', '.join(dropped)}: the Lambda runtime provides them and the "
+                "model does not pin them"
+            )
+        report = slim(staged)
+        notes.append(
+            f"slimmed: removed {report.removed_files} files ({human(report.removed_bytes)})"
+        )
+        zip_dir(staged, work / "layer.zip", prefix="python/")
+        (work / "notes.json").write_text(json.dumps(notes), encoding="utf-8")
+        if home.exists():
+            shutil.rmtree(home)
+        work.rename(home)  # notes.json last in, so a half-built layer is never reused
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return notes
+
+
+def build_function(artifact_dir: Path, out_dir: Path) -> tuple[Path, Path]:
+    """``out_dir/function/`` (runtime, model, handler module) and its zip."""
+    function = Path(out_dir) / "function"
+    if function.exists():
+        shutil.rmtree(function)
+    copy_runtime(function)
+    shutil.copytree(
+        artifact_dir, function / "model", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
+    (function / f"{HANDLER_MODULE}.py").write_text(_HANDLER_SOURCE, encoding="utf-8")
+    return function, zip_dir(function, Path(out_dir) / "function.zip")
+
+
+def choose_delivery(
+    *, layer_zip: int, function_zip: int, unzipped: int, large_bundle: str
+) -> tuple[Delivery, str]:
+    """How the bundle reaches Lambda, and why, in words. Raises PackageTooLarge."""
+    if unzipped > UNZIPPED_LIMIT:
+        why = f"{human(unzipped)} unzipped is over Lambda's 250 MB limit for zips and layers"
+        if large_bundle == "image":
+            return "image", f"{why}: building a container image (aws.large_bundle: image)"
+        raise PackageTooLarge(
+            f"the Lambda bundle is too large: {why}",
+            hint="export the model to ONNX (onnxruntime is far smaller than most training "
+            "frameworks), drop unneeded requirements, or set `aws.large_bundle: image` to "
+            "deploy a container image (up to 10 GB)",
+        )
+    biggest = max(layer_zip, function_zip)
+    if biggest > DIRECT_UPLOAD_LIMIT:
+        return "s3", (
+            f"a zip is {human(biggest)}, over the 50 MB direct-upload limit: uploading "
+            "through an S3 object (aws.artifact_bucket, or a bucket the stack creates)"
+        )
+    return "direct", "zips are under 50 MB: uploaded directly with the function"
+
+
+def delivery(bundle: Bundle) -> Delivery:
+    """The delivery a built bundle chose (read back from its files)."""
+    if "image" in bundle.files:
+        return "image"
+    parts = bundle.size.parts
+    big = max(parts.get("layer_zipped", 0), parts.get("function_zipped", 0))
+    return "s3" if big > DIRECT_UPLOAD_LIMIT else "direct"
+
+
+def _image_context(out_dir: Path, python: Path, function: Path, target: Target, name: str) -> Path:
+    image = Path(out_dir) / "image"
+    if image.exists():
+        shutil.rmtree(image)
+    shutil.copytree(python, image / "python", symlinks=True)
+    shutil.copytree(function, image / "function")
+    render_to(
+        "aws/Dockerfile.j2", image / "Dockerfile", name=name, python_version=target.python_version,
+        platform=target.platform or "this host", slml_version=slml.__version__,
+    )  # fmt: skip
+    return image
+
+
+def build_lambda_bundle(
+    artifact_dir: Path,
+    out_dir: Path,
+    *,
+    options: LambdaOptions,
+    cache_dir: Path,
+    target: Target | None = None,
+    reporter: Reporter | None = None,
+    runner: Runner = subprocess.run,
+) -> Bundle:
+    """Build the Lambda bundle for ``artifact_dir`` into ``out_dir``. Local only (uv
+    may download wheels). ``target`` overrides the Lambda platform (a host build for
+    tests: no ELF machine check then). Raises PackagingError and its subclasses."""
+    from slml.bundle.install import lambda_target
+
+    reporter = reporter or NullReporter()
+    manifest = verified_manifest(artifact_dir)
+    target = target or lambda_target(options.runtime, options.architecture)
+    machine = options.architecture if target.platform else None
+    requirements = [*manifest.get("requirements", []), *runtime_requirements(("lambda",))]
+    reporter.step(f"resolving dependencies for {target.describe()}")
+    lock = resolve_lock(requirements, target=target, cache_dir=cache_dir, runner=runner)
+    reporter.step("building the dependency layer")
+    exclude = excluded_runtime_packages(manifest.get("requirements", []))
+    layer_zip, python, reused, layer_notes = build_layer(
+        lock, target=target, machine=machine, exclude=exclude, cache_dir=cache_dir, runner=runner
+    )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(layer_zip, out_dir / "layer.zip")
+    shutil.copyfile(lock.path, out_dir / "requirements.lock")
+    reporter.step("packaging the runtime and the model")
+    function, function_zip = build_function(artifact_dir, out_dir)
+    size = _size(python, function, out_dir / "layer.zip", function_zip)
+    mode, why = choose_delivery(
+        layer_zip=size.parts["layer_zipped"], function_zip=size.parts["function_zipped"],
+        unzipped=size.unzipped, large_bundle=options.large_bundle,
+    )  # fmt: skip
+    files = {"layer": out_dir / "layer.zip", "zip": function_zip, "function": function}
+    files["layer_dir"] = python
+    if mode == "image":
+        files["image"] = _image_context(out_dir, python, function, target, manifest["name"])
+    notes = (
+        f"dependencies for {target.describe()}"
+        + (" (layer reused from cache: lock unchanged)" if reused else ""),
+        *layer_notes,
+        f"delivery: {mode}: {why}",
+    )
+    for note in notes:
+        reporter.detail(note)
+    return Bundle(
+        provider="aws", path=out_dir, lock_hash=lock.hash,
+        model_sha256=artifact_digest(manifest["files"]), python_version=target.python_version,
+        platform=target.platform or "host", size=size, files=files, notes=notes, reused=reused,
+    )  # fmt: skip
+
+
+def _size(python: Path, function: Path, layer_zip: Path, function_zip: Path) -> SizeReport:
+    layer = measure(python)
+    function_size = sum(s for _, s in package_sizes(function))
+    parts = {
+        "layer": layer.unzipped,
+        "layer_zipped": layer_zip.stat().st_size,
+        "function": function_size,
+        "function_zipped": function_zip.stat().st_size,
+    }
+    return SizeReport(
+        unzipped=layer.unzipped + function_size,
+        zipped=parts["layer_zipped"] + parts["function_zipped"],
+        largest=layer.largest,
+        parts=parts,
+    )

@@ -1,0 +1,78 @@
+"""Sizes of bundle directories and deterministic zips.
+
+``measure(dir)`` → ``SizeReport``: the unzipped total and the ten largest packages,
+counted per distribution through ``*.dist-info/RECORD`` (so ``numpy.libs`` and
+``numpy-2.x.dist-info`` count as numpy), falling back to top-level entries.
+``zip_dir(src, dest)`` writes a zip whose bytes depend only on the files: sorted
+entries, fixed timestamps (1980-01-01), normalised modes; so an unchanged layer has an
+unchanged hash and Pulumi sees no diff.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+from slml.bundle.elf import record_owners
+from slml.providers.base import SizeReport
+
+MB = 1024 * 1024
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def files_under(root: Path) -> list[Path]:
+    """Every regular file under ``root``, sorted by relative POSIX path."""
+    root = Path(root)
+    out = []
+    for dirpath, dirnames, names in os.walk(root):
+        dirnames.sort()
+        out += [Path(dirpath) / n for n in names if not (Path(dirpath) / n).is_symlink()]
+    return sorted(out, key=lambda p: p.relative_to(root).as_posix())
+
+
+def package_sizes(root: Path) -> list[tuple[str, int]]:
+    """(distribution or top-level entry, bytes), biggest first."""
+    root = Path(root)
+    owners = record_owners(root)
+    totals: Counter[str] = Counter()
+    for path in files_under(root):
+        rel = path.relative_to(root).as_posix()
+        owner = owners.get(rel)
+        if owner is None:
+            top = rel.split("/")[0]
+            owner = top.split("-")[0] if top.endswith(".dist-info") else top
+        totals[owner] += path.stat().st_size
+    return sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def measure(root: Path, *, top: int = 10) -> SizeReport:
+    """The unzipped size of ``root`` and its ``top`` largest packages."""
+    sizes = package_sizes(root)
+    return SizeReport(unzipped=sum(s for _, s in sizes), largest=tuple(sizes[:top]))
+
+
+def zip_dir(src: Path, dest: Path, *, prefix: str = "") -> Path:
+    """Zip ``src``'s contents into ``dest`` (entries under ``prefix``, e.g. ``python/``),
+    deterministically. Replaces ``dest`` atomically; returns it."""
+    src, dest = Path(src), Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        for path in files_under(src):
+            info = zipfile.ZipInfo(prefix + path.relative_to(src).as_posix(), _EPOCH)
+            mode = 0o755 if os.access(path, os.X_OK) else 0o644
+            info.external_attr = (0o100000 | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with open(path, "rb") as fh:
+                zf.writestr(info, fh.read())
+    os.replace(tmp, dest)
+    return dest
+
+
+def human(size: int) -> str:
+    """``123.4 MB`` style."""
+    if size >= MB:
+        return f"{size / MB:.1f} MB"
+    return f"{size / 1024:.1f} KB"

@@ -1,0 +1,65 @@
+"""Remove what a deployed bundle never uses, safely.
+
+Removed: ``__pycache__`` directories, ``*.pyc``/``*.pyo`` files, and packages' own test
+suites (directories named ``tests`` or ``test`` *inside* a package, i.e. whose parent
+has an ``__init__.py``; never at the top level, where a distribution's own package
+could have that name). Kept: ``*.dist-info`` (``importlib.metadata`` reads it), every
+``.so`` unstripped (``strip`` can misalign ELF sections), and modules such as
+``numpy/testing`` that are imported at runtime.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+TEST_DIRS = frozenset({"tests", "test"})
+BYTECODE = (".pyc", ".pyo")
+
+
+@dataclass(frozen=True)
+class SlimReport:
+    removed_files: int
+    removed_bytes: int
+
+
+def _tree_size(path: Path) -> tuple[int, int]:
+    files = size = 0
+    for dirpath, _dirs, names in os.walk(path):
+        for name in names:
+            full = Path(dirpath) / name
+            if not full.is_symlink():
+                files += 1
+                size += full.stat().st_size
+    return files, size
+
+
+def _removable_dir(path: Path, root: Path) -> bool:
+    if path.name == "__pycache__":
+        return True
+    in_package = path.parent != root and (path.parent / "__init__.py").is_file()
+    return path.name in TEST_DIRS and in_package and not path.parent.name.endswith(".dist-info")
+
+
+def slim(root: Path) -> SlimReport:
+    """Delete caches and nested test suites under ``root`` in place. Idempotent."""
+    root = Path(root)
+    files = size = 0
+    for dirpath, dirnames, filenames in os.walk(root, topdown=True):
+        here = Path(dirpath)
+        for name in list(dirnames):
+            candidate = here / name
+            if _removable_dir(candidate, root):
+                count, nbytes = _tree_size(candidate)
+                files, size = files + count, size + nbytes
+                shutil.rmtree(candidate)
+                dirnames.remove(name)
+        for name in filenames:
+            if name.endswith(BYTECODE):
+                full = here / name
+                size += full.stat().st_size
+                files += 1
+                full.unlink()
+    return SlimReport(removed_files=files, removed_bytes=size)

@@ -1,0 +1,92 @@
+"""Pure helpers for the Lambda component: names within AWS's limits and IAM policy
+documents. No Pulumi, no boto3: tested as plain functions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+# AWS name limits (characters)
+FUNCTION_NAME_MAX = 64
+ROLE_NAME_MAX = 64
+LAYER_NAME_MAX = 140
+API_NAME_MAX = 128
+BUCKET_NAME_MAX = 63
+HTTP_API_TIMEOUT_MAX = 30  # seconds: API Gateway HTTP API integrations cap here
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def bounded(name: str, limit: int) -> str:
+    """``name`` with unsafe characters replaced by ``-``, shortened to ``limit`` with a
+    stable 8-character hash suffix when too long (so two long names stay distinct)."""
+    clean = _UNSAFE.sub("-", name).strip("-")
+    if len(clean) <= limit:
+        return clean
+    digest = hashlib.sha256(clean.encode()).hexdigest()[:8]
+    return f"{clean[: limit - 9].rstrip('-')}-{digest}"
+
+
+def resource_names(project: str, stage: str) -> dict[str, str]:
+    """Physical names of the stack's resources, each within its AWS limit."""
+    base = f"{project}-{stage}"
+    function = bounded(base, FUNCTION_NAME_MAX)
+    return {
+        "function": function,
+        "role": bounded(f"{base}-lambda", ROLE_NAME_MAX),
+        "layer": bounded(f"{base}-deps", LAYER_NAME_MAX),
+        "api": bounded(base, API_NAME_MAX),
+        "log_group": f"/aws/lambda/{function}",
+    }
+
+
+def lambda_trust_policy() -> str:
+    """The role's trust policy: only the Lambda service may assume it."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+    )
+
+
+def s3_read_policy(bucket: str, keys: list[str]) -> str:
+    """Read access to exactly these objects (the uploaded zips), nothing else."""
+    resources = [f"arn:aws:s3:::{bucket}/{key}" for key in keys]
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": resources}],
+        }
+    )
+
+
+def route_authorization(auth: str) -> str:
+    """The route's authorization type for ``aws.auth``: AWS_IAM for ``iam``; NONE for
+    ``api_key`` (the runtime checks ``x-api-key``) and for ``none`` (public)."""
+    return {"iam": "AWS_IAM", "api_key": "NONE", "none": "NONE"}[auth]
+
+
+def integration_timeout_ms(timeout: int) -> int:
+    """The HTTP API integration timeout: the function's, capped at 30 s."""
+    return min(timeout, HTTP_API_TIMEOUT_MAX) * 1000
+
+
+def api_source_arn(execution_arn: str) -> str:
+    """The Permission's source ARN: any stage and route of this one API, nothing else."""
+    return f"{execution_arn}/*/*"
+
+
+def environment(user_env: dict[str, str], *, api_key: Any | None = None) -> dict[str, Any]:
+    """The function's environment: the user's variables plus slml's own."""
+    env: dict[str, Any] = {**user_env, "SLML_MODEL_DIR": "/var/task/model"}
+    if api_key is not None:
+        env["SLML_API_KEY"] = api_key
+    return env

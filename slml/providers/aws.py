@@ -1,0 +1,205 @@
+"""``--provider aws``: AWS Lambda behind an API Gateway HTTP API, through Pulumi.
+
+Build: ``slml.bundle.lambda_bundle`` (layer keyed by the lock, function zip with the
+runtime and model). Program: ``slml.infra.aws_lambda.LambdaModel`` with an explicit
+``aws.Provider`` for ``aws.region``. Operations: ``slml.providers.aws_ops`` (boto3).
+
+Auth (``aws.auth``), not public by default:
+
+- ``iam`` (default): the route requires AWS_IAM; callers sign with SigV4 and need
+  ``execute-api:Invoke`` on the API. ``slml invoke`` signs with your credentials.
+- ``api_key``: the route is open at the gateway and the runtime checks ``x-api-key``
+  against ``SLML_API_KEY``. The key is generated at first deploy
+  (``secrets.token_urlsafe``), kept in ``.slml/aws/<stage>/api_key`` (mode 0600) and
+  passed to Pulumi as a secret (encrypted in the stack state). HTTP APIs have no
+  usage-plan keys, hence the runtime check.
+- ``none``: public; ``preview`` and ``deploy`` warn in plain words.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from slml.bundle import cache_dir
+from slml.config import AwsConfig
+from slml.engine import Program
+from slml.infra.aws_policies import HTTP_API_TIMEOUT_MAX
+from slml.providers.base import Bundle, ProviderContext, Status
+from slml.providers.pulumi_base import PulumiProvider
+
+PLACEHOLDER_KEY = "(generated at first deploy)"
+
+
+class AwsProvider(PulumiProvider):
+    """AWS Lambda + API Gateway HTTP API."""
+
+    name: ClassVar[str] = "aws"
+    config_model: ClassVar[type[AwsConfig]] = AwsConfig
+    plugin_packages = (("aws", "pulumi_aws"),)
+
+    def cfg(self, ctx: ProviderContext) -> AwsConfig:
+        return ctx.config.aws
+
+    # -- build -------------------------------------------------------------------------
+    def build(self, *, ctx: ProviderContext) -> Bundle:
+        from slml.bundle.lambda_bundle import LambdaOptions, build_lambda_bundle
+
+        cfg = self.cfg(ctx)
+        options = LambdaOptions(
+            runtime=cfg.runtime, architecture=cfg.architecture, large_bundle=cfg.large_bundle
+        )
+        return build_lambda_bundle(
+            ctx.config.model, ctx.state.build_dir(self.name), options=options,
+            cache_dir=cache_dir(), reporter=ctx.reporter,
+        )  # fmt: skip
+
+    # -- program -----------------------------------------------------------------------
+    def api_key_path(self, ctx: ProviderContext) -> Path:
+        return ctx.state.stage_dir(self.name, ctx.stage) / "api_key"
+
+    def api_key(self, ctx: ProviderContext, *, create: bool) -> str:
+        """The endpoint's API key; generated (0600 file) only when ``create``."""
+        path = self.api_key_path(ctx)
+        if path.is_file():
+            return path.read_text(encoding="utf-8").strip()
+        if not create:
+            return PLACEHOLDER_KEY
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(key + "\n")
+        return key
+
+    def component_args(self, ctx: ProviderContext, bundle: Bundle, *, api_key: str | None):
+        from slml.bundle.lambda_bundle import HANDLER, delivery
+        from slml.infra.aws_lambda import LambdaModelArgs
+
+        cfg = self.cfg(ctx)
+        layer = bundle.files.get("layer")
+        image = bundle.files.get("image")
+        return LambdaModelArgs(
+            project=ctx.config.name, stage=ctx.stage, function_zip=str(bundle.files["zip"]),
+            layer_zip=str(layer) if layer else None, delivery=delivery(bundle),
+            image_context=str(image) if image else None, runtime=cfg.runtime, handler=HANDLER,
+            architecture=cfg.architecture, memory=cfg.memory, timeout=cfg.timeout,
+            ephemeral_storage=cfg.ephemeral_storage,
+            reserved_concurrency=cfg.reserved_concurrency,
+            provisioned_concurrency=cfg.provisioned_concurrency, auth=cfg.auth,
+            api_key=api_key, log_retention_days=cfg.log_retention_days,
+            artifact_bucket=cfg.artifact_bucket, env=dict(cfg.env), tags=dict(cfg.tags),
+        )  # fmt: skip
+
+    def program(self, *, ctx: ProviderContext, bundle: Bundle, deploying: bool = False) -> Program:
+        """The inline Pulumi program. A key for ``auth: api_key`` is only generated when
+        ``deploying``; a preview shows a placeholder."""
+        cfg = self.cfg(ctx)
+        key = self.api_key(ctx, create=deploying) if cfg.auth == "api_key" else None
+        args = self.component_args(ctx, bundle, api_key=key)
+
+        def run() -> None:
+            import pulumi
+            import pulumi_aws as aws
+
+            from slml.infra.aws_lambda import LambdaModel
+
+            provider = aws.Provider("aws", region=cfg.region)
+            secret_args = args
+            if key is not None:
+                from dataclasses import replace
+
+                secret_args = replace(args, api_key=pulumi.Output.secret(key))
+            model = LambdaModel(
+                ctx.config.name, secret_args, pulumi.ResourceOptions(providers={"aws": provider})
+            )
+            pulumi.export("url", model.url)
+            pulumi.export("function_name", model.function_name)
+            pulumi.export("api_id", model.api.id)
+            pulumi.export("log_group", model.log_group.name)
+            pulumi.export("region", cfg.region)
+            pulumi.export("auth", cfg.auth)
+
+        return run
+
+    def deploy_program(self, *, ctx: ProviderContext, bundle: Bundle) -> Program:
+        return self.program(ctx=ctx, bundle=bundle, deploying=True)
+
+    def endpoint(self, outputs: dict[str, Any]) -> str:
+        return str(outputs.get("url", ""))
+
+    def warnings(self, ctx: ProviderContext) -> list[str]:
+        cfg = self.cfg(ctx)
+        out = []
+        if cfg.auth == "none":
+            out.append(
+                "aws.auth is none: this endpoint will be PUBLIC: anyone with the URL can call "
+                "it (and run up your bill). Use auth: iam (default) or api_key to restrict it."
+            )
+        if cfg.timeout > HTTP_API_TIMEOUT_MAX:
+            out.append(
+                f"aws.timeout is {cfg.timeout} s but HTTP API integrations time out at 30 s: "
+                "requests through the URL are cut at 30 s"
+            )
+        return out
+
+    def stack_config(self, ctx: ProviderContext) -> dict[str, str]:
+        return {"aws:region": self.cfg(ctx).region}
+
+    # -- operations --------------------------------------------------------------------
+    def status(self, *, ctx: ProviderContext, session: Any = None) -> Status:
+        from slml.providers import aws_ops
+
+        rec = ctx.state.read_record(ctx.stage, self.name)
+        if rec is None:
+            return Status(provider=self.name, stage=ctx.stage, state="not-deployed")
+        out = rec.get("outputs", {})
+        details = aws_ops.function_status(
+            function_name=out["function_name"], api_id=out.get("api_id"),
+            region=out.get("region", self.cfg(ctx).region), session=session,
+        )  # fmt: skip
+        state = "running" if details["state"] == "Active" else "unknown"
+        return Status(
+            provider=self.name, stage=ctx.stage, state=state, url=rec.get("url"),
+            version=rec.get("version"), details=details,
+        )  # fmt: skip
+
+    def invoke(
+        self, *, ctx: ProviderContext, payload: dict[str, Any], transport: Any = None,
+        credentials: Any = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        from slml.providers import aws_ops
+
+        rec = self.record(ctx)
+        out = rec.get("outputs", {})
+        auth = out.get("auth", self.cfg(ctx).auth)
+        key = self.api_key(ctx, create=False) if auth == "api_key" else None
+        return aws_ops.invoke_http(
+            rec["url"], payload, auth=auth, region=out.get("region", self.cfg(ctx).region),
+            api_key=key, credentials=credentials, transport=transport,
+        )  # fmt: skip
+
+    def logs(
+        self, *, ctx: ProviderContext, lines: int = 100, follow: bool = False,
+        session: Any = None,
+    ) -> Iterator[str]:  # fmt: skip
+        from slml.providers import aws_ops
+
+        out = self.record(ctx).get("outputs", {})
+        region = out.get("region", self.cfg(ctx).region)
+        events = aws_ops.fetch_logs(
+            log_group=out["log_group"], region=region, lines=lines, session=session
+        )
+        yield from (message for _, message in events)
+        last = events[-1][0] + 1 if events else int(time.time() * 1000)
+        while follow:
+            time.sleep(2)
+            new = aws_ops.fetch_logs(
+                log_group=out["log_group"], region=region, lines=0, start_ms=last, session=session
+            )
+            yield from (message for _, message in new)
+            last = new[-1][0] + 1 if new else last

@@ -1,0 +1,149 @@
+"""AWS operations on a deployed model through boto3: status, logs, invoke.
+
+Thin clients, each taking an injectable ``boto3.Session`` (tests use moto) or, for
+invoke, an ``httpx`` transport (tests use ``httpx.MockTransport`` and check the SigV4
+headers). With ``auth: iam`` requests are signed with SigV4 for ``execute-api`` from
+the caller's own AWS credentials; with ``auth: api_key`` they carry ``x-api-key``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from slml.errors import InvokeError, ProviderUnavailable
+
+
+def make_session(region: str, session: Any = None) -> Any:
+    """``session`` or a new boto3 Session for ``region``."""
+    if session is not None:
+        return session
+    import boto3
+
+    return boto3.Session(region_name=region)
+
+
+def function_status(
+    *, function_name: str, api_id: str | None, region: str, session: Any = None
+) -> dict[str, Any]:
+    """The function's state, version, runtime and memory, and the API's endpoint.
+    Raises InvokeError when AWS says the function does not exist."""
+    from botocore.exceptions import ClientError
+
+    s = make_session(region, session)
+    try:
+        conf = s.client("lambda").get_function(FunctionName=function_name)["Configuration"]
+    except ClientError as exc:
+        raise InvokeError(
+            f"AWS Lambda has no function {function_name!r} in {region}: "
+            f"{exc.response['Error'].get('Message', exc)}",
+            hint="it may have been deleted outside slml; `slml deploy --provider aws` recreates it",
+        ) from None
+    details = {
+        "function_name": function_name,
+        "state": conf.get("State", "Active"),
+        "last_update": conf.get("LastUpdateStatus", "Successful"),
+        "runtime": conf.get("Runtime") or conf.get("PackageType"),
+        "memory": conf.get("MemorySize"),
+        "timeout": conf.get("Timeout"),
+        "architectures": conf.get("Architectures", []),
+        "last_modified": conf.get("LastModified"),
+    }
+    if api_id:
+        api = s.client("apigatewayv2").get_api(ApiId=api_id)
+        details["api_endpoint"] = api.get("ApiEndpoint")
+    return details
+
+
+def fetch_logs(
+    *,
+    log_group: str,
+    region: str,
+    lines: int = 100,
+    start_ms: int | None = None,
+    session: Any = None,
+) -> list[tuple[int, str]]:
+    """The last ``lines`` events (0: all) of the log group, oldest first, as
+    ``(timestamp_ms, message)``."""
+    client = make_session(region, session).client("logs")
+    kwargs: dict[str, Any] = {"logGroupName": log_group}
+    if start_ms is not None:
+        kwargs["startTime"] = start_ms
+    events: list[tuple[int, str]] = []
+    for page in client.get_paginator("filter_log_events").paginate(**kwargs):
+        events += [(e["timestamp"], e["message"].rstrip("\n")) for e in page.get("events", [])]
+    events.sort(key=lambda e: e[0])
+    return events[-lines:] if lines else events
+
+
+def sign_headers(
+    *, method: str, url: str, body: bytes, region: str, credentials: Any
+) -> dict[str, str]:
+    """SigV4 headers (service ``execute-api``) for one request."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    request = AWSRequest(
+        method=method, url=url, data=body, headers={"content-type": "application/json"}
+    )
+    SigV4Auth(credentials, "execute-api", region).add_auth(request)
+    return dict(request.headers.items())
+
+
+def invoke_http(
+    url: str,
+    payload: dict[str, Any],
+    *,
+    auth: str,
+    region: str,
+    api_key: str | None = None,
+    credentials: Any = None,
+    transport: httpx.BaseTransport | None = None,
+    timeout: float = 35.0,
+) -> dict[str, Any]:
+    """POST ``payload`` to ``<url>/predict``; returns the JSON answer. Raises InvokeError
+    with the endpoint's error message on a non-2xx answer."""
+    target = url.rstrip("/") + "/predict"
+    body = json.dumps(payload).encode()
+    headers = {"content-type": "application/json"}
+    if auth == "iam":
+        if credentials is None:
+            credentials = make_session(region).get_credentials()
+        if credentials is None:
+            raise ProviderUnavailable(
+                "no AWS credentials found to sign the request (the endpoint uses auth: iam)",
+                hint="configure credentials (aws configure, AWS_PROFILE or AWS_ACCESS_KEY_ID)",
+            )
+        headers = sign_headers(
+            method="POST", url=target, body=body, region=region, credentials=credentials
+        )
+    elif auth == "api_key":
+        headers["x-api-key"] = api_key or ""
+    with httpx.Client(transport=transport, timeout=timeout) as client:
+        try:
+            response = client.post(target, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise InvokeError(f"cannot reach {target}: {exc}") from None
+    return _answer(response, target)
+
+
+def _answer(response: httpx.Response, target: str) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        data = {"error": {"message": response.text[:500]}}
+    if response.is_success:
+        return data
+    message = None
+    if isinstance(data, dict):
+        error = data.get("error")
+        message = error.get("message") if isinstance(error, dict) else data.get("message")
+    message = message or str(data)[:500]
+    raise InvokeError(
+        f"{target} answered {response.status_code}: {message}",
+        hint="403 with auth: iam means your credentials lack execute-api:Invoke on this API"
+        if response.status_code == 403
+        else None,
+    )

@@ -44,10 +44,14 @@ def to_onnx(model: Any, sample_input: Any) -> Exported:
     if features.ndim != 2:
         raise ArtifactError("export='onnx' needs a 2-D sample_input (rows of numeric features)")
     data = _convert(model, features.shape[1])
-    outputs = onnx_flavor.run(data, sample_input)
-    index = _label_index(data) if _is_classifier(model) else 0
-    expected = sklearn_flavor.predict_sample(model, sample_input)
-    parity = check_parity(np.asarray(expected), np.asarray(outputs[index]), _is_classifier(model))
+    classifier = _is_classifier(model)
+    index = _label_index(data) if classifier else 0
+    expected = np.asarray(sklearn_flavor.predict_sample(model, sample_input))
+    got = np.asarray(onnx_flavor.run(data, sample_input)[index])
+    if expected.ndim == 1 and got.shape == (expected.shape[0], 1):
+        data = squeeze_output(data, index)  # serve what sklearn returns: one value per row
+        got = np.asarray(onnx_flavor.run(data, sample_input)[index])
+    parity = check_parity(expected, got, classifier)
     framework = sklearn_flavor.framework_of(model)
     return Exported(data, index, {"flavor": "sklearn", "framework": framework, "parity": parity})
 
@@ -57,8 +61,6 @@ def check_parity(expected: Any, got: Any, classifier: bool) -> dict[str, Any]:
     import numpy as np
 
     rows = int(expected.shape[0])
-    if got.shape != expected.shape and got.size == expected.size:
-        got = got.reshape(expected.shape)
     if got.shape != expected.shape:
         raise ArtifactError(
             f"the ONNX export returns shape {list(got.shape)}, the model {list(expected.shape)}",
@@ -81,6 +83,24 @@ def check_parity(expected: Any, got: Any, classifier: bool) -> dict[str, Any]:
             hint=_NO_EXPORT,
         )
     return {"rows": rows, "check": "allclose", "rtol": RTOL, "atol": ATOL, "max_abs_diff": diff}
+
+
+def squeeze_output(data: bytes, index: int) -> bytes:
+    """The graph with output ``index`` reshaped from ``[N, 1]`` to ``[N]``."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    proto = onnx.load_from_string(data)
+    outputs = list(proto.graph.output)
+    old = outputs[index]
+    shape, flat = f"{old.name}_slml_shape", f"{old.name}_slml_1d"
+    proto.graph.initializer.append(helper.make_tensor(shape, TensorProto.INT64, [1], [-1]))
+    proto.graph.node.append(helper.make_node("Reshape", [old.name, shape], [flat]))
+    elem_type = old.type.tensor_type.elem_type
+    outputs[index] = helper.make_tensor_value_info(flat, elem_type, [None])
+    del proto.graph.output[:]
+    proto.graph.output.extend(outputs)
+    return proto.SerializeToString()
 
 
 def _convert(model: Any, width: int) -> bytes:

@@ -1,0 +1,194 @@
+"""``--provider gcp``: Google Cloud Run from slml's container image.
+
+Build writes the container context; plan/deploy/destroy come from ``PulumiProvider``
+running ``CloudRunModel``. ``status`` reads the service with google-cloud-run's
+``ServicesClient``; ``invoke`` posts to ``<url>/predict`` with httpx, carrying a Google
+ID token for the service URL (google-auth) unless ``auth: none``. Clients, token
+fetcher and transport are injected for tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import httpx
+
+from slml.config.sections import GcpConfig
+from slml.errors import InvokeError
+from slml.providers import container_ops
+from slml.providers.base import Bundle, ProviderContext, Status
+from slml.providers.pulumi_base import PulumiProvider
+
+TokenFetcher = Callable[[str], str]
+
+
+def fetch_id_token(audience: str) -> str:
+    """A Google ID token for ``audience`` from Application Default Credentials."""
+    import google.auth.exceptions
+    from google.auth.transport.requests import Request
+    from google.oauth2 import id_token
+
+    try:
+        return id_token.fetch_id_token(Request(), audience)
+    except google.auth.exceptions.GoogleAuthError as exc:
+        raise InvokeError(
+            f"cannot get a Google ID token for {audience}: {exc}",
+            hint="run `gcloud auth application-default login` or set "
+            "GOOGLE_APPLICATION_CREDENTIALS to a service account key with run.invoker",
+        ) from None
+
+
+def _services_client() -> Any:
+    from google.cloud import run_v2
+
+    return run_v2.ServicesClient()
+
+
+class GcpProvider(PulumiProvider):
+    name: ClassVar[str] = "gcp"
+    config_model = GcpConfig
+    plugin_packages = (("gcp", "pulumi_gcp"), ("docker-build", "pulumi_docker_build"))
+
+    def __init__(
+        self,
+        *,
+        services_client: Callable[[], Any] = _services_client,
+        token_fetcher: TokenFetcher = fetch_id_token,
+        transport: httpx.BaseTransport | None = None,
+        docker_check: container_ops.DockerCheck = container_ops.docker_problem,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._services_client = services_client
+        self._token = token_fetcher
+        self._transport = transport
+        self._docker_check = docker_check
+
+    def build(self, *, ctx: ProviderContext) -> Bundle:
+        cfg = self.section(ctx)
+        return container_ops.build(ctx, self.name, python_version=cfg.python_version, tarball=False)
+
+    def program(self, *, ctx: ProviderContext, bundle: Bundle):
+        from slml.infra.cloudrun import CloudRunSpec
+
+        cfg = self.section(ctx)
+        source = container_ops.image_source(cfg, bundle)
+        spec = CloudRunSpec.from_config(cfg, name=ctx.name, stage=ctx.stage, image=source)
+
+        def run() -> None:
+            import pulumi
+
+            from slml.infra.cloudrun import CloudRunModel
+
+            model = CloudRunModel(f"{ctx.name}-{ctx.stage}", spec)
+            pulumi.export("url", model.url)
+            pulumi.export("latest_ready_revision", model.latest_ready_revision)
+            pulumi.export("service_name", model.service_name)
+            pulumi.export("image", model.image)
+            pulumi.export("project", cfg.project or "")
+            pulumi.export("region", cfg.region)
+
+        return run
+
+    def warnings(self, ctx: ProviderContext) -> list[str]:
+        if self.section(ctx).auth == "none":
+            return [
+                "gcp.auth is none: the Cloud Run service will be PUBLIC, anyone with the "
+                "URL can call it (allUsers get roles/run.invoker)"
+            ]
+        return []
+
+    def stack_config(self, ctx: ProviderContext) -> dict[str, str]:
+        cfg = self.section(ctx)
+        config = {"gcp:region": cfg.region}
+        if cfg.project:
+            config["gcp:project"] = cfg.project
+        return config
+
+    def deploy(self, *, ctx: ProviderContext, bundle: Bundle):
+        source = container_ops.image_source(self.section(ctx), bundle)
+        container_ops.require_builder(self.name, source, self._docker_check)
+        return super().deploy(ctx=ctx, bundle=bundle)
+
+    def status(self, *, ctx: ProviderContext) -> Status:
+        """The live service: URL, latest ready revision, traffic split, readiness."""
+        record = self.record(ctx)
+        out = record.get("outputs", {})
+        project = out.get("project") or self.section(ctx).project
+        name = (
+            f"projects/{project}/locations/{out.get('region')}/services/{out.get('service_name')}"
+        )
+        service = self._services_client().get_service(name=name)
+        return Status(
+            provider=self.name,
+            stage=ctx.stage,
+            state=_state(service),
+            url=service.uri or record.get("url"),
+            version=record.get("version"),
+            details=service_details(service),
+        )
+
+    def invoke(self, *, ctx: ProviderContext, payload: dict[str, Any]) -> dict[str, Any]:
+        """POST ``payload`` to ``<url>/predict``; with ``auth: iam`` as the caller's
+        Google identity. Raises InvokeError on a transport failure or non-2xx answer."""
+        url = self.record(ctx)["url"].rstrip("/")
+        headers = {}
+        if self.section(ctx).auth == "iam":
+            headers["Authorization"] = f"Bearer {self._token(url)}"
+        return post_json(f"{url}/predict", payload, headers=headers, transport=self._transport)
+
+
+def _state(service: Any) -> str:
+    from google.cloud import run_v2
+
+    cond = service.terminal_condition
+    if cond.state == run_v2.Condition.State.CONDITION_SUCCEEDED:
+        return "running"
+    if cond.state == run_v2.Condition.State.CONDITION_FAILED:
+        return "down"
+    return "unknown"
+
+
+def service_details(service: Any) -> dict[str, Any]:
+    """Plain data from a ``run_v2.Service`` message."""
+    return {
+        "latest_ready_revision": service.latest_ready_revision.rsplit("/", 1)[-1],
+        "traffic": [
+            {
+                "type": t.type_.name,
+                "revision": t.revision,
+                "percent": t.percent,
+            }
+            for t in service.traffic_statuses
+        ],
+        "condition": service.terminal_condition.state.name,
+        "message": service.terminal_condition.message,
+    }
+
+
+def post_json(
+    url: str,
+    payload: dict[str, Any],
+    *,
+    headers: dict[str, str],
+    transport: httpx.BaseTransport | None,
+    timeout: float = 60.0,
+) -> dict[str, Any]:
+    """POST JSON, return the JSON answer; InvokeError for anything else."""
+    try:
+        with httpx.Client(transport=transport, timeout=timeout) as client:
+            answer = client.post(url, json=payload, headers=headers)
+    except httpx.HTTPError as exc:
+        raise InvokeError(f"cannot reach {url}: {exc}") from None
+    if answer.status_code in (401, 403):
+        raise InvokeError(
+            f"{url} refused the call ({answer.status_code}): the caller lacks run.invoker",
+            hint="grant your account roles/run.invoker on the service, or set gcp.auth: none",
+        )
+    if answer.status_code >= 400:
+        raise InvokeError(f"{url} answered {answer.status_code}: {answer.text[:500]}")
+    try:
+        return answer.json()
+    except ValueError:
+        raise InvokeError(f"{url} answered non-JSON: {answer.text[:200]}") from None

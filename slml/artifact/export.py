@@ -67,7 +67,9 @@ def check_parity(expected: Any, got: Any, classifier: bool) -> dict[str, Any]:
             hint=_NO_EXPORT,
         )
     if classifier:
-        mismatches = int(np.sum(expected.astype(str) != got.astype(str)))
+        numeric = expected.dtype.kind in "biuf" and got.dtype.kind in "biuf"
+        differ = expected != got if numeric else expected.astype(str) != got.astype(str)
+        mismatches = int(np.sum(differ))
         if mismatches:
             raise ArtifactError(
                 f"the ONNX export disagrees with the model on {mismatches} of {rows} sample "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +134,13 @@ def test_git_commit_never_fails(tmp_path: Path) -> None:
         raise FileNotFoundError("git")
 
     assert git_commit(tmp_path, runner=no_git) is None
+
+
+def test_importing_the_artifact_package_is_light() -> None:
+    """Frameworks load only when a model of theirs is saved."""
+    heavy = ("sklearn", "numpy", "scipy", "pandas", "onnx", "onnxruntime", "skl2onnx", "joblib")
+    code = f"import sys, slml.artifact; print([m for m in {heavy!r} if m in sys.modules])"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"

@@ -1,0 +1,148 @@
+"""``--provider sagemaker``: build + offline plan, and the boto3 operations (invoke,
+status, S3 upload of model.tar.gz) against moto.
+
+moto's sagemaker-runtime ``invoke_endpoint`` answers static data unless a result queue
+is configured through its documented ``/moto-api/static/sagemaker/endpoint-results``
+API; the tests queue the JSON a real endpoint would return and check what boto3 sent
+comes back parsed."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+from moto import mock_aws
+
+from slml.config import ProjectConfig
+from slml.errors import InvokeError, ProviderUnavailable
+from slml.providers.base import NullReporter, ProviderContext
+from slml.providers.sagemaker import (
+    SageMakerProvider,
+    describe_endpoint,
+    invoke_endpoint,
+    upload_model_tar,
+)
+from slml.state import ProjectState
+
+REGION = "us-east-1"
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch) -> None:
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+
+
+def make_ctx(tmp_path: Path, artifact: Path, **section) -> ProviderContext:
+    config = ProjectConfig(name="iris", model=artifact, sagemaker=section, provider="sagemaker")
+    return ProviderContext(config=config, state=ProjectState(tmp_path), reporter=NullReporter())
+
+
+def test_build_writes_context_and_tarball_then_offline_plan(tmp_path, iris_artifact) -> None:
+    ctx = make_ctx(tmp_path, iris_artifact, memory=4096, max_concurrency=9)
+    provider = SageMakerProvider(cli_available=lambda: False)
+    bundle = provider.build(ctx=ctx)
+    assert bundle.files["model_tar"].name == "model.tar.gz" and bundle.files["model_tar"].is_file()
+    plan = provider.plan(ctx=ctx, bundle=bundle)
+    assert plan.kind == "offline"
+    by_type = {r.type: r for r in plan.resources}
+    config = by_type["aws:sagemaker/endpointConfiguration:EndpointConfiguration"].inputs
+    (variant,) = config["production_variants"]
+    assert variant["serverless_config"] == {"memory_size_in_mb": 4096, "max_concurrency": 9}
+    obj = by_type["aws:s3/bucketObjectv2:BucketObjectv2"].inputs
+    assert obj["source"] == f"FileAsset({bundle.files['model_tar']})"
+
+
+def test_deploy_without_a_builder_says_what_to_do(tmp_path, iris_artifact) -> None:
+    ctx = make_ctx(tmp_path, iris_artifact)
+    provider = SageMakerProvider(
+        cli_available=lambda: True, docker_check=lambda: "the docker CLI is not installed"
+    )
+    bundle = provider.build(ctx=ctx)
+    with pytest.raises(ProviderUnavailable) as err:
+        provider.deploy(ctx=ctx, bundle=bundle)
+    assert "builds a container image" in err.value.message
+    assert "sagemaker.image_uri" in err.value.hint
+
+
+def queue_results(*bodies: str) -> None:
+    results = [
+        {"Body": body, "ContentType": "application/json", "InvokedProductionVariant": "AllTraffic"}
+        for body in bodies
+    ]
+    answer = requests.post(
+        "http://motoapi.amazonaws.com/moto-api/static/sagemaker/endpoint-results",
+        json={"region": REGION, "results": results},
+        timeout=5,
+    )
+    assert answer.status_code == 201
+
+
+@mock_aws
+def test_invoke_endpoint_parses_the_json_answer(iris_rows) -> None:
+    queue_results('{"predictions": [0, 2, 1]}')
+    answer = invoke_endpoint("iris-dev", {"instances": iris_rows}, region=REGION)
+    assert answer == {"predictions": [0, 2, 1]}
+
+
+@mock_aws
+def test_invoke_endpoint_non_json_is_an_invoke_error() -> None:
+    queue_results("<html>oops</html>")
+    with pytest.raises(InvokeError, match="non-JSON"):
+        invoke_endpoint("iris-dev", {"instances": []}, region=REGION)
+
+
+@mock_aws
+def test_provider_invoke_and_status_use_the_record(tmp_path, iris_artifact, iris_rows) -> None:
+    sm = boto3.client("sagemaker", region_name=REGION)
+    sm.create_model(
+        ModelName="iris-model",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
+        PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/iris:1"},
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="iris-config",
+        ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": "iris-model",
+            "InstanceType": "ml.m5.large", "InitialInstanceCount": 1,
+        }],
+    )  # fmt: skip
+    sm.create_endpoint(EndpointName="iris-dev", EndpointConfigName="iris-config")
+    ctx = make_ctx(tmp_path, iris_artifact)
+    url = "https://runtime.sagemaker.us-east-1.amazonaws.com/endpoints/iris-dev/invocations"
+    outputs = {"url": url, "endpoint_name": "iris-dev", "region": REGION}
+    ctx.state.write_record("dev", "sagemaker", {"url": url, "version": 2, "outputs": outputs})
+    provider = SageMakerProvider(session=boto3.Session(region_name=REGION))
+    status = provider.status(ctx=ctx)
+    assert status.state == "running" and status.url == url and status.version == 2
+    assert status.details["endpoint_config"] == "iris-config"
+    assert status.details["variants"][0]["name"] == "AllTraffic"
+    queue_results('{"predictions": [1]}')
+    assert provider.invoke(ctx=ctx, payload={"instances": iris_rows[:1]}) == {"predictions": [1]}
+
+
+@mock_aws
+def test_describe_missing_endpoint_is_an_invoke_error() -> None:
+    with pytest.raises(InvokeError, match="no endpoint 'gone'"):
+        describe_endpoint("gone", region=REGION)
+
+
+@mock_aws
+def test_upload_model_tar_puts_the_exact_bytes(tmp_path) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="artifacts")
+    tar = tmp_path / "model.tar.gz"
+    tar.write_bytes(b"\x1f\x8b" + b"x" * 1000)
+    uri = upload_model_tar(tar, bucket="artifacts", key="models/ab/model.tar.gz", region=REGION)
+    assert uri == "s3://artifacts/models/ab/model.tar.gz"
+    got = s3.get_object(Bucket="artifacts", Key="models/ab/model.tar.gz")
+    assert hashlib.sha256(got["Body"].read()).digest() == hashlib.sha256(tar.read_bytes()).digest()
+    assert got["ServerSideEncryption"] == "AES256"
+    with pytest.raises(InvokeError, match="cannot upload"):
+        upload_model_tar(tar, bucket="no-such-bucket", key="k", region=REGION)

@@ -70,7 +70,8 @@ def save(
     sample: Annotated[Path | None, typer.Option(help="JSON or CSV rows to infer the input "
                                                 "schema from.")] = None,
     requirement: Annotated[list[str] | None, typer.Option("--requirement", "-r", help="A "
-                           "pinned requirement (repeatable); replaces the derived list.")] = None,
+                           "pinned requirement (repeatable); replaces the derived pin of the "
+                           "same name, adds new names.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing artifact.")] = False,
     json_out: JsonOpt = False,
 ) -> None:

@@ -20,6 +20,8 @@ Manifest (JSON object), ``format`` 1::
     created_at, created_by   ISO 8601 UTC, "user@host"
     git_commit               str | null
     slml_version             str
+    exported_from            optional: {"flavor", "framework", "parity"} when the model was
+                             converted (e.g. scikit-learn → ONNX with a parity check)
 
 Schema (``signature.inputs``/``outputs``)::
 

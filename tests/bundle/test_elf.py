@@ -33,8 +33,12 @@ def test_header_fields():
 
 
 def test_matching_binaries_pass_and_are_counted(tmp_path):
-    make_dist(tmp_path, "fastlib", {"fastlib/_core.cpython-312-x86_64-linux-gnu.so": elf(62),
-                                    "fastlib/__init__.py": b"", "fastlib.libs/libx.so.1": elf(62)})  # fmt: skip
+    files = {
+        "fastlib/_core.cpython-312-x86_64-linux-gnu.so": elf(62),
+        "fastlib/__init__.py": b"",
+        "fastlib.libs/libx.so.1": elf(62),
+    }
+    make_dist(tmp_path, "fastlib", files)
     assert check_binaries(tmp_path, machine="x86_64") == 2
 
 

@@ -28,7 +28,7 @@ def test_lambda_platforms(runtime, arch, platform):
 
 
 def test_unknown_runtime_is_a_config_error():
-    with pytest.raises(ConfigError, match="aws.runtime"):
+    with pytest.raises(ConfigError, match=r"aws\.runtime"):
         lambda_platform("python2.7", "x86_64")
 
 

@@ -99,11 +99,12 @@ def test_host_bundle_is_self_contained(iris_artifact, tmp_path, cache, iris_rows
     event["headers"] = {"content-type": "application/json"}
     event["rawQueryString"] = ""
     event["body"] = base64.b64encode(json.dumps({"instances": iris_rows}).encode()).decode()
+    function, layer = str(bundle.files["function"]), str(bundle.files["layer_dir"])
     code = (
         "import sys, json\n"
-        f"sys.path[:0] = [{str(bundle.files['function'])!r}, {str(bundle.files['layer_dir'])!r}]\n"
+        f"sys.path[:0] = [{function!r}, {layer!r}]\n"
         "import slml_handler, sklearn\n"
-        f"assert sklearn.__file__.startswith({str(bundle.files['layer_dir'])!r}), sklearn.__file__\n"
+        f"assert sklearn.__file__.startswith({layer!r}), sklearn.__file__\n"
         "print(json.dumps(slml_handler.handler(json.loads(sys.stdin.read()), None)))\n"
     )
     env = {

@@ -1,0 +1,157 @@
+"""AwsProvider: warnings, the offline plan of its program, API keys, and the operations
+wired to the deployment record (boto3 against moto, HTTP over MockTransport)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+from moto import mock_aws
+
+from slml.config import parse_config
+from slml.errors import NotDeployed, ProviderUnavailable
+from slml.providers.aws import PLACEHOLDER_KEY, AwsProvider
+from slml.providers.base import Bundle, NullReporter, ProviderContext, SizeReport
+from slml.providers.registry import get_provider
+from slml.state import ProjectState
+
+URL = "https://abc123.execute-api.eu-west-1.amazonaws.com"
+
+
+def context(tmp_path: Path, aws_yaml: str = "") -> ProviderContext:
+    text = f"name: iris\nmodel: model\nprovider: aws\naws:\n  region: eu-west-1\n{aws_yaml}"
+    config = parse_config(text, base_dir=tmp_path)
+    return ProviderContext(config=config, state=ProjectState(tmp_path), reporter=NullReporter())
+
+
+def fake_bundle(tmp_path: Path, *, layer_zipped: int = 1000) -> Bundle:
+    (tmp_path / "function.zip").write_bytes(b"PK")
+    (tmp_path / "layer.zip").write_bytes(b"PK")
+    parts = {"layer_zipped": layer_zipped, "function_zipped": 2, "layer": 10, "function": 5}
+    return Bundle(
+        provider="aws", path=tmp_path, lock_hash="l", model_sha256="m", python_version="3.12",
+        platform="x86_64-manylinux_2_34", size=SizeReport(unzipped=15, zipped=4, parts=parts),
+        files={"zip": tmp_path / "function.zip", "layer": tmp_path / "layer.zip"},
+    )  # fmt: skip
+
+
+def provider(cli: bool = False) -> AwsProvider:
+    return AwsProvider(cli_available=lambda: cli)
+
+
+def test_registered_through_the_entry_point():
+    assert isinstance(get_provider("aws"), AwsProvider)
+
+
+def test_warnings_in_plain_words(tmp_path):
+    assert provider().warnings(context(tmp_path)) == []
+    words = provider().warnings(context(tmp_path, "  auth: none\n  timeout: 60\n"))
+    assert any("PUBLIC: anyone with the URL can call it" in w for w in words)
+    assert any("HTTP API integrations time out at 30 s" in w for w in words)
+
+
+def test_offline_plan_of_the_program(tmp_path):
+    ctx = context(tmp_path, "  architecture: arm64\n  memory: 2048\n  auth: none\n")
+    plan = provider().plan(ctx=ctx, bundle=fake_bundle(tmp_path))
+    assert plan.kind == "offline" and "offline plan" in plan.notes[0]
+    by_type = {r.type: r for r in plan.resources}
+    assert by_type["pulumi:providers:aws"].inputs["region"] == "eu-west-1"
+    fn = by_type["aws:lambda/function:Function"]
+    assert fn.inputs["architectures"] == ["arm64"] and fn.inputs["memory_size"] == 2048
+    assert fn.inputs["handler"] == "slml_handler.handler"
+    assert "role" in fn.unknowns and fn.parent == "iris"
+    assert by_type["aws:apigatewayv2/route:Route"].inputs["authorization_type"] == "NONE"
+    assert any("PUBLIC" in w for w in plan.warnings)
+    assert "aws:s3/bucket:Bucket" not in by_type  # small zips go up directly
+
+
+def test_large_zips_plan_an_s3_upload(tmp_path):
+    plan = provider().plan(
+        ctx=context(tmp_path), bundle=fake_bundle(tmp_path, layer_zipped=60 << 20)
+    )
+    types = [r.type for r in plan.resources]
+    assert (
+        "aws:s3/bucket:Bucket" in types and types.count("aws:s3/bucketObjectv2:BucketObjectv2") == 2
+    )
+
+
+def test_api_key_is_a_placeholder_in_previews_and_generated_once_for_deploys(tmp_path):
+    ctx = context(tmp_path, "  auth: api_key\n")
+    plan = provider().plan(ctx=ctx, bundle=fake_bundle(tmp_path))
+    fn = next(r for r in plan.resources if r.type == "aws:lambda/function:Function")
+    assert fn.inputs["environment"] == "[secret]"  # the key makes the whole map secret
+    assert not provider().api_key_path(ctx).exists()
+    assert provider().api_key(ctx, create=False) == PLACEHOLDER_KEY
+    key = provider().api_key(ctx, create=True)
+    assert len(key) >= 40 and provider().api_key(ctx, create=True) == key
+    assert stat.S_IMODE(os.stat(provider().api_key_path(ctx)).st_mode) == 0o600
+
+
+def test_deploy_without_the_cli_stops_before_generating_anything(tmp_path):
+    ctx = context(tmp_path, "  auth: api_key\n")
+    with pytest.raises(ProviderUnavailable) as info:
+        provider(cli=False).deploy(ctx=ctx, bundle=fake_bundle(tmp_path))
+    assert "slml preview" in info.value.hint
+    assert not provider().api_key_path(ctx).exists()
+
+
+def record(ctx: ProviderContext, auth: str = "iam") -> None:
+    outputs = {
+        "url": URL,
+        "function_name": "iris-dev",
+        "api_id": "abc123",
+        "log_group": "/aws/lambda/iris-dev",
+        "region": "eu-west-1",
+        "auth": auth,
+    }
+    ctx.state.write_record("dev", "aws", {"url": URL, "version": 3, "outputs": outputs})
+
+
+def test_operations_need_a_deployment(tmp_path):
+    ctx = context(tmp_path)
+    assert provider().status(ctx=ctx).state == "not-deployed"
+    with pytest.raises(NotDeployed):
+        provider().invoke(ctx=ctx, payload={})
+
+
+def test_invoke_uses_the_recorded_url_and_key(tmp_path):
+    ctx = context(tmp_path, "  auth: api_key\n")
+    record(ctx, auth="api_key")
+    key = provider().api_key(ctx, create=True)
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"predictions": [1]})
+
+    answer = provider().invoke(
+        ctx=ctx, payload={"instances": [[1]]}, transport=httpx.MockTransport(handle)
+    )
+    assert answer == {"predictions": [1]}
+    assert str(seen[0].url) == f"{URL}/predict" and seen[0].headers["x-api-key"] == key
+
+
+@pytest.fixture
+def moto_aws(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield boto3.Session(region_name="eu-west-1")
+
+
+def test_logs_read_the_recorded_log_group(tmp_path, moto_aws):
+    ctx = context(tmp_path)
+    record(ctx)
+    logs = moto_aws.client("logs")
+    logs.create_log_group(logGroupName="/aws/lambda/iris-dev")
+    logs.create_log_stream(logGroupName="/aws/lambda/iris-dev", logStreamName="s")
+    event = {"timestamp": int(time.time() * 1000), "message": json.dumps({"status": 200})}
+    logs.put_log_events(logGroupName="/aws/lambda/iris-dev", logStreamName="s", logEvents=[event])
+    lines = list(provider().logs(ctx=ctx, lines=10, session=moto_aws))
+    assert lines == ['{"status": 200}']

@@ -45,7 +45,7 @@ def test_unknown_auth_is_refused():
 
 def drive(package: Path, cases: list[dict], *extra_path: str, isolated: bool = False) -> dict:
     """Run the driver on ``package`` in a child interpreter and return its report."""
-    flags = ["-I"] if isolated else []
+    flags = ["-I", "-S"] if isolated else []  # -S: not even the venv's site-packages
     cmd = [sys.executable, *flags, str(DRIVER), str(package), json.dumps(cases), *extra_path]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=package)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -158,7 +158,7 @@ class _Service:
         if self._openapi is None:
             from slml.runtime.openapi import build_openapi
 
-            doc = build_openapi(self.model.manifest, self.model.spec)
+            doc = build_openapi(self.model.manifest, self.model.spec, max_rows=self.max_rows)
             self._openapi = json.dumps(doc).encode()
         return Response(self._openapi, media_type="application/json")
 
@@ -288,7 +288,9 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
         404: f"no route {request.url.path}: try POST /predict, GET /healthz or GET /openapi.json",
         405: f"{request.method} is not allowed on {request.url.path}",
     }.get(exc.status_code, str(exc.detail))
-    return _error(exc.status_code, code, message, _request_id(request.scope))
+    response = _error(exc.status_code, code, message, _request_id(request.scope))
+    response.headers.update(exc.headers or {})  # e.g. Allow on a 405 (RFC 9110)
+    return response
 
 
 def _request_id(scope: Scope) -> str:

@@ -13,7 +13,7 @@ Codes and statuses:
     not_found               404  no such route
     method_not_allowed      405  route exists, method does not
     payload_too_large       413  body over the byte limit
-    batch_too_large         413  more rows than the row limit
+    batch_too_large         422  more rows than the row limit (in the OpenAPI maxItems)
     unsupported_media_type  415  content type other than JSON (or CSV where served)
     invalid_input           422  rows do not match the model's input signature
     empty_batch             422  no rows at all

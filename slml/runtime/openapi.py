@@ -9,20 +9,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from slml.runtime.validation import FLOAT_MAX, INT_RANGE, Feature, InputSpec
+from slml.runtime.validation import DEFAULT_MAX_ROWS, FLOAT_MAX, INT_RANGE, Feature, InputSpec
 
 _ERR = {"$ref": "#/components/schemas/Error"}
 _JSON_ERRORS = {
     "400": "Malformed JSON or a wrong top-level key",
     "401": "Missing or wrong x-api-key (only when the server requires one)",
-    "413": "Body or batch over the limit",
+    "413": "Body over the byte limit",
     "415": "Unsupported content type",
-    "422": "Input does not match the model's signature, or an empty batch",
+    "422": "Input does not match the model's signature, an empty batch or too many rows",
     "500": "The model raised; the log has the traceback under the request id",
 }
 
 
-def build_openapi(manifest: dict[str, Any], spec: InputSpec | None) -> dict[str, Any]:
+def build_openapi(
+    manifest: dict[str, Any], spec: InputSpec | None, *, max_rows: int = DEFAULT_MAX_ROWS
+) -> dict[str, Any]:
+    """Every request valid against the document is accepted (2xx) for a model with a
+    signature; the server accepts a little more than it documents: ``inputs`` as
+    columns (name -> equal-length lists, which JSON Schema cannot express) is described
+    in text only."""
     name, version = str(manifest.get("name", "model")), str(manifest.get("version", ""))
     return {
         "openapi": "3.0.3",
@@ -31,14 +37,16 @@ def build_openapi(manifest: dict[str, Any], spec: InputSpec | None) -> dict[str,
             "version": version or "0",
             "description": f"Predictions from the {manifest.get('flavor', '')} model {name!r}.",
         },
-        "paths": _paths(),
-        "components": {"schemas": _schemas(spec)},
+        "paths": _paths(spec),
+        "components": {"schemas": _schemas(spec, max_rows)},
     }
 
 
-def _paths() -> dict[str, Any]:
+def _paths(spec: InputSpec | None) -> dict[str, Any]:
     predict = _predict_op("predict", "Predict", csv=False)
-    invocations = _predict_op("invocations", "Predict (SageMaker)", csv=True)
+    invocations = _predict_op(
+        "invocations", "Predict (SageMaker)", csv=True, csv_schema=_csv_schema(spec)
+    )
     health = _get_op("health", "Liveness and model identity", "#/components/schemas/Health")
     return {
         "/predict": {"post": predict},
@@ -50,12 +58,14 @@ def _paths() -> dict[str, Any]:
     }
 
 
-def _predict_op(op_id: str, summary: str, *, csv: bool) -> dict[str, Any]:
+def _predict_op(
+    op_id: str, summary: str, *, csv: bool, csv_schema: dict[str, Any] | None = None
+) -> dict[str, Any]:
     content: dict[str, Any] = {
         "application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}
     }
     if csv:
-        content["text/csv"] = {"schema": {"type": "string"}}
+        content["text/csv"] = {"schema": csv_schema}
     responses = {
         "200": {
             "description": "Predictions, one per row",
@@ -74,6 +84,19 @@ def _predict_op(op_id: str, summary: str, *, csv: bool) -> dict[str, Any]:
     }
 
 
+_CSV_NUMBER = r"-?[0-9]{1,15}(\.[0-9]{1,15})?"
+
+
+def _csv_schema(spec: InputSpec | None) -> dict[str, Any]:
+    """Rows of comma-separated numbers when every feature is numeric; else any text."""
+    feats = spec.features if spec else None
+    numeric = feats and all(f.dtype.startswith(("float", "int", "uint")) for f in feats)
+    if not feats or not numeric:
+        return {"type": "string", "minLength": 1}
+    row = ",".join([_CSV_NUMBER] * len(feats))
+    return {"type": "string", "pattern": f"^{row}(\\r?\\n{row})*\\r?\\n?$"}
+
+
 def _get_op(op_id: str, summary: str, ref: str | None) -> dict[str, Any]:
     schema = {"$ref": ref} if ref else {"type": "object"}
     return {
@@ -85,9 +108,9 @@ def _get_op(op_id: str, summary: str, ref: str | None) -> dict[str, Any]:
     }
 
 
-def _schemas(spec: InputSpec | None) -> dict[str, Any]:
+def _schemas(spec: InputSpec | None, max_rows: int) -> dict[str, Any]:
     return {
-        "PredictRequest": _request_schema(spec),
+        "PredictRequest": _request_schema(spec, max_rows),
         "Predictions": {
             "type": "object",
             "required": ["predictions", "model", "version"],
@@ -124,26 +147,30 @@ def _schemas(spec: InputSpec | None) -> dict[str, Any]:
     }
 
 
-def _request_schema(spec: InputSpec | None) -> dict[str, Any]:
-    rows: dict[str, Any] = {"type": "array", "minItems": 1, "items": _row_schema(spec)}
+def _request_schema(spec: InputSpec | None, max_rows: int) -> dict[str, Any]:
+    rows = {"type": "array", "minItems": 1, "maxItems": max_rows, "items": _row_schema(spec)}
     instances = {
         "type": "object",
         "required": ["instances"],
         "additionalProperties": False,
         "properties": {"instances": rows},
     }
-    names = spec.names if spec else None
-    if spec is not None and names is None:
-        inputs_value: dict[str, Any] = rows
-    else:
-        inputs_value = {"oneOf": [_columns_schema(spec), rows]}
     inputs = {
         "type": "object",
         "required": ["inputs"],
         "additionalProperties": False,
-        "properties": {"inputs": inputs_value},
+        "properties": {"inputs": rows},
     }
-    return {"oneOf": [instances, inputs]}
+    names = spec.names if spec else None
+    columns = f" ({', '.join(names)})" if names else ""
+    return {
+        "oneOf": [instances, inputs],
+        "description": (
+            "Rows under 'instances' (or 'inputs'): lists of values in column order, or "
+            "objects keyed by column name. Also accepted: 'inputs' as an object of columns"
+            f"{columns}, each a list of values, all of the same length."
+        ),
+    }
 
 
 def _row_schema(spec: InputSpec | None) -> dict[str, Any]:
@@ -167,21 +194,6 @@ def _row_schema(spec: InputSpec | None) -> dict[str, Any]:
         "properties": {f.name: _value_schema(f) for f in spec.features if f.name},
     }
     return {"oneOf": [as_list, as_object]}
-
-
-def _columns_schema(spec: InputSpec | None) -> dict[str, Any]:
-    if spec is None:
-        return {"type": "object", "additionalProperties": {"type": "array", "minItems": 1}}
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": spec.names,
-        "properties": {
-            f.name: {"type": "array", "minItems": 1, "items": _value_schema(f)}
-            for f in spec.features or ()
-            if f.name
-        },
-    }
 
 
 def _tensor_schema(shape: tuple[int, ...], feat: Feature) -> dict[str, Any]:

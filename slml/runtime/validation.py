@@ -129,7 +129,7 @@ def parse_payload(payload: Any, spec: InputSpec | None, *, max_rows: int) -> Bat
         raise RequestError(422, "empty_batch", f"'{key}' is empty: send at least one row")
     if len(rows) > max_rows:
         raise RequestError(
-            413, "batch_too_large", f"{len(rows)} rows is over the limit of {max_rows} per request"
+            422, "batch_too_large", f"{len(rows)} rows is over the limit of {max_rows} per request"
         )
     if spec is None:
         return Batch(rows=rows, raw=value, key=key, validated=False)
@@ -328,9 +328,20 @@ def _check_float(v: Any, dtype: str, where: str) -> float:
         f = float(v)
     except OverflowError:
         f = math.inf
-    if math.isinf(f) or abs(f) > FLOAT_MAX.get(dtype, math.inf):
+    limit = FLOAT_MAX.get(dtype, math.inf)
+    if math.isinf(f) or abs(f) > limit or (isinstance(v, int) and _int_over(v, limit)):
         raise invalid_input(f"{where}: {_short(v)} is out of range for {dtype}")
     return f
+
+
+def _int_over(v: int, limit: float) -> bool:
+    """Exact for huge integers: above the limit as written in decimal (the OpenAPI bound),
+    even where the float conversion would round them back into range."""
+    if abs(v) <= 2**53 or math.isinf(limit):
+        return False
+    from decimal import Decimal
+
+    return abs(v) > int(Decimal(repr(limit)))
 
 
 def _check_int(v: Any, dtype: str, where: str) -> int:

@@ -79,7 +79,7 @@ BAD_INPUTS = [
         "same length",
     ),
     ({"inputs": {"sepal_length": 1.0}}, 400, "invalid_request", "list of values"),
-    ({"instances": [IRIS_ROWS[0]] * 51}, 413, "batch_too_large", "limit of 50"),
+    ({"instances": [IRIS_ROWS[0]] * 51}, 422, "batch_too_large", "limit of 50"),
 ]
 
 

@@ -28,6 +28,8 @@ Schema (``signature.inputs``/``outputs``)::
     {"kind": "columns", "columns": [{"name": str, "dtype": str}, ...]}
     {"kind": "tensor", "dtype": str, "shape": [-1, 4], "names": [str, ...]?}
                              -1 = any size; optional names label the columns
+    optional "nullable": true on a column or a tensor schema lets null/NaN through
+    (null becomes NaN for float features); without it the runtime refuses them
 
 dtypes are numpy names: float64, float32, int64, int32, bool, string.
 """

@@ -117,3 +117,18 @@ def test_jsonable_handles_numpy_and_non_finite():
     value = {"a": np.array([1.5, np.nan, np.inf]), "b": np.int64(3), "c": (np.float32(0.5),)}
     assert jsonable(value) == {"a": [1.5, None, None], "b": 3, "c": [0.5]}
     assert json.dumps(jsonable(np.array([[1, 2], [3, 4]]))) == "[[1, 2], [3, 4]]"
+
+
+def test_sklearn_with_a_columns_signature_gets_a_float_array(iris_artifact):
+    manifest_path = iris_artifact / MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text())
+    names = manifest["signature"]["inputs"]["names"]
+    manifest["signature"]["inputs"] = {
+        "kind": "columns",
+        "columns": [{"name": n, "dtype": "float64"} for n in names],
+    }
+    manifest_path.write_text(json.dumps(manifest))
+    model = load(iris_artifact)
+    columns = {n: [row[i] for row in ROWS] for i, n in enumerate(names)}
+    assert model.predict({"inputs": columns}) == [0, 2, 1]
+    assert model.parse({"instances": ROWS}).dtype == "float64"

@@ -84,7 +84,7 @@ def _first_key(keys: list | None) -> str:
 
 class FunctionModel(pulumi.ComponentResource):
     """The component. Outputs: ``url`` (https://<default host name>), ``app_name``,
-    ``resource_group``, ``plan``."""
+    ``resource_group``, ``app_id`` (the site's ARM id, for the operations client)."""
 
     url: pulumi.Output[str]
     app_name: pulumi.Output[str]
@@ -118,8 +118,14 @@ class FunctionModel(pulumi.ComponentResource):
         self.url = pulumi.Output.concat("https://", self.app.default_host_name)
         self.app_name = self.app.name
         self.resource_group = self.rg.name
+        self.app_id = self.app.id
         self.register_outputs(
-            {"url": self.url, "app_name": self.app_name, "resource_group": self.resource_group}
+            {
+                "url": self.url,
+                "app_name": self.app_name,
+                "resource_group": self.resource_group,
+                "app_id": self.app_id,
+            }
         )
 
     # -- storage ------------------------------------------------------------------------

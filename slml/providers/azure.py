@@ -1,0 +1,128 @@
+"""``--provider azure``: an Azure Function App (Flex Consumption by default).
+
+Build writes the Functions package (``slml.bundle.azure``); plan/deploy/destroy come
+from ``PulumiProvider`` running ``slml:azure:FunctionModel``. ``status`` reads the site
+resource and ``invoke`` fetches the app's default function key, both through the Azure
+management REST API (``azure_ops``); the key goes in ``x-functions-key``. The
+operations client is injected for tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from slml.bundle.azure import build_azure_package
+from slml.config.sections import AzureConfig
+from slml.engine import Program
+from slml.errors import DeployError
+from slml.infra.azure_settings import check_user_env
+from slml.providers.azure_ops import AzureOps
+from slml.providers.base import Bundle, ProviderContext, Status
+from slml.providers.pulumi_base import PulumiProvider
+from slml.runtime.manifest import sha256_file
+
+PUBLIC_WARNING = (
+    "azure.auth is 'none': anyone who knows the URL can call the model (anonymous "
+    "auth level). Remove `auth: none` to require a function key."
+)
+_STATES = {"running": "running", "stopped": "stopped"}
+
+
+class AzureProvider(PulumiProvider):
+    name: ClassVar[str] = "azure"
+    config_model = AzureConfig
+    plugin_packages = (("azure-native", "pulumi_azure_native"),)
+
+    def __init__(self, *, ops_factory: Callable[[], AzureOps] = AzureOps, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._ops_factory = ops_factory
+
+    def stack_config(self, ctx: ProviderContext) -> dict[str, str]:
+        return {"azure-native:location": self.section(ctx).region}
+
+    def warnings(self, ctx: ProviderContext) -> list[str]:
+        return [PUBLIC_WARNING] if self.section(ctx).auth == "none" else []
+
+    def build(self, *, ctx: ProviderContext) -> Bundle:
+        """The zip-deployable package for the configured Python on Linux x86_64."""
+        section: AzureConfig = self.section(ctx)
+        check_user_env(section.plan, section.env)  # before minutes of building
+        return build_azure_package(
+            artifact_dir=ctx.config.model,
+            out_dir=ctx.state.build_dir(self.name),
+            python_version=section.python_version,
+            auth=section.auth,
+            reporter=ctx.reporter,
+        )
+
+    def program(self, *, ctx: ProviderContext, bundle: Bundle) -> Program:
+        """Creates ``FunctionModel`` and exports url, app_name, resource_group, app_id."""
+        import pulumi
+
+        from slml.infra.azure import FunctionModel, FunctionModelArgs
+
+        section: AzureConfig = self.section(ctx)
+        args = FunctionModelArgs(
+            project=ctx.name,
+            stage=ctx.stage,
+            package_zip=bundle.files["zip"],
+            package_sha256=sha256_file(bundle.files["zip"]),
+            plan=section.plan,
+            region=section.region,
+            python_version=section.python_version,
+            memory_mb=section.memory,
+            max_instances=section.max_instances,
+            auth=section.auth,
+            env=dict(section.env),
+        )
+
+        def run() -> None:
+            model = FunctionModel(f"{ctx.name}-{ctx.stage}", args)
+            for key in ("url", "app_name", "resource_group", "app_id"):
+                pulumi.export(key, getattr(model, key))
+
+        return run
+
+    def endpoint(self, outputs: dict[str, Any]) -> str:
+        return str(outputs.get("url", ""))
+
+    def _app_id(self, record: dict[str, Any]) -> str:
+        app_id = (record.get("outputs") or {}).get("app_id")
+        if not app_id:
+            raise DeployError(
+                "the azure deployment record has no app_id output",
+                hint="run `slml deploy --provider azure` again to refresh it",
+            )
+        return str(app_id)
+
+    def status(self, *, ctx: ProviderContext) -> Status:
+        """The app's URL and state from the site resource (management API)."""
+        record = self.record(ctx)
+        site = self._ops_factory().site(self._app_id(record))
+        props = site.get("properties") or {}
+        state = str(props.get("state") or "").lower()
+        host = props.get("defaultHostName")
+        return Status(
+            provider=self.name,
+            stage=ctx.stage,
+            state=_STATES.get(state, "unknown"),  # type: ignore[arg-type]
+            url=f"https://{host}" if host else record.get("url"),
+            version=record.get("version"),
+            details={
+                "state": props.get("state"),
+                "plan": props.get("sku"),
+                "app_name": site.get("name"),
+                "resource_group": (record.get("outputs") or {}).get("resource_group"),
+            },
+        )
+
+    def invoke(self, *, ctx: ProviderContext, payload: dict[str, Any]) -> dict[str, Any]:
+        """POST ``payload`` to ``<url>/predict``; with function auth, the app's default
+        key (fetched from the management API) goes in ``x-functions-key``."""
+        record = self.record(ctx)
+        ops = self._ops_factory()
+        key = None
+        if self.section(ctx).auth == "function":
+            key = ops.host_key(self._app_id(record))
+        return ops.predict(record["url"], payload, key=key)

@@ -1,0 +1,166 @@
+"""AzureProvider: the offline plan from a bundle, warnings, and status/invoke through
+the management REST API on an httpx.MockTransport."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import httpx
+import pytest
+
+from slml.config import parse_config
+from slml.errors import ConfigError, InvokeError, NotDeployed, ProviderUnavailable
+from slml.providers.azure import PUBLIC_WARNING, AzureProvider
+from slml.providers.azure_ops import AzureOps, default_token_getter
+from slml.providers.base import Bundle, NullReporter, ProviderContext, SizeReport
+from slml.state import ProjectState
+
+APP_ID = "/subscriptions/sub-1/resourceGroups/iris-dev-rg/providers/Microsoft.Web/sites/iris-app"
+URL = "https://iris-app.azurewebsites.net"
+
+
+def context(tmp_path, azure_yaml: str = "") -> ProviderContext:
+    text = f"name: iris\nmodel: {tmp_path}\nprovider: azure\n{azure_yaml}"
+    config = parse_config(text, base_dir=tmp_path)
+    return ProviderContext(config=config, state=ProjectState(tmp_path), reporter=NullReporter())
+
+
+def bundle(tmp_path) -> Bundle:
+    zip_path = tmp_path / "package.zip"
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        zf.writestr("function_app.py", "app = None\n")
+    return Bundle(provider="azure", path=tmp_path, lock_hash="l" * 64, model_sha256="m" * 64,
+                  python_version="3.11", platform="x86_64-manylinux_2_28",
+                  size=SizeReport(unzipped=1), files={"zip": zip_path})  # fmt: skip
+
+
+def record(ctx, outputs=None):
+    outputs = outputs or {"url": URL, "app_id": APP_ID, "resource_group": "iris-dev-rg"}
+    ctx.state.write_record(ctx.stage, "azure", {"url": URL, "version": 3, "outputs": outputs})
+
+
+class Azure:
+    """A fake of the management API and the app, recording every request."""
+
+    def __init__(self, *, state="Running", key="k3y"):
+        self.requests: list[httpx.Request] = []
+        self.state, self.key = state, key
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        path = request.url.path
+        if request.url.host == "management.azure.com":
+            assert request.headers["authorization"] == "Bearer t0ken"
+            assert request.url.params["api-version"] == "2023-12-01"
+            if request.method == "GET" and path == APP_ID:
+                props = {"state": self.state, "defaultHostName": "iris-app.azurewebsites.net",
+                         "sku": "FlexConsumption"}  # fmt: skip
+                return httpx.Response(200, json={"name": "iris-app", "properties": props})
+            if request.method == "POST" and path == APP_ID + "/host/default/listKeys":
+                keys = {"default": self.key} if self.key else {}
+                return httpx.Response(200, json={"masterKey": "m", "functionKeys": keys})
+            return httpx.Response(404, json={"error": {"code": "NotFound", "message": "no site"}})
+        if path == "/predict":
+            if request.headers.get("x-functions-key") not in (self.key, None) or (
+                self.key and "x-functions-key" not in request.headers
+            ):
+                return httpx.Response(401)
+            rows = json.loads(request.content)["instances"]
+            return httpx.Response(200, json={"predictions": [0] * len(rows)})
+        return httpx.Response(404)
+
+
+def provider(fake: Azure) -> AzureProvider:
+    ops = lambda: AzureOps(token_getter=lambda: "t0ken", transport=httpx.MockTransport(fake))  # noqa: E731
+    return AzureProvider(ops_factory=ops, cli_available=lambda: False)
+
+
+def test_invoke_fetches_the_function_key_and_sends_it(tmp_path):
+    fake = Azure()
+    ctx = context(tmp_path)
+    record(ctx)
+    answer = provider(fake).invoke(ctx=ctx, payload={"instances": [[1, 2, 3, 4]]})
+    assert answer == {"predictions": [0]}
+    keys, call = fake.requests
+    assert keys.url.path.endswith("/host/default/listKeys") and keys.method == "POST"
+    assert str(call.url) == f"{URL}/predict" and call.headers["x-functions-key"] == "k3y"
+
+
+def test_invoke_without_auth_sends_no_key_and_asks_for_no_token(tmp_path):
+    fake = Azure(key=None)
+    ctx = context(tmp_path, "azure:\n  auth: none\n")
+    record(ctx)
+    assert provider(fake).invoke(ctx=ctx, payload={"instances": [[1, 2, 3, 4]]})
+    [call] = fake.requests
+    assert "x-functions-key" not in call.headers
+
+
+def test_invoke_reports_a_missing_key_plainly(tmp_path):
+    ctx = context(tmp_path)
+    record(ctx)
+    fake = Azure(key="")
+    with pytest.raises(InvokeError, match="no default function key"):
+        provider(fake).invoke(ctx=ctx, payload={"instances": [[1]]})
+
+
+def test_status_shows_url_and_state(tmp_path):
+    ctx = context(tmp_path)
+    record(ctx)
+    status = provider(Azure(state="Stopped")).status(ctx=ctx)
+    assert (status.state, status.url, status.version) == ("stopped", URL, 3)
+    assert status.details["plan"] == "FlexConsumption"
+    assert provider(Azure()).status(ctx=ctx).state == "running"
+
+
+def test_management_errors_carry_azures_message(tmp_path):
+    ctx = context(tmp_path)
+    record(ctx, {"url": URL, "app_id": APP_ID + "-gone"})
+    with pytest.raises(InvokeError, match="404: no site"):
+        provider(Azure()).status(ctx=ctx)
+
+
+def test_operations_need_a_deployment(tmp_path):
+    with pytest.raises(NotDeployed):
+        provider(Azure()).status(ctx=context(tmp_path))
+
+
+def test_without_azure_identity_the_token_getter_says_what_to_install():
+    try:
+        import azure.identity  # noqa: F401
+    except ImportError:
+        with pytest.raises(ProviderUnavailable, match="azure-identity"):
+            default_token_getter()
+    else:
+        assert callable(default_token_getter())
+
+
+def test_offline_plan_from_a_bundle_warns_about_a_public_endpoint(tmp_path):
+    ctx = context(tmp_path, "azure:\n  auth: none\n  plan: consumption\n")
+    plan = provider(Azure()).plan(ctx=ctx, bundle=bundle(tmp_path))
+    assert plan.kind == "offline" and plan.warnings == (PUBLIC_WARNING,)
+    types = [r.type for r in plan.resources]
+    assert types[0] == "slml:azure:FunctionModel"
+    assert "azure-native:web:WebApp" in types
+    sku = next(r for r in plan.resources if r.type == "azure-native:web:AppServicePlan")
+    assert sku.inputs["sku"] == {"name": "Y1", "tier": "Dynamic"}
+
+
+def test_default_auth_has_no_warning_and_flex_plan(tmp_path):
+    ctx = context(tmp_path)
+    plan = provider(Azure()).plan(ctx=ctx, bundle=bundle(tmp_path))
+    assert plan.warnings == ()
+    sku = next(r for r in plan.resources if r.type == "azure-native:web:AppServicePlan")
+    assert sku.inputs["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
+
+
+def test_build_rejects_a_forbidden_env_before_building(tmp_path):
+    ctx = context(tmp_path, "azure:\n  env:\n    WEBSITE_RUN_FROM_PACKAGE: '1'\n")
+    with pytest.raises(ConfigError, match=r"azure\.env"):
+        provider(Azure()).build(ctx=ctx)
+
+
+def test_registered_under_the_entry_point():
+    from slml.providers.registry import get_provider
+
+    assert isinstance(get_provider("azure"), AzureProvider)

@@ -1,0 +1,139 @@
+"""Bundle size per target, zipped and unzipped, against a naive ``pip install --target``
+of the same requirements (the model's pinned requirements plus the runtime's own:
+starlette, uvicorn, and mangum for Lambda), binary wheels only.
+
+- naive (host): ``pip install --target DIR --only-binary :all: REQS`` for this host.
+- naive (Lambda): the same with ``--platform manylinux_2_34_x86_64`` (and the older
+  manylinux levels) ``--python-version 3.12 --implementation cp``: what a user would
+  upload to python3.12 on x86_64 without slml.
+- slml Lambda bundle (``slml build --provider aws``, python3.12 x86_64): the layer
+  directory plus the function directory; zipped = layer.zip + function.zip.
+- the same for the ONNX export of the same model (``train.py --onnx``): the runtime
+  needs onnxruntime instead of scikit-learn and SciPy.
+- slml local bundle (``slml build --provider local``): bundle dir + its environment's
+  site-packages, against the naive host install.
+
+Every directory is measured by the same walk (sum of regular file sizes) and zipped by
+the same deterministic deflate zip, so the ratios compare like with like. Sizes are
+deterministic: one measurement each (n = 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import PYTHON, WORK, env_with, fresh_dir, iris_project, row, slml_cli
+from benchmarks.common import write_result as write
+from slml.bundle.lock import runtime_requirements
+from slml.bundle.size import files_under, zip_dir
+
+# pip (23.x) matches --platform tags exactly, so list every manylinux level up to 2.34
+# (Amazon Linux 2023), as AWS's own instructions do with manylinux2014.
+_LEVELS = ("manylinux_2_34", "manylinux_2_28", "manylinux_2_27", "manylinux_2_17",
+           "manylinux2014")  # fmt: skip
+LAMBDA_PIP = [*(a for level in _LEVELS for a in ("--platform", f"{level}_x86_64")),
+              "--python-version", "3.12", "--implementation", "cp"]  # fmt: skip
+MB = 1024 * 1024
+
+
+def tree_size(*roots: Path) -> int:
+    return sum(p.stat().st_size for root in roots for p in files_under(root))
+
+
+def zipped_size(src: Path, scratch: Path) -> int:
+    dest = zip_dir(src, scratch / f"{src.name}.zip")
+    size = dest.stat().st_size
+    dest.unlink()
+    return size
+
+
+def requirements(artifact: Path, extra: tuple[str, ...]) -> list[str]:
+    manifest = json.loads((artifact / "slml-model.json").read_text())
+    return [*manifest.get("requirements", []), *runtime_requirements(extra)]
+
+
+def naive_install(reqs: list[str], dest: Path, *, lambda_target: bool) -> Path:
+    """A plain pip install of ``reqs`` into ``dest`` (real pip, binary wheels only)."""
+    shutil.rmtree(dest, ignore_errors=True)
+    cmd = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+           "--target", str(dest), "--only-binary", ":all:", *reqs]  # fmt: skip
+    if lambda_target:
+        cmd[5:5] = LAMBDA_PIP
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return dest
+
+
+def slml_build(project: Path, provider: str, cache: Path) -> dict[str, Any]:
+    env = env_with(SLML_CACHE_DIR=str(cache))
+    out = slml_cli(["build", "--provider", provider, "--json"], project=project, env=env)
+    return json.loads(out.stdout)
+
+
+def lambda_sizes(bundle: dict[str, Any], scratch: Path) -> tuple[int, int]:
+    files = bundle["files"]
+    unzipped = tree_size(Path(files["layer_dir"]), Path(files["function"]))
+    zipped = Path(files["layer"]).stat().st_size + Path(files["zip"]).stat().st_size
+    return unzipped, zipped
+
+
+def local_sizes(bundle: dict[str, Any], scratch: Path) -> tuple[int, int]:
+    env = Path(bundle["files"]["env"])
+    site = next(env.glob("lib/python*/site-packages"))
+    path = Path(bundle["path"])
+    unzipped = tree_size(path, site)
+    return unzipped, zipped_size(path, scratch) + zipped_size(site, scratch)
+
+
+def size_rows(name: str, slml: tuple[int, int], naive: tuple[int, int], baseline: str,
+              *, target: bool) -> list[dict[str, Any]]:  # fmt: skip
+    t = dict(target="≤ 0.6x", limit=0.6) if target else {}
+    return [
+        row(f"{name}, unzipped", "MB", [slml[0] / MB], [naive[0] / MB],
+            baseline_name=baseline, **t),  # type: ignore[arg-type]
+        row(f"{name}, zipped", "MB", [slml[1] / MB], [naive[1] / MB], baseline_name=baseline),
+    ]  # fmt: skip
+
+
+def measure() -> list[dict[str, Any]]:
+    cache = WORK / "cache-bundle-size"
+    shutil.rmtree(cache, ignore_errors=True)
+    scratch = fresh_dir("bundle-size-scratch")
+    sk = iris_project("bundle-size")
+    onnx = iris_project("bundle-size-onnx", onnx=True)
+    reqs_lambda = requirements(sk / "artifacts" / "iris", ("lambda",))
+    reqs_host = requirements(sk / "artifacts" / "iris", ())
+    naive = {}
+    for key, reqs, lam in (("lambda", reqs_lambda, True), ("host", reqs_host, False)):
+        path = naive_install(reqs, scratch / f"naive-{key}", lambda_target=lam)
+        naive[key] = (tree_size(path), zipped_size(path, scratch))
+    aws_sk = lambda_sizes(slml_build(sk, "aws", cache), scratch)
+    aws_onnx = lambda_sizes(slml_build(onnx, "aws", cache), scratch)
+    local_sk = local_sizes(slml_build(sk, "local", cache), scratch)
+    lam_base = "naive pip --target, python3.12 x86_64 (sklearn)"
+    host_base = "naive pip --target, this host (sklearn)"
+    return [
+        *size_rows("Lambda bundle (sklearn)", aws_sk, naive["lambda"], lam_base, target=True),
+        *size_rows("Lambda bundle (ONNX export)", aws_onnx, naive["lambda"], lam_base,
+                   target=True),
+        *size_rows("Lambda bundle (sklearn) vs host install", aws_sk, naive["host"], host_base,
+                   target=False),
+        *size_rows("local bundle + env (sklearn)", local_sk, naive["host"], host_base,
+                   target=False),
+    ]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> Path:
+    argparse.ArgumentParser(description="bundle-size benchmark").parse_args(argv)
+    rows = measure()
+    params = {"lambda_pip": LAMBDA_PIP, "python": sys.version.split()[0]}
+    return write("bundle_size", rows, params)
+
+
+if __name__ == "__main__":
+    print(main())

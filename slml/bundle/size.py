@@ -23,11 +23,12 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 def files_under(root: Path) -> list[Path]:
-    """Every regular file under ``root``, sorted by relative POSIX path."""
+    """Every regular file under ``root``, sorted by relative POSIX path; bytecode caches
+    (written when a cached layer directory is imported in place) are skipped."""
     root = Path(root)
     out = []
     for dirpath, dirnames, names in os.walk(root):
-        dirnames.sort()
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
         out += [Path(dirpath) / n for n in names if not (Path(dirpath) / n).is_symlink()]
     return sorted(out, key=lambda p: p.relative_to(root).as_posix())
 

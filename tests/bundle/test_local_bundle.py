@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,10 @@ from tests.conftest import _train_iris, write_sklearn_artifact
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("slml-cache")
+def cache() -> Path:
+    """Content-addressed (locks and envs keyed by hashes), so sharing it across test
+    files and runs is safe and spares rebuilding the same environment."""
+    return Path(tempfile.gettempdir()) / "slml-test-cache"
 
 
 def _build(artifact: Path, out: Path, cache: Path, **kwargs) -> tuple:

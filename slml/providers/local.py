@@ -1,0 +1,342 @@
+"""The local provider: the built bundle runs as a background server on this machine.
+
+Each deploy copies the bundle to ``.slml/local/<stage>/v<N>/`` (so rebuilding never
+disturbs a running server) and runs it in the bundle's own environment, not slml's.
+Redeploys are blue/green: the new server binds the same port (SO_REUSEPORT) and must
+pass its health check before the record switches and the old server stops. A failed
+or interrupted deploy stops only the new server; the old record and server stay.
+Every write to ``.slml/`` happens under the project lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+
+from slml.bundle import cache_dir as default_cache_dir
+from slml.bundle.env import ensure_env
+from slml.bundle.local import (
+    LOCK_FILE,
+    build_local_bundle,
+    bundle_lock,
+    load_bundle,
+    read_bundle_info,
+)
+from slml.bundle.lock import Target, read_lock
+from slml.config import LocalConfig
+from slml.errors import DeployError, InvokeError, NotDeployed
+from slml.providers import local_process as proc
+from slml.providers.base import Bundle, DeployResult, Plan, ProviderContext, Status
+from slml.state import now_iso, who
+
+PROVIDER = "local"
+KEEP_VERSIONS = 3
+_LOG_LINES_IN_ERRORS = 15
+_VDIR = re.compile(r"^v(\d+)$")
+
+
+class LocalProvider:
+    """Runs bundles as local servers. ``transport`` (httpx) and ``cache_dir`` are
+    injectable; ``stop_grace`` is how long an old server gets to finish requests."""
+
+    name: ClassVar[str] = PROVIDER
+    config_model: ClassVar[type[LocalConfig]] = LocalConfig
+
+    def __init__(
+        self,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        cache_dir: Path | None = None,
+        stop_grace: float = 10.0,
+    ) -> None:
+        self._transport = transport
+        self._cache_dir = cache_dir
+        self._grace = stop_grace
+
+    @property
+    def cache_dir(self) -> Path:
+        return self._cache_dir if self._cache_dir is not None else default_cache_dir()
+
+    # -- build and plan --------------------------------------------------------------
+    def build(self, *, ctx: ProviderContext) -> Bundle:
+        """Build the bundle into ``.slml/builds/local`` with its cached environment."""
+        return build_local_bundle(
+            artifact_dir=ctx.config.model,
+            out_dir=ctx.state.build_dir(PROVIDER),
+            target=Target.here(PROVIDER),
+            reporter=ctx.reporter,
+            cache_dir=self.cache_dir,
+        )
+
+    def plan(self, *, ctx: ProviderContext, bundle: Bundle) -> Plan:
+        """What ``deploy`` would do, in words. Reads state; changes nothing."""
+        cfg: LocalConfig = ctx.config.local
+        old = ctx.state.read_record(ctx.stage, PROVIDER)
+        version = ctx.state.next_version(ctx.stage, PROVIDER)
+        port = cfg.port or (old or {}).get("port")
+        where = f"{cfg.host}:{port}" if port else f"{cfg.host} on a free port"
+        env = bundle.files.get("env")
+        steps = [
+            f"copy the bundle to {self._version_dir(ctx, version)}",
+            f"start a new server for version {version} on {where} using env {env}",
+            f"health-check it (GET /healthz, up to {cfg.health_timeout:g} s)",
+        ]
+        if old and proc.is_our_server(old.get("pid")):
+            steps.append(f"switch the record, stop version {old['version']} (pid {old['pid']})")
+        else:
+            steps.append(
+                "write the deployment record" + (" (the old server is down)" if old else "")
+            )
+        return Plan(provider=PROVIDER, stage=ctx.stage, kind="local", steps=tuple(steps))
+
+    # -- deploy ----------------------------------------------------------------------
+    def deploy(self, *, ctx: ProviderContext, bundle: Bundle) -> DeployResult:
+        """Blue/green deploy under the project lock (a concurrent deploy waits).
+
+        Raises DeployError quoting the server's log when the new version fails to start
+        or become healthy; the previous version keeps serving. KeyboardInterrupt stops
+        the new server, leaves the previous one and is re-raised."""
+        waiting = f"waiting for another slml command on {ctx.project_dir} to finish..."
+        with ctx.state.lock(waiting=waiting):
+            old = ctx.state.read_record(ctx.stage, PROVIDER)
+            version = ctx.state.next_version(ctx.stage, PROVIDER)
+            ctx.reporter.step(f"starting version {version}")
+            vdir = self._copy_bundle(ctx, bundle, version)
+            record = self._start(ctx, vdir, version, old)
+            ctx.state.write_record(ctx.stage, PROVIDER, record)
+            ctx.state.append_history(_event("deploy", record))
+            notes = self._retire(ctx, old, record)
+            self._prune(ctx, keep=record["version"])
+        return DeployResult(
+            provider=PROVIDER,
+            stage=ctx.stage,
+            url=record["url"],
+            version=version,
+            outputs={k: record[k] for k in ("pid", "port", "admin_port", "log", "model_sha256")},
+            notes=tuple(notes),
+        )
+
+    def _copy_bundle(self, ctx: ProviderContext, bundle: Bundle, version: int) -> Path:
+        vdir = self._version_dir(ctx, version)
+        tmp = vdir.with_name(f".{vdir.name}.copy")
+        for leftover in (vdir, tmp):  # from a deploy killed mid-way
+            shutil.rmtree(leftover, ignore_errors=True)
+        try:
+            with bundle_lock(bundle.path):
+                shutil.copytree(bundle.path, tmp, symlinks=True)
+            tmp.rename(vdir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return vdir
+
+    def _start(
+        self, ctx: ProviderContext, vdir: Path, version: int, old: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        cfg: LocalConfig = ctx.config.local
+        info = read_bundle_info(vdir)
+        env = ensure_env(read_lock(vdir / LOCK_FILE), cache_dir=self.cache_dir)
+        port = cfg.port or (old or {}).get("port") or proc.free_port(cfg.host)
+        log = self._stage_dir(ctx) / f"server-v{version}.log"
+        extra = {**cfg.env, "SLML_MAX_BODY_BYTES": str(int(cfg.max_body_mb * 1024 * 1024))}
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(f"--- slml: starting version {version} at {now_iso()} ---\n")
+        offset = log.stat().st_size
+        pid = None
+        try:
+            command = proc.server_command(env, vdir, host=cfg.host, port=port)
+            pid = proc.spawn(command, cwd=vdir, env=proc.server_env(vdir, extra), log_path=log)
+            ctx.reporter.detail(f"pid {pid}, log {log}")
+            started = proc.wait_healthy(
+                pid, log_path=log, offset=offset, host=cfg.host, timeout=cfg.health_timeout
+            )
+        except proc.ServerFailed as exc:
+            self._abandon(pid, vdir)
+            raise self._failed(ctx, version, str(exc), log, port) from None
+        except BaseException:
+            self._abandon(pid, vdir)
+            ctx.state.append_history(_failure("deploy-interrupted", ctx, version, "interrupted"))
+            raise
+        host = proc.connect_host(cfg.host)
+        return {
+            "name": ctx.name, "stage": ctx.stage, "provider": PROVIDER, "version": version,
+            "url": f"http://{host}:{started.port}", "host": cfg.host, "port": started.port,
+            "admin_port": started.admin_port, "pid": started.pid, "pgid": started.pgid,
+            "model": info["model"], "model_sha256": info["model"]["sha256"],
+            "lock_hash": info["lock_hash"], "bundle": str(vdir), "env": str(env),
+            "log": str(log), "deployed_at": now_iso(), "deployed_by": who(),
+        }  # fmt: skip
+
+    def _abandon(self, pid: int | None, vdir: Path) -> None:
+        if pid is not None:
+            proc.stop_server(pid, pid, grace=2.0)
+        shutil.rmtree(vdir, ignore_errors=True)
+
+    def _failed(
+        self, ctx: ProviderContext, version: int, reason: str, log: Path, port: int
+    ) -> DeployError:
+        ctx.state.append_history(_failure("deploy-failed", ctx, version, reason))
+        last = "\n".join("    " + line for line in proc.tail(log, _LOG_LINES_IN_ERRORS))
+        old = ctx.state.read_record(ctx.stage, PROVIDER)
+        kept = f"version {old['version']} is still serving" if old else "nothing was deployed"
+        return DeployError(
+            f"version {version} did not start on port {port}: {reason}; {kept}.\n"
+            f"  last lines of {log}:\n{last}",
+            hint="fix the model or its requirements and deploy again; `slml logs` shows more",
+        )
+
+    def _retire(
+        self, ctx: ProviderContext, old: dict[str, Any] | None, new: dict[str, Any]
+    ) -> list[str]:
+        if not old or old.get("pid") == new["pid"]:
+            return []
+        if proc.stop_server(old["pid"], old.get("pgid"), grace=self._grace):
+            ctx.reporter.detail(f"stopped version {old['version']} (pid {old['pid']})")
+            return [f"stopped version {old['version']} (pid {old['pid']})"]
+        return [f"version {old['version']} was not running"]
+
+    # -- versions on disk ------------------------------------------------------------
+    def _stage_dir(self, ctx: ProviderContext) -> Path:
+        return ctx.state.stage_dir(PROVIDER, ctx.stage)
+
+    def _version_dir(self, ctx: ProviderContext, version: int) -> Path:
+        return self._stage_dir(ctx) / f"v{version}"
+
+    def versions(self, *, ctx: ProviderContext) -> list[int]:
+        """Versions whose bundle copy is still on disk (rollback candidates), ascending."""
+        found = []
+        for path in self._stage_dir(ctx).glob("v*"):
+            match = _VDIR.match(path.name)
+            if match and path.is_dir():
+                found.append(int(match.group(1)))
+        return sorted(found)
+
+    def _prune(self, ctx: ProviderContext, *, keep: int) -> None:
+        versions = self.versions(ctx=ctx)
+        for version in versions[:-KEEP_VERSIONS]:
+            if version != keep:
+                shutil.rmtree(self._version_dir(ctx, version), ignore_errors=True)
+
+    def rollback(self, *, ctx: ProviderContext, version: int | None = None) -> DeployResult:
+        """Redeploy a kept version's bundle (default: the newest before the current one)
+        as a new version. Raises DeployError when that version is not kept."""
+        record = ctx.state.read_record(ctx.stage, PROVIDER)
+        current = record["version"] if record else None
+        kept = [v for v in self.versions(ctx=ctx) if v != current]
+        if version is None:
+            older = [v for v in kept if current is None or v < current]
+            version = older[-1] if older else None
+        if version is None or version not in kept:
+            listed = ", ".join(map(str, kept)) or "none"
+            raise DeployError(
+                f"no kept bundle for version {version} of stage {ctx.stage} (kept: {listed})",
+                hint=f"the last {KEEP_VERSIONS} versions are kept; deploy the model again",
+            )
+        ctx.reporter.step(f"rolling back to the bundle of version {version}")
+        bundle = load_bundle(self._version_dir(ctx, version), cache_dir=self.cache_dir)
+        return self.deploy(ctx=ctx, bundle=bundle)
+
+    # -- operations ------------------------------------------------------------------
+    def status(self, *, ctx: ProviderContext) -> Status:
+        """running, down (recorded but dead or unhealthy) or not-deployed. Read-only."""
+        record = ctx.state.read_record(ctx.stage, PROVIDER)
+        if record is None:
+            return Status(provider=PROVIDER, stage=ctx.stage, state="not-deployed")
+        details = {k: record.get(k) for k in ("pid", "port", "log", "model", "deployed_at")}
+        if not proc.is_our_server(record.get("pid")):
+            state, details["reason"] = "down", f"process {record.get('pid')} is not running"
+        elif not self._healthy(record["url"]):
+            state, details["reason"] = "down", "the server does not answer GET /healthz"
+        else:
+            state = "running"
+        return Status(
+            provider=PROVIDER, stage=ctx.stage, state=state, url=record["url"],
+            version=record["version"], details=details,
+        )  # fmt: skip
+
+    def _client(self, timeout: float) -> httpx.Client:
+        return httpx.Client(transport=self._transport, timeout=timeout)
+
+    def _healthy(self, url: str) -> bool:
+        try:
+            with self._client(2.0) as client:
+                return client.get(f"{url}/healthz").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def invoke(self, *, ctx: ProviderContext, payload: dict[str, Any]) -> dict[str, Any]:
+        """POST ``payload`` to /predict and return the JSON answer. Raises NotDeployed,
+        or InvokeError carrying the server's own error message."""
+        record = self._record(ctx)
+        try:
+            with self._client(60.0) as client:
+                response = client.post(f"{record['url']}/predict", json=payload)
+        except httpx.HTTPError as exc:
+            raise InvokeError(
+                f"cannot reach version {record['version']} at {record['url']}: {exc}",
+                hint="`slml status` tells whether it is down; `slml deploy` restarts it",
+            ) from None
+        if response.status_code >= 400:
+            raise InvokeError(f"the model server answered {_error_text(response)}")
+        return response.json()
+
+    def logs(
+        self, *, ctx: ProviderContext, lines: int = 100, follow: bool = False
+    ) -> Iterator[str]:
+        """The current version's server log (else the newest one, e.g. of a failed
+        deploy). With ``follow``, keeps yielding new lines until the caller stops."""
+        record = ctx.state.read_record(ctx.stage, PROVIDER)
+        logs = sorted(self._stage_dir(ctx).glob("server-v*.log"), key=lambda p: p.stat().st_mtime)
+        log = Path(record["log"]) if record else (logs[-1] if logs else None)
+        if log is None:
+            raise NotDeployed(_not_deployed(ctx), hint="deploy first: `slml deploy`")
+        return proc.follow(log, lines) if follow else iter(proc.tail(log, lines))
+
+    def destroy(self, *, ctx: ProviderContext) -> None:
+        """Stop the server, delete the record and the kept bundles; keeps the logs.
+        Idempotent: with nothing deployed it only reports so."""
+        with ctx.state.lock(waiting="waiting for another slml command to finish..."):
+            record = ctx.state.read_record(ctx.stage, PROVIDER)
+            if record is None:
+                ctx.reporter.step(_not_deployed(ctx) + "; nothing to destroy")
+                return
+            stopped = proc.stop_server(record["pid"], record.get("pgid"), grace=self._grace)
+            ctx.state.delete_record(ctx.stage, PROVIDER)
+            ctx.state.append_history({**_event("destroy", record), "was_running": stopped})
+            for version in self.versions(ctx=ctx):
+                shutil.rmtree(self._version_dir(ctx, version), ignore_errors=True)
+            ctx.reporter.step(f"destroyed version {record['version']} ({record['url']})")
+
+    def _record(self, ctx: ProviderContext) -> dict[str, Any]:
+        record = ctx.state.read_record(ctx.stage, PROVIDER)
+        if record is None:
+            raise NotDeployed(_not_deployed(ctx), hint="deploy first: `slml deploy`")
+        return record
+
+
+def _not_deployed(ctx: ProviderContext) -> str:
+    return f"{ctx.name} is not deployed locally (stage {ctx.stage})"
+
+
+def _event(kind: str, record: dict[str, Any]) -> dict[str, Any]:
+    keys = ("provider", "stage", "version", "url", "pid", "model_sha256", "lock_hash")
+    return {"event": kind, **{k: record.get(k) for k in keys}}
+
+
+def _failure(kind: str, ctx: ProviderContext, version: int, reason: str) -> dict[str, Any]:
+    return {"event": kind, "provider": PROVIDER, "stage": ctx.stage, "version": version,
+            "reason": reason}  # fmt: skip
+
+
+def _error_text(response: httpx.Response) -> str:
+    with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
+        error = response.json()["error"]
+        return f"{response.status_code} {error['code']}: {error['message']}"
+    return f"{response.status_code}: {response.text[:300]}"

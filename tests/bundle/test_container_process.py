@@ -76,7 +76,8 @@ def built(tmp_path_factory, _iris_artifact_master) -> tuple[Path, Path, Path]:
     run_uv(["venv", "--quiet", "--python", sys.executable, str(venv)])
     python = venv / "bin" / "python"
     lock = bundle.path / "requirements.lock"
-    run_uv(["pip", "install", "--quiet", "--python", str(python), "--only-binary", ":all:",
+    run_uv(["pip", "install", "--quiet", "--compile-bytecode", "--python", str(python),
+            "--only-binary", ":all:",
             "--no-deps", "-r", str(lock)])  # fmt: skip
     opt_ml_model = root / "opt" / "ml" / "model"
     opt_ml_model.mkdir(parents=True)

@@ -52,9 +52,9 @@ PYTHON_PATCH = {"3.11": "3.11.15", "3.12": "3.12.13", "3.13": "3.13.12"}
 LOCK_PLATFORM = "x86_64-manylinux_2_36"
 IMAGE_PLATFORM = "linux/amd64"
 UID = 10001
-# Uncompressed size of python:3.1x-slim-bookworm for linux/amd64, as `docker images`
-# reports it (Docker Hub shows ~41-45 MB compressed). A documented figure, not measured
-# here (no Docker engine): see the README's container section for the sources.
+# Uncompressed size of python:3.1x-slim-bookworm for linux/amd64 as `docker images`
+# reports it: published figures are ~113 MB (3.8.5-slim) to ~120-150 MB (3.10/3.11-slim).
+# A documented figure, not measured here (no Docker engine on the build host).
 BASE_IMAGE_BYTES = 125_000_000
 MODEL_DIR_IN_IMAGE = "/app/model"
 SAGEMAKER_MODEL_DIR = "/opt/ml/model"

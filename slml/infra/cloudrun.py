@@ -5,7 +5,8 @@ Children: an Artifact Registry repository (format DOCKER) and the image pushed t
 with ``deletion_protection=False`` so ``slml destroy`` works, and a public
 ``roles/run.invoker`` binding for ``allUsers`` ONLY when ``auth: none``; otherwise
 callers need a Google ID token for the service URL. Outputs: ``url``,
-``latest_ready_revision``, ``image``, ``service_name``.
+``latest_ready_revision``, ``image``, ``service_name``, ``project`` (the provider's
+default project when ``gcp.project`` is unset).
 
 Naming, environment and access rules are pure functions beside the component.
 """
@@ -124,6 +125,7 @@ class CloudRunModel(pulumi.ComponentResource):
     latest_ready_revision: pulumi.Output[str]
     image: pulumi.Output[str]
     service_name: pulumi.Output[str]
+    project: pulumi.Output[str]
 
     def __init__(
         self, name: str, spec: CloudRunSpec, opts: pulumi.ResourceOptions | None = None
@@ -179,11 +181,13 @@ class CloudRunModel(pulumi.ComponentResource):
         self.url = service.uri
         self.latest_ready_revision = service.latest_ready_revision
         self.service_name = service.name
+        self.project = service.project
         self.register_outputs(
             {
                 "url": self.url,
                 "latest_ready_revision": self.latest_ready_revision,
                 "image": self.image,
                 "service_name": self.service_name,
+                "project": self.project,
             }
         )

@@ -86,7 +86,7 @@ class GcpProvider(PulumiProvider):
             pulumi.export("latest_ready_revision", model.latest_ready_revision)
             pulumi.export("service_name", model.service_name)
             pulumi.export("image", model.image)
-            pulumi.export("project", cfg.project or "")
+            pulumi.export("project", model.project)
             pulumi.export("region", cfg.region)
 
         return run

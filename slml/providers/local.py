@@ -164,6 +164,7 @@ class LocalProvider:
             self._abandon(pid, vdir)
             ctx.state.append_history(_failure("deploy-interrupted", ctx, version, "interrupted"))
             raise
+        ctx.reporter.detail(f"version {version} is healthy on port {started.port}")
         host = proc.connect_host(cfg.host)
         return {
             "name": ctx.name, "stage": ctx.stage, "provider": PROVIDER, "version": version,

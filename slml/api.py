@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from slml.config import CONFIG_FILE, ProjectConfig, load_config
-from slml.errors import ConfigError
+from slml.errors import ConfigError, ProviderUnavailable
 from slml.providers.base import (
     Bundle,
     DeployResult,
@@ -94,6 +94,21 @@ def deploy(config: PathLike | None = None, **options: Any) -> DeployResult:
     return session.provider.deploy(ctx=session.ctx, bundle=bundle)
 
 
+def rollback(
+    config: PathLike | None = None, *, version: int | None = None, **options: Any
+) -> DeployResult:
+    """Redeploy an earlier version (default: the one before the current) as a new
+    version. Raises ProviderUnavailable where the provider keeps no earlier bundles."""
+    session = open_session(config, **options)
+    method = getattr(session.provider, "rollback", None)
+    if method is None:
+        raise ProviderUnavailable(
+            f"the {session.ctx.config.provider} provider cannot roll back yet",
+            hint="save the earlier model version again and run `slml deploy`",
+        )
+    return method(ctx=session.ctx, version=version)
+
+
 def destroy(config: PathLike | None = None, **options: Any) -> None:
     """Tear the deployment down. Raises NotDeployed when there is nothing to destroy."""
     session = open_session(config, **options)
@@ -118,8 +133,16 @@ def logs(
     return session.provider.logs(ctx=session.ctx, lines=lines, follow=follow)
 
 
+def _state(config: PathLike | None) -> ProjectState:
+    path = Path(config) if config is not None else Path.cwd() / CONFIG_FILE
+    return ProjectState(path if path.is_dir() else path.parent)
+
+
 def deployments(config: PathLike | None = None) -> list[dict[str, Any]]:
     """Every recorded deployment of the project (all stages and providers)."""
-    path = Path(config) if config is not None else Path.cwd() / CONFIG_FILE
-    root = path if path.is_dir() else path.parent
-    return ProjectState(root).records()
+    return _state(config).records()
+
+
+def history(config: PathLike | None = None) -> list[dict[str, Any]]:
+    """Every deploy, failed deploy, rollback and destroy of the project, oldest first."""
+    return _state(config).history()

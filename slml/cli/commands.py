@@ -146,6 +146,26 @@ def list_(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
 
 
 @app.command()
+def history(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
+    """Show every deploy, failed deploy, rollback and destroy of this project."""
+    events = api.history(config)
+    render.print_json(out, events) if json_out else render.history(out, events)
+
+
+@app.command()
+def rollback(
+    to: Annotated[int | None, typer.Option("--to", min=1, help="The version to bring back "
+                                           "(default: the one before the current).")] = None,
+    config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Serve an earlier version again, as a new version (blue/green like deploy)."""
+    result = _run(lambda r: api.rollback(version=to, reporter=r,
+                                         **_opts(config, provider, stage)), json_mode=json_out)
+    render.print_json(out, result) if json_out else render.deployed(out, result)
+
+
+@app.command()
 def invoke(
     data: Annotated[str | None, typer.Argument(help="JSON: {\"instances\": [...]}, "
                                                "{\"inputs\": {...}} or a list of rows.")] = None,
@@ -160,9 +180,7 @@ def invoke(
     if json_out:
         render.print_json(out, result)
         return
-    predictions = result.get("predictions", result)
-    out.print(f"[bold]{result.get('model', 'model')}[/] version {result.get('version', '?')}:")
-    render.print_json(out, {"predictions": predictions})
+    render.predictions(out, result)
 
 
 @app.command()

@@ -135,3 +135,29 @@ def deployments(console: Console, records: list[dict[str, Any]]) -> None:
             str(rec.get("deployed_by", "")),
         )
     console.print(table)
+
+
+def predictions(console: Console, result: dict[str, Any]) -> None:
+    """One line per prediction, prefixed by the model that made it."""
+    console.print(f"[bold]{result.get('model', 'model')}[/] version {result.get('version', '?')}")
+    values = result.get("predictions")
+    if not isinstance(values, list):
+        console.print_json(json.dumps(result, default=str))
+        return
+    width = len(str(len(values)))
+    for i, value in enumerate(values):
+        console.print(f"  [dim]{i:>{width}}[/] {json.dumps(value, default=str)}", highlight=False)
+
+
+def history(console: Console, events: list[dict[str, Any]]) -> None:
+    if not events:
+        console.print("no history yet in this project")
+        return
+    table = Table(show_header=True, header_style="bold")
+    for column in ("at", "event", "stage", "provider", "version", "by", "detail"):
+        table.add_column(column, overflow="fold")
+    for event in events:
+        detail = event.get("error") or event.get("url") or ""
+        table.add_row(*(str(event.get(k, "")) for k in ("at", "event", "stage", "provider",
+                                                        "version", "by")), _value(detail))
+    console.print(table)

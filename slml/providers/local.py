@@ -236,8 +236,9 @@ class LocalProvider:
             version = older[-1] if older else None
         if version is None or version not in kept:
             listed = ", ".join(map(str, kept)) or "none"
+            wanted = f"version {version}" if version is not None else "an earlier version"
             raise DeployError(
-                f"no kept bundle for version {version} of stage {ctx.stage} (kept: {listed})",
+                f"no kept bundle for {wanted} of stage {ctx.stage} (kept: {listed})",
                 hint=f"the last {KEEP_VERSIONS} versions are kept; deploy the model again",
             )
         ctx.reporter.step(f"rolling back to the bundle of version {version}")

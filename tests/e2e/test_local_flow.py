@@ -109,3 +109,18 @@ def _save_broken_model(project: Path) -> None:
         "overwrite=True, flavor='python')"
     )
     subprocess.run([sys.executable, "-c", script], cwd=project, check=True, timeout=120)
+
+
+def test_rollback_and_history(project: Path) -> None:
+    train(project, "1")
+    slml(project, "deploy")
+    train(project, "2")
+    url = json.loads(slml(project, "deploy", "--json").stdout)["url"]
+    assert predict(url)["version"] == "2"
+    rolled = json.loads(slml(project, "rollback", "--json").stdout)
+    assert rolled["version"] == 3 and rolled["url"] == url
+    assert predict(url)["version"] == "1"  # version 3 serves model version 1 again
+    events = json.loads(slml(project, "history", "--json").stdout)
+    assert [e["event"] for e in events][-3:] == ["deploy", "deploy", "deploy"]
+    missing = slml(project, "rollback", "--to", "9", check=False)
+    assert missing.returncode == 2 and "no kept bundle for version 9" in missing.stderr

@@ -169,3 +169,10 @@ def processes_with(needle: str) -> Iterator[int]:
             continue
         if needle in cmdline and int(entry.name) != os.getpid() and alive(int(entry.name)):
             yield int(entry.name)
+
+
+def kill_group(pid: int) -> None:
+    """SIGKILL the process group led by ``pid`` (a server started with its own session,
+    as the local provider does); nothing when it is gone."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)

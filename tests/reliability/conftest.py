@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from benchmarks.procs import Server, free_port, start_server
+from tests.reliability.deployments import Project, make_project
 
 PYTHON = Path(sys.executable)
 
@@ -115,3 +116,20 @@ def iris_server(module_artifact: Path) -> Iterator[Server]:
 
 def port_of(server: Server) -> int:
     return int(server.url.rsplit(":", 1)[1])
+
+
+@pytest.fixture(scope="session")
+def slml_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SLML_CACHE_DIR for the session: environments are built once."""
+    return tmp_path_factory.mktemp("slml-cache")
+
+
+@pytest.fixture
+def project(tmp_path: Path, _iris_artifact_master: Path, slml_cache: Path) -> Iterator[Project]:
+    """A temporary slml project (local provider) with the iris artifact; destroyed and
+    its server processes killed afterwards, whatever happened."""
+    proj = make_project(tmp_path / "proj", _iris_artifact_master, slml_cache)
+    try:
+        yield proj
+    finally:
+        proj.cleanup()

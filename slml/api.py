@@ -90,6 +90,9 @@ def deploy(config: PathLike | None = None, **options: Any) -> DeployResult:
     """Build and deploy; returns the endpoint. The previous deployment keeps serving
     if this one fails."""
     session = open_session(config, need_model=True, **options)
+    preflight = getattr(session.provider, "preflight", None)
+    if preflight is not None:  # e.g. no Pulumi CLI: say so before a long build
+        preflight(ctx=session.ctx)
     bundle = session.provider.build(ctx=session.ctx)
     return session.provider.deploy(ctx=session.ctx, bundle=bundle)
 

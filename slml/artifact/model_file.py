@@ -59,8 +59,14 @@ def load_pickle(source: Path) -> Any:
             return joblib.load(source)
         with open(source, "rb") as fh:
             return pickle.load(fh)
-    except Exception as exc:
+    except ImportError as exc:
         raise ArtifactError(
             f"cannot load the model in {source} ({type(exc).__name__}: {exc})",
             hint="install the packages the model was trained with, in this environment",
+        ) from None
+    except Exception as exc:
+        raise ArtifactError(
+            f"{source} is not a readable joblib/pickle model file "
+            f"({type(exc).__name__}: {exc})",
+            hint="check the file is the model as saved by joblib.dump or pickle.dump",
         ) from None

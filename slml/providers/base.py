@@ -141,7 +141,9 @@ class Status:
 class Provider(Protocol):
     """A deployment target. Only ``name``, ``config_model``, ``build``, ``plan``,
     ``deploy`` and ``destroy`` are required; the operations may raise
-    ``ProviderUnavailable`` where a target cannot support them."""
+    ``ProviderUnavailable`` where a target cannot support them. Optional methods the
+    pipeline calls when present: ``preflight(ctx=)`` (before a deploy's build: raise if
+    deploy cannot work here) and ``rollback(ctx=, version=)``."""
 
     name: ClassVar[str]
     config_model: ClassVar[type[BaseModel]]

@@ -117,6 +117,10 @@ class PulumiProvider:
             config=self.stack_config(ctx),
         )
 
+    def preflight(self, *, ctx: ProviderContext) -> None:
+        """Fail before any build when deploy cannot succeed here (no Pulumi CLI)."""
+        self.engine(ctx)
+
     def plan(self, *, ctx: ProviderContext, bundle: Bundle) -> Plan:
         """A real preview when the Pulumi CLI works here, else the offline plan."""
         warnings = tuple(self.warnings(ctx))

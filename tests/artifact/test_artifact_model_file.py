@@ -57,6 +57,6 @@ def test_bad_model_files(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match=r"\.joblib, \.pkl, \.pickle, \.onnx"):
         save_model_file(tmp_path / "model.h5", tmp_path / "a")
     (tmp_path / "broken.pkl").write_bytes(b"not a pickle")
-    with pytest.raises(ArtifactError, match="cannot load the model in"):
+    with pytest.raises(ArtifactError, match="is not a readable joblib/pickle model file"):
         save_model_file(tmp_path / "broken.pkl", tmp_path / "a")
     assert not (tmp_path / "a").exists()

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextvars
 import os
 import re
-import secrets
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,6 +31,7 @@ from typing import Any
 
 from slml.errors import DeployError, ProviderUnavailable
 from slml.providers.base import Plan, PlannedResource
+from slml.state import read_or_create_secret
 
 Program = Callable[[], None]
 OutputSink = Callable[[str], None]
@@ -212,14 +212,7 @@ def resolve_passphrase(pulumi_dir: Path, environ: dict[str, str] | None = None) 
         if env.get("PULUMI_CONFIG_PASSPHRASE_FILE")
         else pulumi_dir / "passphrase"
     )
-    if path.is_file():
-        return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(value + "\n")
-    return value
+    return read_or_create_secret(path)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import contextlib
 import getpass
 import json
 import os
+import secrets
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -62,6 +63,22 @@ def write_json_atomic(path: Path, data: Any) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def read_or_create_secret(path: Path) -> str:
+    """The secret stored in ``path``; on first use a new random one, written 0600.
+    Never overwrites an existing file (O_EXCL), so two processes agree on one value."""
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race: use its value
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(value + "\n")
+    return value
 
 
 class ProjectState:

@@ -18,8 +18,6 @@ Auth (``aws.auth``), not public by default:
 
 from __future__ import annotations
 
-import os
-import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +29,7 @@ from slml.engine import Program
 from slml.infra.aws_policies import HTTP_API_TIMEOUT_MAX
 from slml.providers.base import Bundle, ProviderContext, Status
 from slml.providers.pulumi_base import PulumiProvider
+from slml.state import read_or_create_secret
 
 PLACEHOLDER_KEY = "(generated at first deploy)"
 
@@ -65,16 +64,9 @@ class AwsProvider(PulumiProvider):
     def api_key(self, ctx: ProviderContext, *, create: bool) -> str:
         """The endpoint's API key; generated (0600 file) only when ``create``."""
         path = self.api_key_path(ctx)
-        if path.is_file():
-            return path.read_text(encoding="utf-8").strip()
-        if not create:
+        if not create and not path.is_file():
             return PLACEHOLDER_KEY
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(key + "\n")
-        return key
+        return read_or_create_secret(path)
 
     def component_args(self, ctx: ProviderContext, bundle: Bundle, *, api_key: str | None):
         from slml.bundle.lambda_bundle import HANDLER, delivery

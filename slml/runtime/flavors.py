@@ -72,7 +72,7 @@ def load_onnx(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
     options = manifest.get("flavor_options", {})
     graph_input = session.get_inputs()[0]
     input_name = options.get("input_name") or graph_input.name
-    dtype = _ONNX_TYPES.get(graph_input.type, np.float32)
+    dtype = ONNX_DTYPES.get(graph_input.type, np.float32)
     index = int(options.get("output_index", 0))
     names = [o.name for o in session.get_outputs()]
     if not 0 <= index < len(names):
@@ -88,7 +88,7 @@ def load_onnx(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
     return predict
 
 
-_ONNX_TYPES = {
+ONNX_DTYPES = {  # onnxruntime input type → numpy dtype name
     "tensor(float)": "float32",
     "tensor(double)": "float64",
     "tensor(int64)": "int64",

@@ -15,6 +15,7 @@ from slml.artifact import requirements as reqs
 from slml.artifact import schema
 from slml.artifact.flavors import Saved, SaveOptions
 from slml.errors import ArtifactError
+from slml.runtime.flavors import ONNX_DTYPES
 
 NAME = "onnx"
 EXPECTS = "the onnx flavor needs an onnx.ModelProto, the path of a .onnx file, or its bytes"
@@ -116,7 +117,7 @@ def run(data: bytes, sample: Any) -> list[Any]:
         ) from None
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     graph_input = session.get_inputs()[0]
-    dtype = _ORT_TYPES.get(graph_input.type, "float32")
+    dtype = ONNX_DTYPES.get(graph_input.type, "float32")
     try:
         array = np.asarray(schema.as_rows(sample), dtype=dtype)
         return session.run(None, {graph_input.name: array})
@@ -125,16 +126,6 @@ def run(data: bytes, sample: Any) -> list[Any]:
             f"the ONNX model failed to run on sample_input ({type(exc).__name__}: {exc})",
             hint=f"the graph expects {graph_input.type} with shape {graph_input.shape}",
         ) from None
-
-
-_ORT_TYPES = {
-    "tensor(float)": "float32",
-    "tensor(double)": "float64",
-    "tensor(int64)": "int64",
-    "tensor(int32)": "int32",
-    "tensor(bool)": "bool",
-    "tensor(string)": "object",
-}
 
 
 def _import_onnx() -> Any:

@@ -132,7 +132,7 @@ class PulumiProvider:
                 return Plan(**{**plan.__dict__, "warnings": warnings, "notes": bundle.notes})
             except (DeployError, ProviderUnavailable) as exc:
                 fallback = f"pulumi preview failed ({exc.message.splitlines()[0]})"
-        ctx.reporter.detail(f"{fallback}: showing the offline plan")
+        ctx.reporter.step(f"planning offline: {fallback}, running the program under mocks")
         resources = engine_mod.offline_plan(
             program, project=self.project_name(ctx), stack=self.stack_name(ctx)
         )

@@ -18,7 +18,6 @@ Auth (``aws.auth``), not public by default:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -183,15 +182,8 @@ class AwsProvider(PulumiProvider):
 
         out = self.record(ctx).get("outputs", {})
         region = out.get("region", self.cfg(ctx).region)
-        events = aws_ops.fetch_logs(
-            log_group=out["log_group"], region=region, lines=lines, session=session
-        )
-        yield from (message for _, message in events)
-        last = events[-1][0] + 1 if events else int(time.time() * 1000)
-        while follow:
-            time.sleep(2)
-            new = aws_ops.fetch_logs(
-                log_group=out["log_group"], region=region, lines=0, start_ms=last, session=session
-            )
-            yield from (message for _, message in new)
-            last = new[-1][0] + 1 if new else last
+        yield from aws_ops.tail_logs(
+            log_group=out["log_group"], region=region, lines=lines, follow=follow,
+            session=session, missing_hint="it is created by the deploy; it may have been "
+            "deleted outside slml (`slml deploy --provider aws` recreates it)",
+        )  # fmt: skip

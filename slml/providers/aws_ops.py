@@ -2,13 +2,17 @@
 
 Thin clients, each taking an injectable ``boto3.Session`` (tests use moto) or, for
 invoke, an ``httpx`` transport (tests use ``httpx.MockTransport`` and check the SigV4
-headers). With ``auth: iam`` requests are signed with SigV4 for ``execute-api`` from
-the caller's own AWS credentials; with ``auth: api_key`` they carry ``x-api-key``.
+headers). ``fetch_logs``/``tail_logs`` read any CloudWatch Logs group: Lambda's
+(``aws``) and a SageMaker endpoint's (``/aws/sagemaker/Endpoints/<name>``). With
+``auth: iam`` requests are signed with SigV4 for ``execute-api`` from the caller's own
+AWS credentials; with ``auth: api_key`` they carry ``x-api-key``.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -64,18 +68,66 @@ def fetch_logs(
     lines: int = 100,
     start_ms: int | None = None,
     session: Any = None,
+    missing_hint: str | None = None,
 ) -> list[tuple[int, str]]:
     """The last ``lines`` events (0: all) of the log group, oldest first, as
-    ``(timestamp_ms, message)``."""
+    ``(timestamp_ms, message)``. Raises InvokeError (with ``missing_hint``) when the
+    group does not exist, and with AWS's message for any other refusal."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     client = make_session(region, session).client("logs")
     kwargs: dict[str, Any] = {"logGroupName": log_group}
     if start_ms is not None:
         kwargs["startTime"] = start_ms
     events: list[tuple[int, str]] = []
-    for page in client.get_paginator("filter_log_events").paginate(**kwargs):
-        events += [(e["timestamp"], e["message"].rstrip("\n")) for e in page.get("events", [])]
+    try:
+        for page in client.get_paginator("filter_log_events").paginate(**kwargs):
+            events += [(e["timestamp"], e["message"].rstrip("\n")) for e in page.get("events", [])]
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        if error.get("Code") == "ResourceNotFoundException":
+            raise InvokeError(
+                f"CloudWatch Logs has no log group {log_group} in {region}", hint=missing_hint
+            ) from None
+        raise InvokeError(
+            f"reading CloudWatch Logs group {log_group} failed: {error.get('Message', exc)}",
+            hint="your credentials need logs:FilterLogEvents on that group",
+        ) from None
+    except BotoCoreError as exc:
+        raise InvokeError(f"reading CloudWatch Logs group {log_group} failed: {exc}") from None
     events.sort(key=lambda e: e[0])
     return events[-lines:] if lines else events
+
+
+def tail_logs(
+    *,
+    log_group: str,
+    region: str,
+    lines: int = 100,
+    follow: bool = False,
+    session: Any = None,
+    missing_hint: str | None = None,
+    interval: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+) -> Iterator[str]:
+    """The last ``lines`` messages of the group, oldest first; with ``follow``, then
+    every newer message, polling every ``interval`` seconds (``sleep``) until the
+    consumer stops iterating. ``clock`` gives the start point when the group is empty."""
+    events = fetch_logs(
+        log_group=log_group, region=region, lines=lines, session=session,
+        missing_hint=missing_hint,
+    )  # fmt: skip
+    yield from (message for _, message in events)
+    last = events[-1][0] + 1 if events else int(clock() * 1000)
+    while follow:
+        sleep(interval)
+        new = fetch_logs(
+            log_group=log_group, region=region, lines=0, start_ms=last, session=session,
+            missing_hint=missing_hint,
+        )  # fmt: skip
+        yield from (message for _, message in new)
+        last = new[-1][0] + 1 if new else last
 
 
 def sign_headers(

@@ -2,24 +2,37 @@
 
 Build writes the container context and ``model.tar.gz``; plan/deploy/destroy come from
 ``PulumiProvider`` running ``SageMakerModel``. ``invoke`` calls
-``sagemaker-runtime.invoke_endpoint`` and ``status`` ``sagemaker.describe_endpoint``
-with boto3 (an injectable Session; tests use moto). ``upload_model_tar`` puts a
-``model.tar.gz`` into S3 (for a model-only update outside Pulumi, or a prebuilt image).
+``sagemaker-runtime.invoke_endpoint``, ``status`` ``sagemaker.describe_endpoint`` and
+``logs`` reads the endpoint's CloudWatch Logs group ``/aws/sagemaker/Endpoints/<name>``
+(``aws_ops.tail_logs``), all with boto3 (an injectable Session; tests use moto).
+``upload_model_tar`` puts a ``model.tar.gz`` into S3 (for a model-only update outside
+Pulumi, or a prebuilt image).
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 from slml.config.sections import SageMakerConfig
 from slml.errors import InvokeError
-from slml.providers import container_ops
+from slml.providers import aws_ops, container_ops
 from slml.providers.base import Bundle, ProviderContext, Status
 from slml.providers.pulumi_base import PulumiProvider
 
 _STATES = {"InService": "running", "Failed": "down", "OutOfService": "down"}
+LOGS_MISSING_HINT = (
+    "SageMaker creates it when the endpoint's container first starts; "
+    "`slml status --provider sagemaker` shows whether the endpoint is InService"
+)
+
+
+def log_group(endpoint: str) -> str:
+    """The CloudWatch Logs group SageMaker writes an endpoint's container output to."""
+    return f"/aws/sagemaker/Endpoints/{endpoint}"
 
 
 def _session(region: str, session: Any) -> Any:
@@ -113,11 +126,13 @@ class SageMakerProvider(PulumiProvider):
         *,
         session: Any = None,
         docker_check: container_ops.DockerCheck = container_ops.docker_problem,
+        sleep: Callable[[float], None] = time.sleep,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._session = session
         self._docker_check = docker_check
+        self._sleep = sleep
 
     def build(self, *, ctx: ProviderContext) -> Bundle:
         cfg = self.section(ctx)
@@ -178,3 +193,14 @@ class SageMakerProvider(PulumiProvider):
             version=record.get("version"),
             details=details,
         )
+
+    def logs(
+        self, *, ctx: ProviderContext, lines: int = 100, follow: bool = False
+    ) -> Iterator[str]:
+        """The endpoint container's last ``lines`` log lines (the runtime's JSON request
+        lines among them), oldest first; ``follow`` keeps polling every 2 s."""
+        _, endpoint, region = self._endpoint(ctx)
+        return aws_ops.tail_logs(
+            log_group=log_group(endpoint), region=region, lines=lines, follow=follow,
+            session=self._session, missing_hint=LOGS_MISSING_HINT, sleep=self._sleep,
+        )  # fmt: skip

@@ -102,6 +102,34 @@ def test_logs_come_from_the_log_group_oldest_first(aws):
     assert [m for _, m in later] == ["line 4"]
 
 
+def test_tail_of_an_empty_group_follows_from_the_clock(aws):
+    """Nothing logged yet: follow starts at ``clock()``, so an event older than that is
+    never shown and one logged during a poll's sleep is."""
+    logs = aws.client("logs")
+    logs.create_log_group(logGroupName="g")
+    logs.create_log_stream(logGroupName="g", logStreamName="s")
+    start = int(time.time() * 1000)
+
+    def sleep(seconds: float) -> None:
+        logs.put_log_events(logGroupName="g", logStreamName="s", logEvents=[
+            {"timestamp": start - 5000, "message": "before start"},
+            {"timestamp": start + 10, "message": "after start"},
+        ])  # fmt: skip
+
+    stream = aws_ops.tail_logs(
+        log_group="g", region=REGION, follow=True, session=aws, sleep=sleep,
+        clock=lambda: start / 1000,
+    )  # fmt: skip
+    assert next(stream) == "after start"
+
+
+def test_a_missing_group_is_an_invoke_error_with_the_hint(aws):
+    with pytest.raises(InvokeError) as err:
+        list(aws_ops.tail_logs(log_group="/nope", region=REGION, session=aws, missing_hint="h"))
+    assert err.value.message == f"CloudWatch Logs has no log group /nope in {REGION}"
+    assert err.value.hint == "h"
+
+
 URL = "https://abc123.execute-api.us-east-1.amazonaws.com"
 
 

@@ -1,5 +1,5 @@
 """``--provider sagemaker``: build + offline plan, and the boto3 operations (invoke,
-status, S3 upload of model.tar.gz) against moto.
+status, S3 upload of model.tar.gz, logs from CloudWatch Logs) against moto.
 
 moto's sagemaker-runtime ``invoke_endpoint`` answers static data unless a result queue
 is configured through its documented ``/moto-api/static/sagemaker/endpoint-results``
@@ -9,6 +9,8 @@ comes back parsed."""
 from __future__ import annotations
 
 import hashlib
+import itertools
+import time
 from pathlib import Path
 
 import boto3
@@ -17,7 +19,7 @@ import requests
 from moto import mock_aws
 
 from slml.config import ProjectConfig
-from slml.errors import InvokeError, ProviderUnavailable
+from slml.errors import InvokeError, NotDeployed, ProviderUnavailable
 from slml.providers.base import NullReporter, ProviderContext
 from slml.providers.sagemaker import (
     SageMakerProvider,
@@ -146,3 +148,64 @@ def test_upload_model_tar_puts_the_exact_bytes(tmp_path) -> None:
     assert got["ServerSideEncryption"] == "AES256"
     with pytest.raises(InvokeError, match="cannot upload"):
         upload_model_tar(tar, bucket="no-such-bucket", key="k", region=REGION)
+
+
+def record_endpoint(ctx: ProviderContext, endpoint: str = "iris-dev") -> None:
+    url = f"https://runtime.sagemaker.us-east-1.amazonaws.com/endpoints/{endpoint}/invocations"
+    outputs = {"url": url, "endpoint_name": endpoint, "region": REGION}
+    ctx.state.write_record("dev", "sagemaker", {"url": url, "version": 1, "outputs": outputs})
+
+
+@mock_aws
+def test_logs_read_the_endpoint_group_across_instances_then_follow(tmp_path, iris_artifact) -> None:
+    """Two instance streams (SageMaker names them ``<variant>/<instance id>``); the last
+    N lines come oldest first across both; follow polls after each injected sleep."""
+    group = "/aws/sagemaker/Endpoints/iris-dev"
+    logs = boto3.client("logs", region_name=REGION)
+    logs.create_log_group(logGroupName=group)
+    for stream in ("AllTraffic/i-aaa", "AllTraffic/i-bbb"):
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    now = int(time.time() * 1000)
+    for i in range(6):
+        logs.put_log_events(
+            logGroupName=group, logStreamName=("AllTraffic/i-aaa", "AllTraffic/i-bbb")[i % 2],
+            logEvents=[{"timestamp": now + i, "message": f'{{"event": "request", "n": {i}}}\n'}],
+        )  # fmt: skip
+    later = iter(range(100, 103))
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:  # a new line lands while "sleeping"
+        sleeps.append(seconds)
+        n = next(later)
+        logs.put_log_events(
+            logGroupName=group, logStreamName="AllTraffic/i-aaa",
+            logEvents=[{"timestamp": now + n, "message": f"line {n}"}],
+        )  # fmt: skip
+
+    ctx = make_ctx(tmp_path, iris_artifact)
+    record_endpoint(ctx)
+    provider = SageMakerProvider(session=boto3.Session(region_name=REGION), sleep=sleep)
+    assert list(provider.logs(ctx=ctx, lines=3)) == [
+        '{"event": "request", "n": 3}', '{"event": "request", "n": 4}',
+        '{"event": "request", "n": 5}',
+    ]  # fmt: skip
+    stream = provider.logs(ctx=ctx, lines=1, follow=True)
+    got = list(itertools.islice(stream, 4))
+    assert got == ['{"event": "request", "n": 5}', "line 100", "line 101", "line 102"]
+    assert sleeps == [2.0, 2.0, 2.0]
+
+
+@mock_aws
+def test_logs_before_the_endpoint_ever_started_say_why(tmp_path, iris_artifact) -> None:
+    ctx = make_ctx(tmp_path, iris_artifact)
+    record_endpoint(ctx)
+    provider = SageMakerProvider(session=boto3.Session(region_name=REGION))
+    with pytest.raises(InvokeError) as err:
+        list(provider.logs(ctx=ctx))
+    assert "no log group /aws/sagemaker/Endpoints/iris-dev" in err.value.message
+    assert "container first starts" in err.value.hint
+
+
+def test_logs_without_a_deployment_is_not_deployed(tmp_path, iris_artifact) -> None:
+    with pytest.raises(NotDeployed):
+        SageMakerProvider().logs(ctx=make_ctx(tmp_path, iris_artifact))

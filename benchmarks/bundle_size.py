@@ -13,8 +13,11 @@ starlette, uvicorn, and mangum for Lambda), binary wheels only.
 - slml local bundle (``slml build --provider local``): bundle dir + its environment's
   site-packages, against the naive host install.
 
-Every directory is measured by the same walk (sum of regular file sizes) and zipped by
-the same deterministic deflate zip, so the ratios compare like with like. Sizes are
+Everything is counted as shipped, bytecode included (pip compiles ``.pyc`` by default;
+slml's local environments precompile too): a directory is the sum of its regular files,
+zipped with deflate level 6; the Lambda bundle is the uncompressed total of the entries
+in layer.zip + function.zip (what Lambda unpacks and holds to 250 MB) and their file
+sizes zipped. The walk is this module's own, so the ratios compare like with like. Sizes are
 deterministic: one measurement each (n = 1).
 """
 
@@ -22,16 +25,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import PYTHON, WORK, env_with, fresh_dir, iris_project, row, slml_cli
 from benchmarks.common import write_result as write
 from slml.bundle.lock import runtime_requirements
-from slml.bundle.size import files_under, zip_dir
 
 # pip (23.x) matches --platform tags exactly, so list every manylinux level up to 2.34
 # (Amazon Linux 2023), as AWS's own instructions do with manylinux2014.
@@ -42,15 +46,36 @@ LAMBDA_PIP = [*(a for level in _LEVELS for a in ("--platform", f"{level}_x86_64"
 MB = 1024 * 1024
 
 
+def _files(root: Path) -> list[Path]:
+    out = []
+    for dirpath, _dirs, names in os.walk(root):
+        out += [Path(dirpath) / n for n in names if not os.path.islink(Path(dirpath) / n)]
+    return sorted(out)
+
+
 def tree_size(*roots: Path) -> int:
-    return sum(p.stat().st_size for root in roots for p in files_under(root))
+    """Bytes of every regular file under ``roots`` (bytecode caches included)."""
+    return sum(p.stat().st_size for root in roots for p in _files(root))
 
 
 def zipped_size(src: Path, scratch: Path) -> int:
-    dest = zip_dir(src, scratch / f"{src.name}.zip")
+    """Bytes of ``src`` zipped with deflate level 6 (every regular file)."""
+    dest = scratch / f"{src.name}.zip"
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        for path in _files(src):
+            zf.write(path, path.relative_to(src).as_posix())
     size = dest.stat().st_size
     dest.unlink()
     return size
+
+
+def unzipped_entries(*zips: Path) -> int:
+    """Uncompressed bytes of every entry in ``zips``."""
+    total = 0
+    for path in zips:
+        with zipfile.ZipFile(path) as zf:
+            total += sum(info.file_size for info in zf.infolist())
+    return total
 
 
 def requirements(artifact: Path, extra: tuple[str, ...]) -> list[str]:
@@ -76,9 +101,9 @@ def slml_build(project: Path, provider: str, cache: Path) -> dict[str, Any]:
 
 
 def lambda_sizes(bundle: dict[str, Any], scratch: Path) -> tuple[int, int]:
-    files = bundle["files"]
-    unzipped = tree_size(Path(files["layer_dir"]), Path(files["function"]))
-    zipped = Path(files["layer"]).stat().st_size + Path(files["zip"]).stat().st_size
+    zips = (Path(bundle["files"]["layer"]), Path(bundle["files"]["zip"]))
+    unzipped = unzipped_entries(*zips)
+    zipped = sum(z.stat().st_size for z in zips)
     return unzipped, zipped
 
 

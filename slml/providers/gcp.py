@@ -3,20 +3,22 @@
 Build writes the container context; plan/deploy/destroy come from ``PulumiProvider``
 running ``CloudRunModel``. ``status`` reads the service with google-cloud-run's
 ``ServicesClient``; ``invoke`` posts to ``<url>/predict`` with httpx, carrying a Google
-ID token for the service URL (google-auth) unless ``auth: none``. Clients, token
-fetcher and transport are injected for tests.
+ID token for the service URL (google-auth) unless ``auth: none``; ``logs`` reads the
+service's entries from Cloud Logging (``gcp_ops``). Clients, token getters, transport
+and sleep are injected for tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import httpx
 
 from slml.config.sections import GcpConfig
-from slml.errors import InvokeError
-from slml.providers import container_ops
+from slml.errors import DeployError, InvokeError
+from slml.providers import container_ops, gcp_ops
 from slml.providers.base import Bundle, ProviderContext, Status
 from slml.providers.pulumi_base import PulumiProvider
 
@@ -57,6 +59,8 @@ class GcpProvider(PulumiProvider):
         token_fetcher: TokenFetcher = fetch_id_token,
         transport: httpx.BaseTransport | None = None,
         docker_check: container_ops.DockerCheck = container_ops.docker_problem,
+        logging_token: gcp_ops.TokenGetter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -64,6 +68,8 @@ class GcpProvider(PulumiProvider):
         self._token = token_fetcher
         self._transport = transport
         self._docker_check = docker_check
+        self._logging_token = logging_token
+        self._sleep = sleep
 
     def build(self, *, ctx: ProviderContext) -> Bundle:
         cfg = self.section(ctx)
@@ -137,6 +143,26 @@ class GcpProvider(PulumiProvider):
         if self.section(ctx).auth == "iam":
             headers["Authorization"] = f"Bearer {self._token(url)}"
         return post_json(f"{url}/predict", payload, headers=headers, transport=self._transport)
+
+    def logs(
+        self, *, ctx: ProviderContext, lines: int = 100, follow: bool = False
+    ) -> Iterator[str]:
+        """The service's last ``lines`` log entries from Cloud Logging, oldest first
+        (the runtime's JSON request lines, request logs, system messages); ``follow``
+        keeps polling. Needs roles/logging.viewer."""
+        out = self.record(ctx).get("outputs", {})
+        project = out.get("project") or self.section(ctx).project
+        if not project:
+            raise DeployError(
+                "the gcp deployment record names no project",
+                hint="set gcp.project in slml.yaml, or run `slml deploy --provider gcp` "
+                "again to record it",
+            )
+        return gcp_ops.tail_logs(
+            project=project, service=out["service_name"],
+            region=out.get("region") or self.section(ctx).region, lines=lines, follow=follow,
+            token_getter=self._logging_token, transport=self._transport, sleep=self._sleep,
+        )  # fmt: skip
 
 
 def _state(service: Any) -> str:

@@ -12,7 +12,7 @@ import pytest
 from google.cloud import run_v2
 
 from slml.config import ProjectConfig
-from slml.errors import InvokeError, ProviderUnavailable
+from slml.errors import DeployError, InvokeError, ProviderUnavailable
 from slml.providers.base import NullReporter, ProviderContext
 from slml.providers.container_ops import docker_problem
 from slml.providers.gcp import GcpProvider
@@ -167,3 +167,30 @@ def test_invoke_refused_says_which_role_is_missing(tmp_path, iris_artifact) -> N
     provider = GcpProvider(token_fetcher=lambda a: "t", transport=transport([], status=403))
     with pytest.raises(InvokeError, match=r"run\.invoker"):
         provider.invoke(ctx=ctx, payload={})
+
+
+def test_logs_query_the_recorded_service(tmp_path, iris_artifact) -> None:
+    ctx = make_ctx(tmp_path, iris_artifact)
+    record(ctx)
+    seen: list[dict] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        entry = {"insertId": "a", "timestamp": "2024-05-01T10:00:00Z",
+                 "jsonPayload": {"event": "request", "status": 200}}  # fmt: skip
+        return httpx.Response(200, json={"entries": [entry]})
+
+    provider = GcpProvider(transport=httpx.MockTransport(handle), logging_token=lambda: "t")
+    assert list(provider.logs(ctx=ctx, lines=5)) == ['{"event":"request","status":200}']
+    assert seen[0]["resourceNames"] == ["projects/proj-1"] and seen[0]["pageSize"] == 5
+    assert 'service_name="iris-dev"' in seen[0]["filter"]
+    assert 'location="us-central1"' in seen[0]["filter"]
+
+
+def test_logs_without_a_known_project_say_where_to_set_it(tmp_path, iris_artifact) -> None:
+    ctx = make_ctx(tmp_path, iris_artifact, project=None)
+    outputs = {"url": URL, "service_name": "iris-dev", "region": "us-central1"}
+    ctx.state.write_record("dev", "gcp", {"url": URL, "version": 1, "outputs": outputs})
+    with pytest.raises(DeployError) as err:
+        GcpProvider(logging_token=lambda: "t").logs(ctx=ctx)
+    assert "gcp.project" in err.value.hint

@@ -1,0 +1,197 @@
+"""Cloud Run logs through Cloud Logging's REST API (``entries.list``), over httpx.
+
+``POST https://logging.googleapis.com/v2/entries:list`` with ``resourceNames:
+["projects/<project>"]``, a filter on the service's ``cloud_run_revision`` resource
+(``service_name`` and ``location`` labels), ``orderBy`` and ``pageSize``; the answer is
+``{"entries": [LogEntry...], "nextPageToken": str}``. Those entries are the container's
+output (our runtime's JSON lines arrive as ``jsonPayload``, other lines as
+``textPayload``), Cloud Run's request logs (``httpRequest``) and its system messages.
+
+The bearer token comes from an injected getter; the default uses google-auth's
+Application Default Credentials with the ``logging.read`` scope (refreshed when it
+expires) and raises ProviderUnavailable when google-auth is missing. The transport is
+injected too: tests pass ``httpx.MockTransport``. Follow mode polls every
+``FOLLOW_INTERVAL`` seconds (``entries.list`` allows 60 calls a minute per project).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from slml.errors import InvokeError, ProviderUnavailable
+
+ENTRIES_URL = "https://logging.googleapis.com/v2/entries:list"
+LOGGING_READ_SCOPE = "https://www.googleapis.com/auth/logging.read"
+MAX_PAGE = 1000  # entries.list's largest pageSize
+FOLLOW_INTERVAL = 5.0
+TokenGetter = Callable[[], str]
+_TS = re.compile(r"^(?P<base>[^.]+?)(?:\.(?P<frac>\d+))?(?P<zone>Z|[+-]\d\d:\d\d)$")
+
+
+def default_token_getter() -> TokenGetter:
+    """Application Default Credentials (``gcloud auth application-default login``, a
+    service account key, or the metadata server), scoped to read logs."""
+    try:
+        import google.auth
+        import google.auth.exceptions
+        from google.auth.transport.requests import Request
+    except ImportError:
+        raise ProviderUnavailable(
+            "reading Cloud Run logs needs the google-auth package",
+            hint="pip install 'slml[gcp]'",
+        ) from None
+    try:
+        credentials, _ = google.auth.default(scopes=[LOGGING_READ_SCOPE])
+    except google.auth.exceptions.DefaultCredentialsError as exc:
+        raise ProviderUnavailable(
+            f"no Google credentials to read Cloud Logging with: {exc}",
+            hint="run `gcloud auth application-default login` or set "
+            "GOOGLE_APPLICATION_CREDENTIALS to a key with roles/logging.viewer",
+        ) from None
+
+    def token() -> str:
+        if not credentials.valid:
+            credentials.refresh(Request())
+        return str(credentials.token)
+
+    return token
+
+
+def service_filter(service: str, region: str, *, since: str | None = None) -> str:
+    """The Logging query for one Cloud Run service's entries (``since``: RFC 3339,
+    inclusive)."""
+    parts = [
+        'resource.type="cloud_run_revision"',
+        f'resource.labels.service_name="{service}"',
+        f'resource.labels.location="{region}"',
+    ]
+    if since is not None:
+        parts.append(f'timestamp>="{since}"')
+    return " AND ".join(parts)
+
+
+def list_entries(
+    client: httpx.Client, token: TokenGetter, *, project: str, filter_: str, order: str,
+    limit: int,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Up to ``limit`` entries in ``order`` (``"timestamp desc"`` / ``"timestamp asc"``),
+    following ``nextPageToken``. Raises InvokeError with Google's message on non-2xx."""
+    body: dict[str, Any] = {
+        "resourceNames": [f"projects/{project}"],
+        "filter": filter_,
+        "orderBy": order,
+        "pageSize": min(limit, MAX_PAGE),
+    }
+    entries: list[dict[str, Any]] = []
+    while True:
+        page = _post(client, token, body)
+        entries += page.get("entries", [])
+        next_token = page.get("nextPageToken")
+        if not next_token or len(entries) >= limit:
+            return entries[:limit]
+        body = {**body, "pageToken": next_token, "pageSize": min(limit - len(entries), MAX_PAGE)}
+
+
+def _post(client: httpx.Client, token: TokenGetter, body: dict[str, Any]) -> dict[str, Any]:
+    try:
+        answer = client.post(ENTRIES_URL, json=body, headers={"Authorization": f"Bearer {token()}"})
+    except httpx.HTTPError as exc:
+        raise InvokeError(f"cannot reach Cloud Logging: {exc}") from None
+    if answer.is_success:
+        return answer.json()
+    try:
+        message = answer.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = answer.text[:500]
+    raise InvokeError(
+        f"Cloud Logging entries.list answered {answer.status_code}: {message}",
+        hint="your account needs roles/logging.viewer on the project"
+        if answer.status_code in (401, 403)
+        else None,
+    )
+
+
+def render_entry(entry: dict[str, Any]) -> str:
+    """One line per entry: ``textPayload`` as is, ``jsonPayload`` as compact JSON, a
+    request log as ``METHOD URL STATUS LATENCY``, anything else as its JSON payload."""
+    if "textPayload" in entry:
+        return str(entry["textPayload"]).rstrip("\n")
+    if "jsonPayload" in entry:
+        return json.dumps(entry["jsonPayload"], separators=(",", ":"))
+    request = entry.get("httpRequest")
+    if request:
+        fields = ("requestMethod", "requestUrl", "status", "latency")
+        return " ".join(str(request[f]) for f in fields if f in request)
+    payload = entry.get("protoPayload") or {k: entry.get(k) for k in ("logName", "severity")}
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def timestamp_key(stamp: str) -> tuple[float, int]:
+    """A sortable key of an RFC 3339 timestamp with 0-9 fractional digits."""
+    match = _TS.match(stamp)
+    if match is None:
+        return (0.0, 0)
+    base = datetime.fromisoformat(match["base"] + match["zone"].replace("Z", "+00:00"))
+    return (base.timestamp(), int((match["frac"] or "0").ljust(9, "0")[:9]))
+
+
+def rfc3339(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def tail_logs(
+    *, project: str, service: str, region: str, lines: int = 100, follow: bool = False,
+    token_getter: TokenGetter | None = None, transport: httpx.BaseTransport | None = None,
+    sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time,
+    interval: float = FOLLOW_INTERVAL,
+) -> Iterator[str]:  # fmt: skip
+    """The service's last ``lines`` entries, oldest first; with ``follow``, then each
+    newer entry (polled every ``interval`` s, deduplicated by ``insertId``)."""
+    token = token_getter or default_token_getter()
+    with httpx.Client(transport=transport, timeout=60.0) as client:
+        newest = list_entries(
+            client, token, project=project, filter_=service_filter(service, region),
+            order="timestamp desc", limit=lines,
+        )  # fmt: skip
+        entries = newest[::-1]
+        yield from (render_entry(e) for e in entries)
+        cursor = _Cursor(rfc3339(clock()))
+        cursor.advance(entries)
+        while follow:
+            sleep(interval)
+            new = list_entries(
+                client, token, project=project, order="timestamp asc", limit=MAX_PAGE,
+                filter_=service_filter(service, region, since=cursor.since),
+            )  # fmt: skip
+            new = [e for e in new if e.get("insertId") not in cursor.seen]
+            yield from (render_entry(e) for e in new)
+            cursor.advance(new)
+
+
+class _Cursor:
+    """Where the next poll starts: the newest timestamp seen (inclusive, since equal
+    timestamps are legal) and the ``insertId``s already shown at that timestamp."""
+
+    def __init__(self, since: str) -> None:
+        self.since = since
+        self.seen: set[str] = set()
+
+    def advance(self, entries: list[dict[str, Any]]) -> None:
+        stamped = [e for e in entries if e.get("timestamp")]
+        if not stamped:
+            return
+        newest = max(stamped, key=lambda e: timestamp_key(e["timestamp"]))["timestamp"]
+        key = timestamp_key(newest)
+        if key != timestamp_key(self.since):
+            self.seen = set()
+        self.since = newest
+        self.seen |= {
+            e.get("insertId", "") for e in stamped if timestamp_key(e["timestamp"]) == key
+        }

@@ -98,7 +98,11 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: maps errors to messages and exit codes."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="slml", standalone_mode=False)
+        code = command.main(args=argv, prog_name="slml", standalone_mode=False)
+        if code == 130:  # typer turns Ctrl-C into Exit(130), which is returned here
+            raise KeyboardInterrupt
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except TyperExit as exc:
         sys.exit(exc.exit_code)
     except TyperException as exc:  # usage errors: bad option, missing argument

@@ -67,7 +67,7 @@ def test_kill9_mid_traffic_then_status_down_then_deploy_recovers(project: Projec
     assert code == 200 and len(body["predictions"]) == 1
 
 
-def _interrupt_deploy(project: Project) -> subprocess.Popen[str]:
+def _interrupt_deploy(project: Project) -> subprocess.CompletedProcess[str]:
     """Start ``slml deploy`` of a new version; SIGINT it once its new server runs."""
     new_version(project, "2")
     deploy = project.popen("deploy")
@@ -75,11 +75,11 @@ def _interrupt_deploy(project: Project) -> subprocess.Popen[str]:
         started = wait_for(lambda: len(project.servers()) >= 2, timeout=240, interval=0.05)
         assert started, f"the new server never started: {deploy.poll()}"
         deploy.send_signal(signal.SIGINT)
-        deploy.communicate(timeout=120)
+        out, err = deploy.communicate(timeout=120)
     finally:
         if deploy.poll() is None:
             os.killpg(deploy.pid, signal.SIGKILL)
-    return deploy
+    return subprocess.CompletedProcess(deploy.args, deploy.returncode, out, err)
 
 
 def test_sigint_midway_keeps_previous_deployment(project: Project) -> None:
@@ -96,16 +96,11 @@ def test_sigint_midway_keeps_previous_deployment(project: Project) -> None:
     assert events[-1] == "deploy-interrupted", events
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="slml/cli/__init__.py main() drops the return value of command.main("
-    "standalone_mode=False): typer turns Ctrl-C into Exit(130), click returns 130 "
-    "instead of raising, and slml exits 0 without its 'interrupted' message",
-)
 def test_interrupted_deploy_exits_nonzero(project: Project) -> None:
     project.deploy()
     deploy = _interrupt_deploy(project)
     assert deploy.returncode == 130
+    assert "interrupted" in deploy.stderr
 
 
 def test_two_deploys_at_once_keep_state_consistent(project: Project) -> None:

@@ -3,7 +3,8 @@
 Layout of ``out_dir``::
 
     layer.zip          python/<packages>; cached under <cache>/lambda-layers/<key>/,
-                       where key = lock hash + runtime + platform, so a model-only
+                       where key = lock hash + runtime + platform (+ the compiling
+                       interpreter's version when bytecode ships), so a model-only
                        change reuses it byte for byte (Pulumi sees no diff)
     function/          slml/ (the runtime), model/ (verified copy), slml_handler.py
     function.zip       function/ zipped
@@ -15,6 +16,11 @@ only, checked to be ELF files for the target machine, then slimmed. boto3, botoc
 s3transfer and jmespath are left out of the layer when nothing but a transitive
 dependency pulls them in: the Lambda runtime ships them. When the model's own
 requirements pin one of them, the pinned version ships.
+
+Bytecode (``aws.bytecode``, see bytecode.py): after slimming, the layer and the function
+are compiled by an interpreter of the runtime's exact version (unchecked-hash, Lambda
+paths), so cold starts do not compile every module; skipped, with a note, when there is
+no such interpreter here or when the bytecode alone would cross the 250 MB limit.
 
 Limits, checked before anything is uploaded: zips up to 50 MB go up directly; a larger
 layer or function zip goes through an S3 object; more than 250 MB unzipped (layer and
@@ -30,14 +36,25 @@ import json
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
 from filelock import FileLock
 
 import slml
+from slml.bundle.bytecode import (
+    LAYER_ROOT,
+    TASK_ROOT,
+    Finder,
+    Interpreter,
+    Mode,
+    bytecode_size,
+    choose_interpreter,
+    compile_tree,
+)
 from slml.bundle.elf import check_binaries
 from slml.bundle.install import install_for_target
 from slml.bundle.local import verified_manifest
@@ -70,10 +87,14 @@ class LambdaOptions:
     runtime: str = "python3.12"
     architecture: str = "x86_64"
     large_bundle: Literal["fail", "image"] = "fail"
+    bytecode: Mode = "auto"
 
 
-def layer_key(lock: Lock, target: Target) -> str:
+def layer_key(lock: Lock, target: Target, interpreter: Interpreter | None = None) -> str:
+    """The layer's cache key: the lock, the target, and the bytecode compiler if any."""
     data = f"{lock.hash}\n{target.python_version}\n{target.platform or 'host'}"
+    if interpreter is not None:
+        data += f"\nbytecode {interpreter.version} unchecked-hash"
     return hashlib.sha256(data.encode()).hexdigest()[:24]
 
 
@@ -111,17 +132,20 @@ def build_layer(
     exclude: Sequence[str],
     cache_dir: Path,
     runner: Runner = subprocess.run,
+    interpreter: Interpreter | None = None,
 ) -> tuple[Path, Path, bool, list[str]]:
-    """The layer for ``lock``: ``(layer.zip, python/ dir, reused, notes)``, cached."""
-    home = Path(cache_dir) / "lambda-layers" / layer_key(lock, target)
+    """The layer for ``lock``: ``(layer.zip, python/ dir, reused, notes)``, cached;
+    compiled to bytecode by ``interpreter`` when given."""
+    home = Path(cache_dir) / "lambda-layers" / layer_key(lock, target, interpreter)
     home.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(home) + ".lock"):
         if (home / "notes.json").is_file():
             notes = json.loads((home / "notes.json").read_text(encoding="utf-8"))
             return home / "layer.zip", home / "python", True, notes
         notes = _stage_layer(
-            lock, home, target=target, machine=machine, exclude=exclude, runner=runner
-        )
+            lock, home, target=target, machine=machine, exclude=exclude, runner=runner,
+            interpreter=interpreter,
+        )  # fmt: skip
     return home / "layer.zip", home / "python", False, notes
 
 
@@ -133,8 +157,9 @@ def _stage_layer(
     machine: str | None,
     exclude: Sequence[str],
     runner: Runner,
+    interpreter: Interpreter | None,
 ) -> list[str]:
-    """Install, check, slim and zip into a temp dir, then rename it to ``home``."""
+    """Install, check, slim, compile and zip into a temp dir, then rename it to ``home``."""
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=home.parent))
     try:
         staged = install_for_target(lock, work / "python", target=target, runner=runner)
@@ -152,7 +177,9 @@ def _stage_layer(
         notes.append(
             f"slimmed: removed {report.removed_files} files ({human(report.removed_bytes)})"
         )
-        zip_dir(staged, work / "layer.zip", prefix="python/")
+        if interpreter is not None:
+            notes += _compile_notes(interpreter, staged, LAYER_ROOT, runner)
+        zip_dir(staged, work / "layer.zip", prefix="python/", bytecode=interpreter is not None)
         (work / "notes.json").write_text(json.dumps(notes), encoding="utf-8")
         if home.exists():
             shutil.rmtree(home)
@@ -162,8 +189,29 @@ def _stage_layer(
     return notes
 
 
-def build_function(artifact_dir: Path, out_dir: Path) -> tuple[Path, Path]:
-    """``out_dir/function/`` (runtime, model, handler module) and its zip."""
+def _compile_notes(
+    interpreter: Interpreter, root: Path, lambda_path: str, runner: Runner
+) -> list[str]:
+    """Compile ``root``; a note only for sources that did not compile."""
+    compiled = compile_tree(interpreter, root, lambda_path=lambda_path, runner=runner)
+    if not compiled.failed:
+        return []
+    shown = ", ".join(compiled.failed[:3]) + (", ..." if len(compiled.failed) > 3 else "")
+    return [
+        f"{len(compiled.failed)} source files do not compile under Python "
+        f"{interpreter.minor} ({shown}): shipped as source only"
+    ]
+
+
+def build_function(
+    artifact_dir: Path,
+    out_dir: Path,
+    *,
+    interpreter: Interpreter | None = None,
+    runner: Runner = subprocess.run,
+) -> tuple[Path, Path]:
+    """``out_dir/function/`` (runtime, model, handler module) and its zip; compiled to
+    bytecode (paths under /var/task) by ``interpreter`` when given."""
     function = Path(out_dir) / "function"
     if function.exists():
         shutil.rmtree(function)
@@ -172,7 +220,10 @@ def build_function(artifact_dir: Path, out_dir: Path) -> tuple[Path, Path]:
         artifact_dir, function / "model", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
     )
     (function / f"{HANDLER_MODULE}.py").write_text(_HANDLER_SOURCE, encoding="utf-8")
-    return function, zip_dir(function, Path(out_dir) / "function.zip")
+    if interpreter is not None:
+        compile_tree(interpreter, function, lambda_path=TASK_ROOT, runner=runner)
+    zipped = zip_dir(function, Path(out_dir) / "function.zip", bytecode=interpreter is not None)
+    return function, zipped
 
 
 def choose_delivery(
@@ -220,6 +271,69 @@ def _image_context(out_dir: Path, python: Path, function: Path, target: Target, 
     return image
 
 
+@dataclass(frozen=True)
+class _Parts:
+    """The layer and the function as built, with their sizes."""
+
+    layer_zip: Path
+    python: Path
+    reused: bool
+    layer_notes: list[str]
+    function: Path
+    function_zip: Path
+    size: SizeReport
+
+
+def _assemble(
+    artifact_dir: Path,
+    out_dir: Path,
+    *,
+    layer: Callable[..., tuple[Path, Path, bool, list[str]]],
+    interpreter: Interpreter | None,
+    runner: Runner,
+    reporter: Reporter,
+) -> _Parts:
+    """Build (or reuse) the layer with ``layer(interpreter=...)`` (build_layer, its other
+    arguments bound), copy it to ``out_dir``, build the function, measure both."""
+    reporter.step("building the dependency layer")
+    layer_zip, python, reused, notes = layer(interpreter=interpreter)
+    shutil.copyfile(layer_zip, out_dir / "layer.zip")
+    reporter.step("packaging the runtime and the model")
+    function, function_zip = build_function(
+        artifact_dir, out_dir, interpreter=interpreter, runner=runner
+    )
+    size = _size(
+        python, function, out_dir / "layer.zip", function_zip, bytecode=interpreter is not None
+    )
+    return _Parts(layer_zip, python, reused, notes, function, function_zip, size)
+
+
+def _bytecode_bytes(parts: _Parts) -> int:
+    return bytecode_size(parts.python)[1] + bytecode_size(parts.function)[1]
+
+
+def _with_bytecode(
+    assemble: Callable[[Interpreter | None], _Parts], interpreter: Interpreter | None, why: str
+) -> tuple[_Parts, str]:
+    """Assemble with ``interpreter``; without it when its bytecode alone would cross
+    Lambda's 250 MB unzipped limit. Returns the parts and the bytecode note."""
+    parts = assemble(interpreter)
+    if interpreter is None:
+        return parts, why
+    extra = _bytecode_bytes(parts)
+    if parts.size.unzipped > UNZIPPED_LIMIT >= parts.size.unzipped - extra:
+        note = (
+            f"bytecode left out: with it the bundle would be {human(parts.size.unzipped)} "
+            f"unzipped, over Lambda's 250 MB limit (+{human(extra)} of .pyc); cold starts "
+            "recompile (set aws.bytecode: never to silence)"
+        )
+        return assemble(None), note
+    return parts, (
+        f"bytecode compiled with Python {interpreter.version} for python{interpreter.minor} "
+        f"(unchecked-hash): faster cold starts, +{human(extra)}"
+    )
+
+
 def build_lambda_bundle(
     artifact_dir: Path,
     out_dir: Path,
@@ -229,43 +343,68 @@ def build_lambda_bundle(
     target: Target | None = None,
     reporter: Reporter | None = None,
     runner: Runner = subprocess.run,
+    finder: Finder | None = None,
 ) -> Bundle:
     """Build the Lambda bundle for ``artifact_dir`` into ``out_dir``. Local only (uv
     may download wheels). ``target`` overrides the Lambda platform (a host build for
-    tests: no ELF machine check then). Raises PackagingError and its subclasses."""
+    tests: no ELF machine check then). ``finder`` finds the interpreter that compiles
+    bytecode (default: bytecode.find_interpreter). Raises PackagingError and its
+    subclasses (for ``aws.bytecode: always`` without an interpreter, before any work)."""
     from slml.bundle.install import lambda_target
 
     reporter = reporter or NullReporter()
     manifest = verified_manifest(artifact_dir)
     target = target or lambda_target(options.runtime, options.architecture)
-    machine = options.architecture if target.platform else None
+    interpreter, why = choose_interpreter(options.bytecode, target.python_version, finder=finder)
     requirements = [*manifest.get("requirements", []), *runtime_requirements(("lambda",))]
     reporter.step(f"resolving dependencies for {target.describe()}")
     lock = resolve_lock(requirements, target=target, cache_dir=cache_dir, runner=runner)
-    reporter.step("building the dependency layer")
-    exclude = excluded_runtime_packages(manifest.get("requirements", []))
-    layer_zip, python, reused, layer_notes = build_layer(
-        lock, target=target, machine=machine, exclude=exclude, cache_dir=cache_dir, runner=runner
-    )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(layer_zip, out_dir / "layer.zip")
     shutil.copyfile(lock.path, out_dir / "requirements.lock")
-    reporter.step("packaging the runtime and the model")
-    function, function_zip = build_function(artifact_dir, out_dir)
-    size = _size(python, function, out_dir / "layer.zip", function_zip)
+    layer = partial(
+        build_layer, lock, target=target, cache_dir=cache_dir, runner=runner,
+        machine=options.architecture if target.platform else None,
+        exclude=excluded_runtime_packages(manifest.get("requirements", [])),
+    )  # fmt: skip
+    parts, bytecode_note = _with_bytecode(
+        lambda compiler: _assemble(
+            artifact_dir, out_dir, layer=layer, interpreter=compiler, runner=runner,
+            reporter=reporter,
+        ),
+        interpreter,
+        why,
+    )  # fmt: skip
+    return _bundle(parts, out_dir, lock, manifest, target, options, bytecode_note, reporter)
+
+
+def _bundle(
+    parts: _Parts,
+    out_dir: Path,
+    lock: Lock,
+    manifest: dict,
+    target: Target,
+    options: LambdaOptions,
+    bytecode_note: str,
+    reporter: Reporter,
+) -> Bundle:
+    """Choose the delivery and describe the result."""
+    size = parts.size
     mode, why = choose_delivery(
         layer_zip=size.parts["layer_zipped"], function_zip=size.parts["function_zipped"],
         unzipped=size.unzipped, large_bundle=options.large_bundle,
     )  # fmt: skip
-    files = {"layer": out_dir / "layer.zip", "zip": function_zip, "function": function}
-    files["layer_dir"] = python
+    files = {"layer": out_dir / "layer.zip", "zip": parts.function_zip}
+    files |= {"function": parts.function, "layer_dir": parts.python}
     if mode == "image":
-        files["image"] = _image_context(out_dir, python, function, target, manifest["name"])
+        files["image"] = _image_context(
+            out_dir, parts.python, parts.function, target, manifest["name"]
+        )
     notes = (
         f"dependencies for {target.describe()}"
-        + (" (layer reused from cache: lock unchanged)" if reused else ""),
-        *layer_notes,
+        + (" (layer reused from cache: lock unchanged)" if parts.reused else ""),
+        *parts.layer_notes,
+        *([bytecode_note] if bytecode_note else []),
         f"delivery: {mode}: {why}",
     )
     for note in notes:
@@ -273,13 +412,16 @@ def build_lambda_bundle(
     return Bundle(
         provider="aws", path=out_dir, lock_hash=lock.hash,
         model_sha256=artifact_digest(manifest["files"]), python_version=target.python_version,
-        platform=target.platform or "host", size=size, files=files, notes=notes, reused=reused,
+        platform=target.platform or "host", size=size, files=files, notes=notes,
+        reused=parts.reused,
     )  # fmt: skip
 
 
-def _size(python: Path, function: Path, layer_zip: Path, function_zip: Path) -> SizeReport:
-    layer = measure(python)
-    function_size = sum(s for _, s in package_sizes(function))
+def _size(
+    python: Path, function: Path, layer_zip: Path, function_zip: Path, *, bytecode: bool
+) -> SizeReport:
+    layer = measure(python, bytecode=bytecode)
+    function_size = sum(s for _, s in package_sizes(function, bytecode=bytecode))
     parts = {
         "layer": layer.unzipped,
         "layer_zipped": layer_zip.stat().st_size,

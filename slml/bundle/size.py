@@ -22,23 +22,24 @@ MB = 1024 * 1024
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-def files_under(root: Path) -> list[Path]:
+def files_under(root: Path, *, bytecode: bool = False) -> list[Path]:
     """Every regular file under ``root``, sorted by relative POSIX path; bytecode caches
-    (written when a cached layer directory is imported in place) are skipped."""
+    (written when a cached layer directory is imported in place) are skipped unless
+    ``bytecode`` (a bundle that ships compiled ``__pycache__``, see bytecode.py)."""
     root = Path(root)
     out = []
     for dirpath, dirnames, names in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        dirnames[:] = sorted(d for d in dirnames if bytecode or d != "__pycache__")
         out += [Path(dirpath) / n for n in names if not (Path(dirpath) / n).is_symlink()]
     return sorted(out, key=lambda p: p.relative_to(root).as_posix())
 
 
-def package_sizes(root: Path) -> list[tuple[str, int]]:
+def package_sizes(root: Path, *, bytecode: bool = False) -> list[tuple[str, int]]:
     """(distribution or top-level entry, bytes), biggest first."""
     root = Path(root)
     owners = record_owners(root)
     totals: Counter[str] = Counter()
-    for path in files_under(root):
+    for path in files_under(root, bytecode=bytecode):
         rel = path.relative_to(root).as_posix()
         owner = owners.get(rel)
         if owner is None:
@@ -48,20 +49,21 @@ def package_sizes(root: Path) -> list[tuple[str, int]]:
     return sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-def measure(root: Path, *, top: int = 10) -> SizeReport:
+def measure(root: Path, *, top: int = 10, bytecode: bool = False) -> SizeReport:
     """The unzipped size of ``root`` and its ``top`` largest packages."""
-    sizes = package_sizes(root)
+    sizes = package_sizes(root, bytecode=bytecode)
     return SizeReport(unzipped=sum(s for _, s in sizes), largest=tuple(sizes[:top]))
 
 
-def zip_dir(src: Path, dest: Path, *, prefix: str = "") -> Path:
+def zip_dir(src: Path, dest: Path, *, prefix: str = "", bytecode: bool = False) -> Path:
     """Zip ``src``'s contents into ``dest`` (entries under ``prefix``, e.g. ``python/``),
-    deterministically. Replaces ``dest`` atomically; returns it."""
+    deterministically, ``__pycache__`` included only if ``bytecode``. Replaces ``dest``
+    atomically; returns it."""
     src, dest = Path(src), Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
-        for path in files_under(src):
+        for path in files_under(src, bytecode=bytecode):
             info = zipfile.ZipInfo(prefix + path.relative_to(src).as_posix(), _EPOCH)
             mode = 0o755 if os.access(path, os.X_OK) else 0o644
             info.external_attr = (0o100000 | mode) << 16

@@ -6,6 +6,13 @@ has an ``__init__.py``; never at the top level, where a distribution's own packa
 could have that name). Kept: ``*.dist-info`` (``importlib.metadata`` reads it), every
 ``.so`` unstripped (``strip`` can misalign ELF sections), and modules such as
 ``numpy/testing`` that are imported at runtime.
+
+Bytecode is removed because what an install leaves is stale for Lambda: written by
+another interpreter version or timestamp-checked (zips reset mtimes), with build paths
+baked in. Lambda's ``/opt`` and ``/var/task`` are read-only, so a bundle without bytecode
+compiles every module in memory on each cold start; the Lambda build therefore compiles
+fresh bytecode *after* slimming, with an interpreter of the runtime's exact version and
+``--invalidation-mode unchecked-hash`` (see bytecode.py and ``aws.bytecode``).
 """
 
 from __future__ import annotations

@@ -55,6 +55,12 @@ class AwsConfig(Section):
     large_bundle: Literal["fail", "image"] = Field(
         default="fail", description="over 250 MB unzipped: fail, or switch to a container image"
     )
+    bytecode: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="ship .pyc compiled for the runtime's Python (unchecked-hash), so cold "
+        "starts skip compiling: auto when an interpreter of that exact version is on this "
+        "machine and the bundle stays under 250 MB; always fails without one; never ships none",
+    )
     tags: dict[str, str] = Field(default_factory=dict)
     env: EnvVars = Field(default_factory=dict)
 

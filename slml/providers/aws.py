@@ -49,8 +49,9 @@ class AwsProvider(PulumiProvider):
 
         cfg = self.cfg(ctx)
         options = LambdaOptions(
-            runtime=cfg.runtime, architecture=cfg.architecture, large_bundle=cfg.large_bundle
-        )
+            runtime=cfg.runtime, architecture=cfg.architecture, large_bundle=cfg.large_bundle,
+            bytecode=cfg.bytecode,
+        )  # fmt: skip
         return build_lambda_bundle(
             ctx.config.model, ctx.state.build_dir(self.name), options=options,
             cache_dir=cache_dir(), reporter=ctx.reporter,

@@ -90,31 +90,47 @@ def test_model_only_change_reuses_the_layer(iris_artifact, tmp_path, cache):
     assert second.size.parts["function_zipped"] < 1 * MB
 
 
-def test_host_bundle_is_self_contained(iris_artifact, tmp_path, cache, iris_rows):
-    """Built for this interpreter, run with `python -I -S` and only the bundle on
-    sys.path: it answers an HTTP API v2 event with predictions."""
-    bundle = build(iris_artifact, tmp_path / "out", cache, target=Target.here("aws-host"))
+def predict_event(rows: list[list[float]]) -> dict:
+    """An HTTP API v2 event (SAM's shape) posting ``rows`` to /predict, base64 body."""
     event = json.loads(EVENT.read_text())
     event["rawPath"] = event["requestContext"]["http"]["path"] = "/predict"
     event["headers"] = {"content-type": "application/json"}
     event["rawQueryString"] = ""
-    event["body"] = base64.b64encode(json.dumps({"instances": iris_rows}).encode()).decode()
+    event["body"] = base64.b64encode(json.dumps({"instances": rows}).encode()).decode()
+    return event
+
+
+def run_isolated(
+    bundle, event: dict, *, flags: tuple[str, ...] = ("-I", "-S"), after: str = ""
+) -> subprocess.CompletedProcess:
+    """Run the handler on ``event`` in a fresh interpreter (``flags``) with only the
+    bundle on sys.path; ``after`` runs once it answered. The response is stdout's last
+    line."""
     function, layer = str(bundle.files["function"]), str(bundle.files["layer_dir"])
     code = (
         "import sys, json\n"
         f"sys.path[:0] = [{function!r}, {layer!r}]\n"
         "import slml_handler, sklearn\n"
         f"assert sklearn.__file__.startswith({layer!r}), sklearn.__file__\n"
-        "print(json.dumps(slml_handler.handler(json.loads(sys.stdin.read()), None)))\n"
+        "response = slml_handler.handler(json.loads(sys.stdin.read()), None)\n"
+        f"{after}\n"
+        "print(json.dumps(response))\n"
     )
     env = {
         "PATH": os.environ.get("PATH", ""),
         "SLML_MODEL_DIR": str(bundle.files["function"] / "model"),
     }
-    done = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", code], input=json.dumps(event), capture_output=True,
+    return subprocess.run(
+        [sys.executable, *flags, "-c", code], input=json.dumps(event), capture_output=True,
         text=True, env=env, timeout=120, check=False,
     )  # fmt: skip
+
+
+def test_host_bundle_is_self_contained(iris_artifact, tmp_path, cache, iris_rows):
+    """Built for this interpreter, run with `python -I -S` and only the bundle on
+    sys.path: it answers an HTTP API v2 event with predictions."""
+    bundle = build(iris_artifact, tmp_path / "out", cache, target=Target.here("aws-host"))
+    done = run_isolated(bundle, predict_event(iris_rows))
     assert done.returncode == 0, done.stderr[-2000:]
     response = json.loads(done.stdout.strip().splitlines()[-1])
     assert response["statusCode"] == 200

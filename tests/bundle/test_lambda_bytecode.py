@@ -1,0 +1,191 @@
+"""Lambda bundles ship bytecode compiled by the target's own Python (unchecked-hash,
+Lambda paths) when such an interpreter is here, and say why when they do not."""
+
+from __future__ import annotations
+
+import json
+import marshal
+import platform
+import re
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import slml.bundle.lambda_bundle as lb
+from slml.bundle.bytecode import Interpreter, compile_tree, find_interpreter, probe
+from slml.bundle.lambda_bundle import LambdaOptions, build_lambda_bundle, layer_key
+from slml.bundle.lock import Lock, Target
+from slml.errors import PackagingError
+from tests.bundle.test_lambda_bundle import predict_event, run_isolated
+
+TAG = sys.implementation.cache_tag  # this host: cpython-311
+HOST = Target.here("aws-host")
+HERE = Interpreter(sys.executable, platform.python_version())
+
+
+def nowhere(minor: str) -> Interpreter | None:
+    """An interpreter finder for a machine that has no other Python."""
+    return None
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def build(artifact: Path, out: Path, cache: Path, *, target=HOST, finder=None, **options):
+    return build_lambda_bundle(
+        artifact, out, options=LambdaOptions(**options), cache_dir=cache, target=target,
+        finder=finder,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def compiled(_iris_artifact_master, tmp_path_factory, cache):
+    return build(_iris_artifact_master, tmp_path_factory.mktemp("auto"), cache)
+
+
+@pytest.fixture(scope="module")
+def plain(_iris_artifact_master, tmp_path_factory, cache):
+    out = tmp_path_factory.mktemp("never")
+    return build(_iris_artifact_master, out, cache, bytecode="never")
+
+
+def pyc_header(path: Path) -> tuple[int, str]:
+    """(flags word, co_filename) of a .pyc."""
+    data = path.read_bytes()
+    return int.from_bytes(data[4:8], "little"), marshal.loads(data[16:]).co_filename
+
+
+def zip_names(path: Path) -> list[str]:
+    with zipfile.ZipFile(path) as zf:
+        return zf.namelist()
+
+
+# -- what ships ------------------------------------------------------------------------
+@pytest.mark.slow
+def test_auto_for_this_python_ships_unchecked_hash_bytecode_with_lambda_paths(compiled):
+    layer, function = compiled.files["layer_dir"], compiled.files["function"]
+    pyc = layer / "sklearn" / "__pycache__" / f"__init__.{TAG}.pyc"
+    flags, filename = pyc_header(pyc)
+    assert flags == 0b01  # hash-based, check_source off: valid whatever the mtimes
+    assert filename == "/opt/python/sklearn/__init__.py"
+    app = function / "slml" / "runtime" / "__pycache__" / f"app.{TAG}.pyc"
+    assert pyc_header(app) == (0b01, "/var/task/slml/runtime/app.py")
+    assert pyc_header(function / "__pycache__" / f"slml_handler.{TAG}.pyc")[0] == 0b01
+    layer_names = zip_names(compiled.files["layer"])
+    assert f"python/sklearn/__pycache__/__init__.{TAG}.pyc" in layer_names
+    assert f"slml/runtime/__pycache__/app.{TAG}.pyc" in zip_names(compiled.files["zip"])
+    tags = {n.rsplit(".", 2)[-2] for n in layer_names if n.endswith(".pyc")}
+    assert tags == {TAG}
+    minor = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    note = f"bytecode compiled with Python {platform.python_version()} for python{minor}"
+    assert any(n.startswith(note) and "unchecked-hash" in n for n in compiled.notes)
+
+
+@pytest.mark.slow
+def test_never_ships_no_bytecode_and_the_size_report_counts_it(compiled, plain):
+    for zipped in (plain.files["layer"], plain.files["zip"]):
+        assert not any(n.endswith(".pyc") or "__pycache__" in n for n in zip_names(zipped))
+    assert "aws.bytecode: never" in " ".join(plain.notes)
+    assert compiled.size.parts["layer"] > plain.size.parts["layer"] * 1.1
+    assert compiled.size.parts["layer_zipped"] > plain.size.parts["layer_zipped"]
+    assert compiled.size.parts["function"] > plain.size.parts["function"]
+
+
+@pytest.mark.slow
+def test_python312_without_a_312_interpreter_ships_none_and_says_why(iris_artifact, tmp_path):
+    bundle = build(iris_artifact, tmp_path / "out", tmp_path / "cache", target=None,
+                   finder=nowhere)  # fmt: skip
+    assert not any(n.endswith(".pyc") for n in zip_names(bundle.files["layer"]))
+    assert not list(bundle.files["function"].rglob("*.pyc"))
+    note = next(n for n in bundle.notes if "bytecode" in n)
+    assert note.startswith("no Python 3.12 interpreter here: shipping without bytecode")
+    assert "aws.bytecode: never" in note
+
+
+def test_always_without_an_interpreter_fails_before_any_work(iris_artifact, tmp_path):
+    with pytest.raises(PackagingError) as info:
+        build(iris_artifact, tmp_path / "out", tmp_path / "cache", target=None,
+              finder=nowhere, bytecode="always", runtime="python3.13")  # fmt: skip
+    assert "Python 3.13 interpreter" in info.value.message
+    assert "uv python install 3.13" in info.value.hint
+    assert not (tmp_path / "cache").exists()  # nothing resolved or installed
+
+
+@pytest.mark.slow
+def test_bytecode_that_alone_crosses_250_mb_is_left_out(
+    _iris_artifact_master, tmp_path, cache, compiled, plain, monkeypatch
+):
+    limit = (compiled.size.unzipped + plain.size.unzipped) // 2
+    monkeypatch.setattr(lb, "UNZIPPED_LIMIT", limit)
+    bundle = build(_iris_artifact_master, tmp_path / "out", cache)
+    assert bundle.size.unzipped == plain.size.unzipped <= limit
+    assert not any(n.endswith(".pyc") for n in zip_names(bundle.files["layer"]))
+    assert any(n.startswith("bytecode left out:") and "250 MB" in n for n in bundle.notes)
+
+
+def test_the_layer_cache_key_says_whether_and_by_whom_bytecode_was_compiled(tmp_path):
+    lock = Lock(path=tmp_path / "requirements.lock", hash="abc", pins=("numpy==2.0.0",))
+    target = Target("aws-lambda", "3.11", "x86_64-manylinux_2_17")
+    keys = {
+        layer_key(lock, target),
+        layer_key(lock, target, Interpreter("/usr/bin/python3.11", "3.11.7")),
+        layer_key(lock, target, Interpreter("/usr/bin/python3.11", "3.11.9")),
+    }
+    assert len(keys) == 3
+    assert layer_key(lock, target, None) == layer_key(lock, target)
+
+
+# -- it is used ------------------------------------------------------------------------
+@pytest.mark.slow
+def test_isolated_interpreter_answers_from_the_shipped_bytecode(compiled, iris_rows):
+    """`python -I -S -B -v`: nothing new can be written, and -v logs where each code
+    object came from. Every module imported from the layer or the function came from
+    its .pyc; none was compiled from source."""
+    after = (
+        "import os\n"
+        "cached = sys.modules['sklearn'].__spec__.cached\n"
+        "print(json.dumps([cached, os.path.isfile(cached)]))"
+    )
+    done = run_isolated(compiled, predict_event(iris_rows), flags=("-I", "-S", "-B", "-v"),
+                        after=after)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    *_, evidence, answer = done.stdout.strip().splitlines()
+    assert json.loads(json.loads(answer)["body"])["predictions"] == [0, 2, 1]
+    cached, exists = json.loads(evidence)
+    assert exists and cached.startswith(str(compiled.files["layer_dir"]))
+    roots = (str(compiled.files["layer_dir"]), str(compiled.files["function"]))
+    origins = re.findall(r"^# code object from (.+)$", done.stderr, flags=re.M)
+    ours = [o.strip("'") for o in origins if o.strip("'").startswith(roots)]
+    from_source = [o for o in ours if o.endswith(".py")]
+    assert len(ours) > 300 and not from_source, from_source[:5]
+
+
+# -- finding and compiling -------------------------------------------------------------
+def test_find_interpreter_finds_this_python_and_nothing_that_is_absent():
+    found = find_interpreter(f"{sys.version_info[0]}.{sys.version_info[1]}")
+    assert found == HERE
+    assert find_interpreter("3.99") is None
+
+
+def test_probe_rejects_a_shim_that_does_not_run_python(tmp_path):
+    shim = tmp_path / "python3.12"
+    shim.write_text("#!/bin/sh\necho 'pyenv: python3.12: command not found' >&2\nexit 127\n")
+    shim.chmod(0o755)
+    assert probe(str(shim)) is None
+    assert probe(str(tmp_path / "missing")) is None
+    assert probe(sys.executable) == HERE
+
+
+def test_compile_tree_lists_sources_that_do_not_compile_and_compiles_the_rest(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("VALUE = 1\n")
+    (tmp_path / "pkg" / "legacy.py").write_text('print "python 2"\n')
+    compiled = compile_tree(HERE, tmp_path, lambda_path="/opt/python")
+    assert compiled.failed == ("pkg/legacy.py",)
+    assert compiled.files == 1 and compiled.size > 0
+    pyc = tmp_path / "pkg" / "__pycache__" / f"__init__.{TAG}.pyc"
+    assert pyc_header(pyc) == (0b01, "/opt/python/pkg/__init__.py")

@@ -2,7 +2,9 @@
 
 Children: a resource group, a storage account (host storage + package), a private blob
 container, the package blob, the plan (Flex Consumption FC1 by default, Linux
-Consumption Y1 selectable) and the Function App. What each plan needs and forbids lives
+Consumption Y1 selectable), a Log Analytics workspace with a workspace-based
+Application Insights component (where the host sends its traces and requests, which
+``slml logs`` queries) and the Function App. What each plan needs and forbids lives
 in ``slml.infra.azure_settings`` (pure, tested without Pulumi).
 
 How the package reaches the app:
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pulumi
-from pulumi_azure_native import resources, storage, web
+from pulumi_azure_native import applicationinsights, operationalinsights, resources, storage, web
 
 from slml.infra.azure_settings import (
     FLEX_PACKAGE_BLOB,
@@ -45,6 +47,8 @@ TYPE_TOKEN = "slml:azure:FunctionModel"
 PACKAGE_CONTAINER = "slml-packages"
 ONEDEPLOY_API_VERSION = "2024-04-01"
 SAS_START, SAS_EXPIRY = "2024-01-01T00:00:00Z", "2099-01-01T00:00:00Z"
+#: Log Analytics keeps 31 days at no retention charge on PerGB2018; 30 stays inside it.
+LOG_RETENTION_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,8 @@ def _first_key(keys: list | None) -> str:
 
 class FunctionModel(pulumi.ComponentResource):
     """The component. Outputs: ``url`` (https://<default host name>), ``app_name``,
-    ``resource_group``, ``app_id`` (the site's ARM id, for the operations client)."""
+    ``resource_group``, ``app_id`` (the site's ARM id, for the operations client),
+    ``workspace_id`` (the Log Analytics workspace's customer id, for log queries)."""
 
     url: pulumi.Output[str]
     app_name: pulumi.Output[str]
@@ -112,6 +117,7 @@ class FunctionModel(pulumi.ComponentResource):
         )
         self.blob = self._package_blob(prefix)
         self.plan = self._plan(prefix, tags)
+        self.workspace, self.insights = self._monitoring(prefix, tags)
         self.app = self._web_app(prefix, tags)
         if args.plan == "flex":
             self.deploy = self._one_deploy(prefix)
@@ -119,12 +125,14 @@ class FunctionModel(pulumi.ComponentResource):
         self.app_name = self.app.name
         self.resource_group = self.rg.name
         self.app_id = self.app.id
+        self.workspace_id = self.workspace.customer_id
         self.register_outputs(
             {
                 "url": self.url,
                 "app_name": self.app_name,
                 "resource_group": self.resource_group,
                 "app_id": self.app_id,
+                "workspace_id": self.workspace_id,
             }
         )
 
@@ -191,6 +199,34 @@ class FunctionModel(pulumi.ComponentResource):
             )
         )
 
+    # -- monitoring ---------------------------------------------------------------------
+    def _monitoring(
+        self, prefix: str, tags: dict[str, str]
+    ) -> tuple[operationalinsights.Workspace, applicationinsights.Component]:
+        """A Log Analytics workspace and the workspace-based Application Insights
+        component the app's ``APPLICATIONINSIGHTS_CONNECTION_STRING`` points at."""
+        workspace = operationalinsights.Workspace(
+            f"{prefix}-logs",
+            resource_group_name=self.rg.name,
+            location=self._args.region,
+            sku=operationalinsights.WorkspaceSkuArgs(name="PerGB2018"),
+            retention_in_days=LOG_RETENTION_DAYS,
+            tags=tags,
+            opts=self._child,
+        )
+        insights = applicationinsights.Component(
+            f"{prefix}-insights",
+            resource_group_name=self.rg.name,
+            location=self._args.region,
+            kind="web",
+            application_type="web",
+            ingestion_mode="LogAnalytics",
+            workspace_resource_id=workspace.id,
+            tags=tags,
+            opts=self._child,
+        )
+        return workspace, insights
+
     # -- compute ------------------------------------------------------------------------
     def _plan(self, prefix: str, tags: dict[str, str]) -> web.AppServicePlan:
         sku = plan_sku(self._args.plan)
@@ -215,6 +251,7 @@ class FunctionModel(pulumi.ComponentResource):
             a.plan,
             storage_connection=self._connection_string(),
             package_url=package_url,
+            insights_connection=pulumi.Output.secret(self.insights.connection_string),
             env=a.env,
         )
         config: web.SiteConfigArgsDict = {

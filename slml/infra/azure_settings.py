@@ -69,8 +69,12 @@ CONSUMPTION_FORBIDDEN_SETTINGS: frozenset[str] = frozenset(
 #: Settings slml manages itself; ``azure.env`` may not override them.
 MANAGED_SETTINGS: frozenset[str] = frozenset(
     {"AzureWebJobsStorage", "FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION",
-     "WEBSITE_RUN_FROM_PACKAGE", "SLML_MODEL_DIR"}
+     "WEBSITE_RUN_FROM_PACKAGE", "SLML_MODEL_DIR", "APPLICATIONINSIGHTS_CONNECTION_STRING"}
 )  # fmt: skip
+
+#: Connects the Functions host to Application Insights. Valid on both plans: it is not
+#: in Microsoft's Flex deprecations table, and the Flex quickstart templates set it.
+INSIGHTS_SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 
 #: The app setting holding the storage connection string. Flex's deployment storage
 #: authentication names it too (``storage_account_connection_string_name``).
@@ -144,6 +148,7 @@ def app_settings(
     *,
     storage_connection: Any,
     package_url: Any = None,
+    insights_connection: Any = None,
     env: Mapping[str, str] | None = None,
 ) -> list[tuple[str, Any]]:
     """The app settings to send for ``plan``, as ordered (name, value) pairs.
@@ -151,12 +156,15 @@ def app_settings(
     ``storage_connection`` is the storage account's connection string (a secret);
     ``package_url`` the package blob's SAS URL, required for ``consumption`` (it becomes
     WEBSITE_RUN_FROM_PACKAGE) and refused for ``flex`` (which deploys from its blob
-    container). ``env`` is the user's ``azure.env``. Raises ConfigError when a forbidden
-    or managed setting would be sent.
+    container). ``insights_connection`` is the Application Insights connection string
+    (the host then sends its traces and requests there). ``env`` is the user's
+    ``azure.env``. Raises ConfigError when a forbidden or managed setting would be sent.
     """
     env = dict(env or {})
     check_user_env(plan, env)
     pairs: list[tuple[str, Any]] = [(STORAGE_SETTING, storage_connection)]
+    if insights_connection is not None:
+        pairs.append((INSIGHTS_SETTING, insights_connection))
     if plan == "consumption":
         if package_url is None:
             raise ConfigError("the consumption plan needs the package's blob URL")

@@ -3,20 +3,23 @@
 Build writes the Functions package (``slml.bundle.azure``); plan/deploy/destroy come
 from ``PulumiProvider`` running ``slml:azure:FunctionModel``. ``status`` reads the site
 resource and ``invoke`` fetches the app's default function key, both through the Azure
-management REST API (``azure_ops``); the key goes in ``x-functions-key``. The
-operations client is injected for tests.
+management REST API (``azure_ops``); the key goes in ``x-functions-key``. ``logs``
+queries the app's ``AppTraces`` in the component's Log Analytics workspace (the host's
+traces; minutes of ingestion delay). The operations client is injected for tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 from slml.bundle.azure import build_azure_package
 from slml.config.sections import AzureConfig
 from slml.engine import Program
-from slml.errors import DeployError
+from slml.errors import DeployError, ProviderUnavailable
 from slml.infra.azure_settings import check_user_env
+from slml.providers import azure_ops
 from slml.providers.azure_ops import AzureOps
 from slml.providers.base import Bundle, ProviderContext, Status
 from slml.providers.pulumi_base import PulumiProvider
@@ -34,9 +37,16 @@ class AzureProvider(PulumiProvider):
     config_model = AzureConfig
     plugin_packages = (("azure-native", "pulumi_azure_native"),)
 
-    def __init__(self, *, ops_factory: Callable[[], AzureOps] = AzureOps, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        ops_factory: Callable[[], AzureOps] = AzureOps,
+        sleep: Callable[[float], None] = time.sleep,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self._ops_factory = ops_factory
+        self._sleep = sleep
 
     def stack_config(self, ctx: ProviderContext) -> dict[str, str]:
         return {"azure-native:location": self.section(ctx).region}
@@ -57,7 +67,8 @@ class AzureProvider(PulumiProvider):
         )
 
     def program(self, *, ctx: ProviderContext, bundle: Bundle) -> Program:
-        """Creates ``FunctionModel`` and exports url, app_name, resource_group, app_id."""
+        """Creates ``FunctionModel`` and exports url, app_name, resource_group, app_id,
+        workspace_id."""
         import pulumi
 
         from slml.infra.azure import FunctionModel, FunctionModelArgs
@@ -79,7 +90,7 @@ class AzureProvider(PulumiProvider):
 
         def run() -> None:
             model = FunctionModel(f"{ctx.name}-{ctx.stage}", args)
-            for key in ("url", "app_name", "resource_group", "app_id"):
+            for key in ("url", "app_name", "resource_group", "app_id", "workspace_id"):
                 pulumi.export(key, getattr(model, key))
 
         return run
@@ -126,3 +137,21 @@ class AzureProvider(PulumiProvider):
         if self.section(ctx).auth == "function":
             key = ops.host_key(self._app_id(record))
         return ops.predict(record["url"], payload, key=key)
+
+    def logs(
+        self, *, ctx: ProviderContext, lines: int = 100, follow: bool = False
+    ) -> Iterator[str]:
+        """The Function App's last ``lines`` trace messages from Application Insights
+        (Log Analytics ``AppTraces``), oldest first; ``follow`` polls every 10 s."""
+        out = self.record(ctx).get("outputs") or {}
+        if not out.get("workspace_id"):
+            raise ProviderUnavailable(
+                "this azure deployment has no Log Analytics workspace to read logs from "
+                "(it was deployed before slml connected Application Insights)",
+                hint="run `slml deploy --provider azure` again to add it; meanwhile the "
+                "Function App's Log stream in the Azure portal shows live output",
+            )
+        return azure_ops.tail_logs(
+            self._ops_factory(), workspace_id=str(out["workspace_id"]),
+            app_name=str(out.get("app_name", "")), lines=lines, follow=follow, sleep=self._sleep,
+        )  # fmt: skip

@@ -5,6 +5,9 @@
 - ``host_key(app_id)``: ``POST {app_id}/host/default/listKeys`` → the ``default``
   function key (the host key every FUNCTION-level function accepts).
 - ``predict(url, payload, key=)``: ``POST <url>/predict`` with ``x-functions-key``.
+- ``query(workspace_id, kql)``: ``POST https://api.loganalytics.io/v1/workspaces/<id>/query``
+  → rows as dicts; ``tail_logs`` runs ``traces_query`` on the app's ``AppTraces`` (what
+  the Functions host sends to the component's Application Insights).
 
 ``app_id`` is the site's ARM resource id (the component's ``app_id`` output), so no
 subscription lookup is needed. The bearer token comes from an injected getter; the
@@ -16,21 +19,27 @@ ProviderUnavailable saying what to install. The transport is injected too: tests
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 
 from slml.errors import InvokeError, ProviderUnavailable
+from slml.providers.gcp_ops import timestamp_key  # RFC 3339 with any fraction digits
 
 MANAGEMENT_URL = "https://management.azure.com"
 MANAGEMENT_SCOPE = "https://management.azure.com/.default"
 API_VERSION = "2023-12-01"
+LOGS_QUERY_URL = "https://api.loganalytics.io/v1/workspaces/{workspace}/query"
+LOGS_SCOPE = "https://api.loganalytics.io/.default"
+#: Application Insights data reaches the workspace minutes after it is logged.
+LOGS_INTERVAL = 10.0
 TokenGetter = Callable[[], str]
 
 
-def default_token_getter() -> TokenGetter:
-    """A token getter backed by azure-identity's DefaultAzureCredential."""
+def default_token_getter(scope: str = MANAGEMENT_SCOPE) -> TokenGetter:
+    """A token getter for ``scope`` backed by azure-identity's DefaultAzureCredential."""
     try:
         from azure.identity import DefaultAzureCredential
     except ImportError:
@@ -39,7 +48,7 @@ def default_token_getter() -> TokenGetter:
             hint="pip install azure-identity, then sign in with `az login`",
         ) from None
     credential = DefaultAzureCredential()
-    return lambda: credential.get_token(MANAGEMENT_SCOPE).token
+    return lambda: credential.get_token(scope).token
 
 
 class AzureOps:
@@ -49,10 +58,12 @@ class AzureOps:
         self,
         *,
         token_getter: TokenGetter | None = None,
+        logs_token_getter: TokenGetter | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 60.0,
     ) -> None:
         self._token_getter = token_getter
+        self._logs_token_getter = logs_token_getter
         self._client = httpx.Client(transport=transport, timeout=timeout)
 
     def _token(self) -> str:
@@ -93,6 +104,80 @@ class AzureOps:
         except httpx.HTTPError as exc:
             raise InvokeError(f"calling {url}/predict failed: {exc}") from None
         return _json_or_raise(response, what=f"POST {url}/predict")
+
+    def query(self, workspace_id: str, kql: str) -> list[dict[str, Any]]:
+        """Run a KQL query on the Log Analytics workspace; the first table's rows as
+        ``{column: value}`` dicts."""
+        if self._logs_token_getter is None:
+            self._logs_token_getter = default_token_getter(LOGS_SCOPE)
+        url = LOGS_QUERY_URL.format(workspace=workspace_id)
+        try:
+            response = self._client.post(
+                url, json={"query": kql},
+                headers={"Authorization": f"Bearer {self._logs_token_getter()}"},
+            )  # fmt: skip
+        except httpx.HTTPError as exc:
+            raise InvokeError(f"cannot reach Log Analytics: {exc}") from None
+        tables = _json_or_raise(response, what=f"Log Analytics query on {workspace_id}")
+        table = (tables.get("tables") or [{}])[0]
+        columns = [c["name"] for c in table.get("columns", [])]
+        return [dict(zip(columns, row, strict=False)) for row in table.get("rows", [])]
+
+
+def traces_query(app_name: str, *, lines: int, since: str | None = None) -> str:
+    """KQL for the app's ``AppTraces``: the newest ``lines`` (descending), or with
+    ``since`` everything ingested at or after it (ascending by ingestion time, so a
+    late-arriving record is not skipped)."""
+    quoted = "'" + app_name.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    parts = [
+        "AppTraces",
+        f"| where AppRoleName =~ {quoted}",
+        "| extend Ingested = ingestion_time()",
+    ]
+    if since is None:
+        parts += ["| order by TimeGenerated desc", f"| take {lines}"]
+    else:
+        parts += [f"| where Ingested >= datetime({since})", "| order by Ingested asc",
+                  "| take 1000"]  # fmt: skip
+    parts.append("| project TimeGenerated, Ingested, Message, SeverityLevel, _ItemId")
+    return "\n".join(parts)
+
+
+def tail_logs(
+    ops: AzureOps, *, workspace_id: str, app_name: str, lines: int = 100, follow: bool = False,
+    sleep: Callable[[float], None] = time.sleep, interval: float = LOGS_INTERVAL,
+) -> Iterator[str]:  # fmt: skip
+    """The app's last ``lines`` trace messages, oldest first; with ``follow``, then each
+    one ingested later (polled every ``interval`` s, deduplicated by ``_ItemId``)."""
+    rows = ops.query(workspace_id, traces_query(app_name, lines=lines))[::-1]
+    yield from (str(row.get("Message", "")) for row in rows)
+    cursor = _IngestCursor()
+    cursor.advance(rows)
+    while follow:
+        sleep(interval)
+        query = traces_query(app_name, lines=lines, since=cursor.since)
+        new = [
+            row for row in ops.query(workspace_id, query) if row.get("_ItemId") not in cursor.seen
+        ]
+        if cursor.since is None:
+            new = new[::-1]  # still the newest-first tail query
+        yield from (str(row.get("Message", "")) for row in new)
+        cursor.advance(new)
+
+
+class _IngestCursor:
+    """The latest ingestion time seen (the next poll starts there, inclusive) and the
+    ``_ItemId``s already shown; ``since`` is None until a row has been seen."""
+
+    def __init__(self) -> None:
+        self.since: str | None = None
+        self.seen: set[Any] = set()
+
+    def advance(self, rows: list[dict[str, Any]]) -> None:
+        self.seen |= {row.get("_ItemId") for row in rows}
+        stamps = [str(row["Ingested"]) for row in rows if row.get("Ingested")]
+        if stamps:
+            self.since = max([*stamps, *([self.since] if self.since else [])], key=timestamp_key)
 
 
 def _json_or_raise(response: httpx.Response, *, what: str) -> dict[str, Any]:

@@ -64,6 +64,8 @@ class DeployedMocks(pulumi.runtime.Mocks):
             out["defaultHostName"] = f"{args.name}.azurewebsites.net"
         if args.typ == "azure-native:storage:StorageAccount":
             out["primaryEndpoints"] = {"blob": f"https://{args.name}.blob.core.windows.net/"}
+        if args.typ == "azure-native:applicationinsights:Component":
+            out["connectionString"] = "InstrumentationKey=1234;IngestionEndpoint=https://x/"
         if args.typ == "azure-native:storage:Blob":
             out["url"] = (
                 f"https://acct.blob.core.windows.net/slml-packages/{args.inputs['blobName']}"
@@ -117,8 +119,9 @@ def settings_of(inputs):
 def test_flex_sends_no_forbidden_setting_or_site_property(package):
     inputs, outputs = deployed(package)
     site, settings = settings_of(inputs)
-    assert set(settings) == {"AzureWebJobsStorage"}
+    assert set(settings) == {"AzureWebJobsStorage", "APPLICATIONINSIGHTS_CONNECTION_STRING"}
     assert "AccountKey=K3Y" in settings["AzureWebJobsStorage"]
+    assert settings["APPLICATIONINSIGHTS_CONNECTION_STRING"].startswith("InstrumentationKey=1234")
     assert not set(settings) & FLEX_FORBIDDEN_SETTINGS
     camel = {k.replace("_", "") for k in FLEX_FORBIDDEN_SITE_CONFIG}
     assert not {k.lower() for k in site} & camel
@@ -192,3 +195,23 @@ def test_region_and_tags_reach_the_resource_group(package):
     group = by_type["azure-native:resources:ResourceGroup"].inputs
     assert group["location"] == "westeurope"
     assert group["tags"] == {"slml-project": "iris", "slml-stage": "dev", "team": "ml"}
+
+
+@pytest.mark.parametrize("plan", ["flex", "consumption"])
+def test_host_logs_go_to_a_workspace_based_application_insights(package, plan):
+    by_type, _ = plan_of(package, plan=plan, region="westeurope")
+    workspace = by_type["azure-native:operationalinsights:Workspace"]
+    assert workspace.inputs["sku"] == {"name": "PerGB2018"}
+    assert workspace.inputs["retention_in_days"] == 30
+    assert workspace.inputs["location"] == "westeurope"
+    insights = by_type["azure-native:applicationinsights:Component"].inputs
+    assert insights["kind"] == "web" and insights["application_type"] == "web"
+    assert insights["ingestion_mode"] == "LogAnalytics"
+    assert insights["location"] == "westeurope"
+    inputs, _ = deployed(package, plan=plan)
+    component = inputs["azure-native:applicationinsights:Component"]
+    assert component["workspaceResourceId"] == "iris-dev-logs-id"  # the workspace's id
+    _, settings = settings_of(inputs)
+    assert settings["APPLICATIONINSIGHTS_CONNECTION_STRING"] == (
+        "InstrumentationKey=1234;IngestionEndpoint=https://x/"
+    )

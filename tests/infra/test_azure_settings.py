@@ -84,3 +84,14 @@ def test_site_config_sets_the_python_stack_only_on_consumption():
 def test_storage_account_logical_name_is_short_lowercase_alphanumeric():
     name = storage_account_name("my-very-long-project-name", "prod")
     assert name.isalnum() and name.islower() and len(name) <= 16
+
+
+@pytest.mark.parametrize("plan", ["flex", "consumption"])
+def test_the_insights_connection_string_is_sent_on_both_plans_and_managed(plan):
+    url = "https://b/p" if plan == "consumption" else None
+    pairs = dict(app_settings(plan, storage_connection="c", package_url=url,
+                              insights_connection="InstrumentationKey=k"))  # fmt: skip
+    assert pairs["APPLICATIONINSIGHTS_CONNECTION_STRING"] == "InstrumentationKey=k"
+    with pytest.raises(ConfigError, match="managed by slml"):
+        app_settings(plan, storage_connection="c", package_url=url,
+                     env={"applicationinsights_connection_string": "x"})  # fmt: skip

@@ -14,27 +14,45 @@ per the azure-functions-docker image tables), so glibc 2.28 wheels load on every
 them while newer manylinux tags might not. The Python version is the app's
 (``azure.python_version``); azure-functions stays on 1.x, the line for Python ≤ 3.12.
 
-Dependencies are installed once per lock hash into the cache
-(``<cache>/azure/<lock hash>/site-packages``), ELF-checked and slimmed there, then
-copied into each package: changing only the model rebuilds no dependency.
+Dependencies are installed once per (lock hash, Python version, platform) into the
+cache (``<cache>/azure/<key>/site-packages``), ELF-checked, slimmed, zipped
+(``deps.zip``) and measured there. A package zip is a copy of ``deps.zip`` with the app
+and model appended, so a model-only change re-zips only the model and the runtime;
+a rebuild with nothing changed reuses the previous package (see incremental.py).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from filelock import FileLock
 
 from slml.bundle import cache_dir as default_cache_dir
 from slml.bundle.elf import check_binaries
+from slml.bundle.incremental import (
+    artifact_inputs,
+    digest,
+    forget,
+    load_record,
+    record_path,
+    runtime_digest,
+    save_record,
+    zip_onto,
+)
 from slml.bundle.install import install_for_target
+from slml.bundle.lambda_bundle import layer_key
 from slml.bundle.local import verified_manifest
 from slml.bundle.lock import Lock, Target, resolve_lock, runtime_requirements
 from slml.bundle.runtime_files import copy_runtime
+from slml.bundle.size import files_under, measure, zip_dir
+from slml.bundle.slim import slim
 from slml.bundle.uvtool import Runner
 from slml.providers.base import Bundle, NullReporter, Reporter, SizeReport
 from slml.runtime.manifest import artifact_digest
@@ -48,6 +66,14 @@ MODEL_DIR = "model"
 AZURE_FUNCTIONS_PIN = "azure-functions>=1.20,<2"
 AUTH_LEVELS = {"function": "FUNCTION", "none": "ANONYMOUS"}
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc")
+PACKAGES_TOP = SITE_PACKAGES.parts[0]
+DEPS_RECORD = "deps.json"
+REUSED_NOTE = "nothing changed since the last build: the package and its zip are reused"
+UPDATED_NOTE = (
+    "dependencies unchanged: kept in the package; the zip is the cached deps.zip with the "
+    "app and model appended"
+)
+REBUILT_NOTE = "package assembled from the cached dependencies and the cached deps.zip"
 
 
 def azure_target(python_version: str) -> Target:
@@ -92,28 +118,57 @@ def write_app_files(dest: Path, *, auth: str, model_name: str) -> None:
     copy_runtime(dest)
 
 
-def cached_site_packages(
-    lock: Lock, *, target: Target, cache_dir: Path, runner: Runner = subprocess.run
-) -> tuple[Path, bool]:
-    """The installed, checked and slimmed dependencies of ``lock`` for ``target``, and
-    whether they came from the cache. Raises IncompatibleWheel / PackagingError."""
-    from slml.bundle.slim import slim
+@dataclass(frozen=True)
+class Dependencies:
+    """The cached dependencies of one (lock, Python version, platform): the installed,
+    ELF-checked and slimmed ``site`` tree, its deterministic ``zip`` (entries under
+    ``.python_packages/lib/site-packages/``) and its size, measured once."""
 
-    root = Path(cache_dir) / "azure" / f"{lock.hash}-{target.python_version}"
-    done = root / "site-packages" / ".slml-complete"
-    root.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(root) + ".lock", timeout=1800):
-        if done.is_file():
-            return done.parent, True
-        staging = root / "staging"
-        shutil.rmtree(staging, ignore_errors=True)
-        install_for_target(lock, staging, target=target, runner=runner)
-        check_binaries(staging, machine=AZURE_MACHINE)
-        slim(staging)
-        shutil.rmtree(done.parent, ignore_errors=True)
-        staging.rename(done.parent)
-        done.write_text(lock.hash + "\n", encoding="utf-8")
-    return done.parent, False
+    key: str
+    site: Path
+    zip: Path
+    size: SizeReport
+    reused: bool
+
+
+def cached_dependencies(
+    lock: Lock, *, target: Target, cache_dir: Path, runner: Runner = subprocess.run
+) -> Dependencies:
+    """The dependencies of ``lock`` for ``target`` under ``<cache>/azure/<key>/``, built
+    once per key (lock hash, Python version, platform) and reused after. Safe to call
+    concurrently. Raises IncompatibleWheel / PackagingError."""
+    key = layer_key(lock, target)
+    home = Path(cache_dir) / "azure" / key
+    home.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(home) + ".lock", timeout=1800):
+        reused = (home / DEPS_RECORD).is_file()
+        if not reused:
+            _stage_dependencies(lock, home, target=target, runner=runner)
+    data = json.loads((home / DEPS_RECORD).read_text(encoding="utf-8"))
+    size = SizeReport(
+        unzipped=int(data["unzipped"]),
+        zipped=(home / "deps.zip").stat().st_size,
+        largest=tuple((str(n), int(b)) for n, b in data["largest"]),
+    )
+    return Dependencies(key, home / "site-packages", home / "deps.zip", size, reused)
+
+
+def _stage_dependencies(lock: Lock, home: Path, *, target: Target, runner: Runner) -> None:
+    """Install, check, slim, zip and measure in a temporary directory, then rename it
+    to ``home``; ``deps.json`` is written last, so a half-built tree is never reused."""
+    work = Path(tempfile.mkdtemp(prefix=".build-", dir=home.parent))
+    try:
+        site = install_for_target(lock, work / "site-packages", target=target, runner=runner)
+        check_binaries(site, machine=AZURE_MACHINE)
+        slim(site)
+        zip_dir(site, work / "deps.zip", prefix=SITE_PACKAGES.as_posix() + "/")
+        size = measure(site)
+        record = {"lock": lock.hash, "unzipped": size.unzipped, "largest": size.largest}
+        (work / DEPS_RECORD).write_text(json.dumps(record), encoding="utf-8")
+        shutil.rmtree(home, ignore_errors=True)
+        work.rename(home)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def build_azure_package(
@@ -128,6 +183,10 @@ def build_azure_package(
 ) -> Bundle:
     """Build the Function App package for ``artifact_dir`` under ``out_dir``.
 
+    Incremental: dependencies come from the cache (``cached_dependencies``); when only
+    the model or the app changed, the package keeps its dependency tree and the zip is
+    the cached ``deps.zip`` with the app appended; when nothing changed (same inputs
+    digest, outputs untouched) the previous package is reused as is.
     Blocking and local (no cloud call). Raises ArtifactError/IntegrityError for a bad
     artifact, IncompatibleWheel when a dependency ships a non-x86_64-Linux binary,
     PackagingError when resolving or installing fails.
@@ -140,14 +199,18 @@ def build_azure_package(
     requirements = azure_requirements(manifest.get("requirements") or [])
     reporter.step(f"resolving {len(requirements)} requirements for {target.describe()}")
     lock = resolve_lock(requirements, target=target, cache_dir=cache, runner=runner)
-    site, reused = cached_site_packages(lock, target=target, cache_dir=cache, runner=runner)
-    reporter.detail(f"{len(lock.pins)} pins, lock {lock.hash[:12]}, dependencies {site}")
+    deps = cached_dependencies(lock, target=target, cache_dir=cache, runner=runner)
+    reporter.detail(f"{len(lock.pins)} pins, lock {lock.hash[:12]}, dependencies {deps.site}")
     package, zip_path = Path(out_dir) / "package", Path(out_dir) / "package.zip"
-    _assemble(package, artifact_dir=Path(artifact_dir), site=site, auth=auth,
-              model_name=manifest["name"])  # fmt: skip
-    size = _zip_and_measure(package, zip_path)
-    elapsed = time.perf_counter() - started
-    reporter.detail(f"built in {elapsed:.2f} s; {_describe(size)}")
+    size, how = _package(
+        package,
+        zip_path,
+        artifact_dir=Path(artifact_dir),
+        deps=deps,
+        auth=auth,
+        model_name=manifest["name"],
+    )
+    reporter.detail(f"built in {time.perf_counter() - started:.2f} s; {_describe(size)}")
     return Bundle(
         provider="azure",
         path=package,
@@ -156,35 +219,107 @@ def build_azure_package(
         python_version=python_version,
         platform=AZURE_PLATFORM,
         size=size,
-        files={"zip": zip_path, "lock": lock.path, "site_packages": site},
+        files={
+            "zip": zip_path,
+            "lock": lock.path,
+            "site_packages": deps.site,
+            "deps_zip": deps.zip,
+        },
         notes=(
             f"dependencies for Python {python_version} on Linux x86_64 ({AZURE_PLATFORM}, "
-            "binary wheels only, ELF-checked)" + (", from cache" if reused else ""),
+            "binary wheels only, ELF-checked)" + (", from cache" if deps.reused else ""),
+            how,
             f"auth level {auth_level(auth)}",
         ),
-        reused=reused,
+        reused=deps.reused,
     )
 
 
-def _assemble(package: Path, *, artifact_dir: Path, site: Path, auth: str, model_name: str) -> None:
-    shutil.rmtree(package, ignore_errors=True)
+def _package(
+    package: Path,
+    zip_path: Path,
+    *,
+    artifact_dir: Path,
+    deps: Dependencies,
+    auth: str,
+    model_name: str,
+) -> tuple[SizeReport, str]:
+    """Reuse, update or rebuild ``package`` and its zip. Returns (size, what was done)."""
+    inputs = digest(
+        deps.key,
+        artifact_inputs(artifact_dir),
+        render_function_app(auth=auth, model_name=model_name),
+        render_host_json(),
+        runtime_digest(),
+    )
+    record_file = record_path(package)
+    prior = load_record(record_file)
+    if prior is not None and prior.current(inputs):
+        return _size_from(prior.data["size"]), REUSED_NOTE
+    keep = prior is not None and prior.data.get("deps_key") == deps.key
+    keep = keep and (package / SITE_PACKAGES).is_dir()
+    forget(record_file)
+    _assemble(
+        package,
+        artifact_dir=artifact_dir,
+        site=None if keep else deps.site,
+        auth=auth,
+        model_name=model_name,
+    )
+    zip_onto(deps.zip, package, zip_path, exclude={PACKAGES_TOP})
+    size = _size_report(package, zip_path, deps)
+    save_record(
+        record_file,
+        inputs=inputs,
+        outputs=[zip_path, package],
+        data={"deps_key": deps.key, "size": asdict(size)},
+    )
+    return size, (UPDATED_NOTE if keep else REBUILT_NOTE)
+
+
+def _assemble(
+    package: Path, *, artifact_dir: Path, site: Path | None, auth: str, model_name: str
+) -> None:
+    """Write the app and the model into ``package``; copy ``site`` in as its
+    dependencies, or, when ``site`` is None, keep the dependencies already there."""
+    if site is None:
+        for entry in package.iterdir():
+            if entry.name != PACKAGES_TOP:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    else:
+        shutil.rmtree(package, ignore_errors=True)
+        shutil.copytree(site, package / SITE_PACKAGES, ignore=_IGNORE)
     write_app_files(package, auth=auth, model_name=model_name)
     shutil.copytree(artifact_dir, package / MODEL_DIR, ignore=_IGNORE)
-    shutil.copytree(site, package / SITE_PACKAGES, ignore=shutil.ignore_patterns(".slml-*"))
 
 
-def _zip_and_measure(package: Path, zip_path: Path) -> SizeReport:
-    """The deterministic zip and the size report (largest: the dependencies)."""
-    from slml.bundle.size import measure, zip_dir
+def _app_bytes(package: Path) -> int:
+    """Bytes of everything in ``package`` but its dependencies."""
+    total = 0
+    for entry in package.iterdir():
+        if entry.name != PACKAGES_TOP:
+            paths = files_under(entry) if entry.is_dir() else [entry]
+            total += sum(p.stat().st_size for p in paths)
+    return total
 
-    zip_dir(package, zip_path)
-    deps = measure(package / SITE_PACKAGES)
-    total = measure(package)
+
+def _size_report(package: Path, zip_path: Path, deps: Dependencies) -> SizeReport:
+    """The package's size; the dependencies' share (and the largest) from the cache."""
+    app = _app_bytes(package)
     return SizeReport(
-        unzipped=total.unzipped,
+        unzipped=deps.size.unzipped + app,
         zipped=zip_path.stat().st_size,
-        largest=deps.largest,
-        parts={"dependencies": deps.unzipped, "app": total.unzipped - deps.unzipped},
+        largest=deps.size.largest,
+        parts={"dependencies": deps.size.unzipped, "app": app},
+    )
+
+
+def _size_from(data: dict) -> SizeReport:
+    return SizeReport(
+        unzipped=int(data["unzipped"]),
+        zipped=data["zipped"],
+        largest=tuple((str(n), int(b)) for n, b in data["largest"]),
+        parts={str(k): int(v) for k, v in data["parts"].items()},
     )
 
 

@@ -12,7 +12,9 @@
 The same context serves both targets (see the Dockerfile's header). ``model_tarball``
 writes the artifact as a deterministic ``model.tar.gz`` for SageMaker's ModelDataUrl.
 Build is local: the only network use is uv resolving (and, for the size report,
-downloading) wheels, both cached.
+downloading) wheels, both cached. Incremental: the context and the tarball are rewritten
+only when their inputs changed (``slml.bundle.incremental``); the dependency layer's size
+is measured once per lock.
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ from pathlib import Path
 
 import slml
 from slml.bundle import cache_dir as default_cache_dir
+from slml.bundle import incremental
 from slml.bundle.lock import Lock, Target, resolve_lock, runtime_requirements
 from slml.bundle.runtime_files import copy_runtime
+from slml.bundle.size import files_under
 from slml.bundle.uvtool import Runner, run_uv
 from slml.errors import ArtifactError, ConfigError, IntegrityError
 from slml.providers.base import Bundle, SizeReport
@@ -97,6 +101,26 @@ def _normalise_modes(root: Path) -> None:
             os.chmod(Path(dirpath) / name, 0o644)
 
 
+def context_texts(
+    *, manifest: dict, digest: str, provider: str, python_version: str
+) -> dict[str, str]:
+    """The generated files of the context (``Dockerfile``, ``.dockerignore``) by name."""
+    values = {
+        "model_name": manifest.get("name", "model"),
+        "model_version": manifest.get("version", ""),
+        "model_sha256": digest,
+        "slml_version": slml.__version__,
+        "provider": provider,
+        "python_version": python_version,
+        "python_patch": PYTHON_PATCH[python_version],
+        "uid": UID,
+    }
+    return {
+        "Dockerfile": render("container/Dockerfile.j2", **values),
+        ".dockerignore": render("container/dockerignore.j2", **values),
+    }
+
+
 def write_context(
     artifact_dir: Path,
     dest: Path,
@@ -117,18 +141,11 @@ def write_context(
         artifact_dir, dest / "model", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
     )
     _normalise_modes(dest)
-    values = {
-        "model_name": manifest.get("name", "model"),
-        "model_version": manifest.get("version", ""),
-        "model_sha256": digest,
-        "slml_version": slml.__version__,
-        "provider": provider,
-        "python_version": python_version,
-        "python_patch": PYTHON_PATCH[python_version],
-        "uid": UID,
-    }
-    (dest / "Dockerfile").write_text(render("container/Dockerfile.j2", **values), "utf-8")
-    (dest / ".dockerignore").write_text(render("container/dockerignore.j2", **values), "utf-8")
+    texts = context_texts(
+        manifest=manifest, digest=digest, provider=provider, python_version=python_version
+    )
+    for name, text in texts.items():
+        (dest / name).write_text(text, "utf-8")
     return dest
 
 
@@ -233,18 +250,20 @@ def build_container_context(
     requirements = [*manifest.get("requirements", []), *runtime_requirements()]
     target = Target(provider, python_version=python_version, platform=LOCK_PLATFORM)
     lock = resolve_lock(requirements, target=target, cache_dir=cache, runner=runner)
-    write_context(
-        artifact_dir,
-        dest,
-        lock=lock,
-        manifest=manifest,
-        digest=digest,
-        provider=provider,
+    context_reused = _write_context_if_changed(
+        artifact_dir, dest, lock=lock, manifest=manifest, digest=digest, provider=provider,
         python_version=python_version,
-    )
+    )  # fmt: skip
     files = {"context": dest, "dockerfile": dest / "Dockerfile", "lock": dest / "requirements.lock"}
+    reused_parts = ["context"] if context_reused else []
     if model_tar is not None:
-        files["model_tar"] = model_tarball(artifact_dir, model_tar)
+        files["model_tar"] = Path(model_tar)
+        if incremental.reuse_or_build(
+            Path(model_tar),
+            incremental.artifact_inputs(artifact_dir),
+            lambda: [model_tarball(artifact_dir, Path(model_tar))],
+        ):
+            reused_parts.append("model.tar.gz")
     size = _size_report(dest, lock, python_version, cache, runner, measure=measure, pyc=bytecode)
     notes = (
         f"container context for {IMAGE_PLATFORM}: {base_image(python_version)}, "
@@ -252,6 +271,8 @@ def build_container_context(
         f"expected image size ~{size.unzipped / 1e6:.0f} MB uncompressed "
         f"({_parts_words(size.parts)})",
     )
+    if reused_parts:
+        notes += (f"unchanged since the last build, reused: {', '.join(reused_parts)}",)
     return Bundle(
         provider=provider,
         path=dest,
@@ -264,6 +285,32 @@ def build_container_context(
         notes=notes,
         reused=lock.reused,
     )
+
+
+def _write_context_if_changed(
+    artifact_dir: Path, dest: Path, *, lock: Lock, manifest: dict, digest: str, provider: str,
+    python_version: str,
+) -> bool:  # fmt: skip
+    """``write_context`` unless the context at ``dest`` was built from the same inputs
+    (lock, artifact, runtime, generated files) and is untouched. True when reused."""
+    texts = context_texts(
+        manifest=manifest, digest=digest, provider=provider, python_version=python_version
+    )
+    inputs = incremental.digest(
+        incremental.file_digest(lock.path),
+        incremental.artifact_inputs(artifact_dir),
+        incremental.runtime_digest(),
+        *(part for item in sorted(texts.items()) for part in item),
+    )
+
+    def build() -> list[Path]:
+        write_context(
+            artifact_dir, dest, lock=lock, manifest=manifest, digest=digest, provider=provider,
+            python_version=python_version,
+        )  # fmt: skip
+        return [dest, *files_under(dest)]
+
+    return incremental.reuse_or_build(dest, inputs, build)
 
 
 def _parts_words(parts: dict[str, int]) -> str:
@@ -304,6 +351,7 @@ __all__ = [
     "UID",
     "base_image",
     "build_container_context",
+    "context_texts",
     "measure_dependencies",
     "model_tarball",
     "write_context",

@@ -64,14 +64,20 @@ def zip_dir(src: Path, dest: Path, *, prefix: str = "", bytecode: bool = False) 
     tmp = dest.with_name(f".{dest.name}.tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
         for path in files_under(src, bytecode=bytecode):
-            info = zipfile.ZipInfo(prefix + path.relative_to(src).as_posix(), _EPOCH)
-            mode = 0o755 if os.access(path, os.X_OK) else 0o644
-            info.external_attr = (0o100000 | mode) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            with open(path, "rb") as fh:
-                zf.writestr(info, fh.read())
+            add_file(zf, path, prefix + path.relative_to(src).as_posix())
     os.replace(tmp, dest)
     return dest
+
+
+def add_file(zf: zipfile.ZipFile, path: Path, arcname: str) -> None:
+    """Add one file as every slml zip does: fixed timestamp (1980-01-01), mode 0755 if
+    executable else 0644, deflated; so the entry depends only on the file's bytes."""
+    info = zipfile.ZipInfo(arcname, _EPOCH)
+    mode = 0o755 if os.access(path, os.X_OK) else 0o644
+    info.external_attr = (0o100000 | mode) << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with open(path, "rb") as fh:
+        zf.writestr(info, fh.read())
 
 
 def human(size: int) -> str:

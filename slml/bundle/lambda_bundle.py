@@ -63,7 +63,7 @@ from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import MB, human, measure, package_sizes, zip_dir
 from slml.bundle.slim import slim
 from slml.bundle.uvtool import Runner
-from slml.errors import PackageTooLarge
+from slml.errors import PackageTooLarge, PackagingError
 from slml.providers.base import Bundle, NullReporter, Reporter, SizeReport
 from slml.runtime.manifest import artifact_digest
 from slml.templates import render_to
@@ -334,6 +334,23 @@ def _with_bytecode(
     )
 
 
+def _resolve(requirements: list[str], *, target: Target, options: LambdaOptions,
+             cache_dir: Path, runner: Runner) -> Lock:  # fmt: skip
+    """resolve_lock, with the advice that fits Lambda when nothing resolves."""
+    try:
+        return resolve_lock(requirements, target=target, cache_dir=cache_dir, runner=runner)
+    except PackagingError as exc:
+        if options.runtime != "python3.11" or target.platform is None:
+            raise
+        raise PackagingError(
+            exc.message,
+            hint="python3.11 functions run on Amazon Linux 2 (glibc 2.26), where wheels "
+            "built for manylinux_2_28 or newer (recent scikit-learn, SciPy, ...) cannot "
+            "load; set aws.runtime: python3.12 (Amazon Linux 2023), or save the model "
+            "with versions that ship manylinux2014 wheels",
+        ) from None
+
+
 def build_lambda_bundle(
     artifact_dir: Path,
     out_dir: Path,
@@ -358,7 +375,8 @@ def build_lambda_bundle(
     interpreter, why = choose_interpreter(options.bytecode, target.python_version, finder=finder)
     requirements = [*manifest.get("requirements", []), *runtime_requirements(("lambda",))]
     reporter.step(f"resolving dependencies for {target.describe()}")
-    lock = resolve_lock(requirements, target=target, cache_dir=cache_dir, runner=runner)
+    lock = _resolve(requirements, target=target, options=options, cache_dir=cache_dir,
+                    runner=runner)  # fmt: skip
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(lock.path, out_dir / "requirements.lock")

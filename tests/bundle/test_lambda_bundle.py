@@ -174,3 +174,21 @@ def test_too_large_bundle_with_image_renders_a_lambda_dockerfile(
         lint = subprocess.run(["hadolint", "--failure-threshold", "error", "-"], input=dockerfile,
                               capture_output=True, text=True, check=False)  # fmt: skip
         assert lint.returncode == 0, lint.stdout
+
+
+def test_python311_without_wheels_for_amazon_linux_2_says_what_to_do(
+    tmp_path: Path, iris_artifact: Path
+) -> None:
+    """scikit-learn 1.9 ships manylinux_2_28 wheels only: nothing resolves for python3.11
+    (Amazon Linux 2), and the error says to move to python3.12."""
+    from slml.bundle.lambda_bundle import LambdaOptions, build_lambda_bundle
+    from slml.errors import PackagingError
+
+    with pytest.raises(PackagingError) as info:
+        build_lambda_bundle(
+            iris_artifact, tmp_path / "out",
+            options=LambdaOptions(runtime="python3.11", architecture="x86_64"),
+            cache_dir=tmp_path / "cache",
+        )  # fmt: skip
+    assert "scikit-learn" in info.value.message
+    assert "aws.runtime: python3.12" in (info.value.hint or "")

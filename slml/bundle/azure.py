@@ -255,7 +255,9 @@ def _package(
     record_file = record_path(package)
     prior = load_record(record_file)
     if prior is not None and prior.current(inputs):
-        return _size_from(prior.data["size"]), REUSED_NOTE
+        size = _size_from(prior.data.get("size"))
+        if size is not None:
+            return size, REUSED_NOTE
     keep = prior is not None and prior.data.get("deps_key") == deps.key
     keep = keep and (package / SITE_PACKAGES).is_dir()
     forget(record_file)
@@ -314,13 +316,17 @@ def _size_report(package: Path, zip_path: Path, deps: Dependencies) -> SizeRepor
     )
 
 
-def _size_from(data: dict) -> SizeReport:
-    return SizeReport(
-        unzipped=int(data["unzipped"]),
-        zipped=data["zipped"],
-        largest=tuple((str(n), int(b)) for n, b in data["largest"]),
-        parts={str(k): int(v) for k, v in data["parts"].items()},
-    )
+def _size_from(data: object) -> SizeReport | None:
+    """The size report a record holds; None when it holds none or a malformed one."""
+    try:
+        return SizeReport(
+            unzipped=int(data["unzipped"]),  # type: ignore[index]
+            zipped=int(data["zipped"]),  # type: ignore[index]
+            largest=tuple((str(n), int(b)) for n, b in data["largest"]),  # type: ignore[index]
+            parts={str(k): int(v) for k, v in data["parts"].items()},  # type: ignore[index]
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
 
 
 def _describe(size: SizeReport) -> str:

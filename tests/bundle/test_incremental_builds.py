@@ -189,6 +189,12 @@ def test_a_tampered_package_zip_is_rebuilt(azure_first, tmp_path, cache, _iris_a
     )
     assert REUSED_NOTE not in again.notes
     assert again.files["zip"].read_bytes() == good
+    record = record_path(again.path)  # a record without its size report is not trusted
+    record.write_text(record.read_text().replace('"size"', '"other"'))
+    third = build_azure_package(
+        artifact_dir=artifact, out_dir=out, python_version=HOST_PYTHON, cache_dir=cache
+    )
+    assert REUSED_NOTE not in third.notes and third.size == first.size
 
 
 def _small_lock(tmp_path: Path, *names: str):

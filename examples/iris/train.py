@@ -32,8 +32,9 @@ def main() -> None:
 
     data = load_iris()
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=args.max_iter))
-    model.fit(data.data, data.target)
-    print(f"trained: accuracy on the training data {model.score(data.data, data.target):.3f}")
+    species = data.target_names[data.target]  # predict "setosa", not 0
+    model.fit(data.data, species)
+    print(f"trained: accuracy on the training data {model.score(data.data, species):.3f}")
 
     info = slml.save_model(
         model,

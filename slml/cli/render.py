@@ -146,7 +146,8 @@ def predictions(console: Console, result: dict[str, Any]) -> None:
         return
     width = len(str(len(values)))
     for i, value in enumerate(values):
-        console.print(f"  [dim]{i:>{width}}[/] {json.dumps(value, default=str)}", highlight=False)
+        shown = value if isinstance(value, str) else json.dumps(value, default=str)
+        console.print(f"  [dim]row {i:>{width}} →[/] {shown}", highlight=False)
 
 
 def history(console: Console, events: list[dict[str, Any]]) -> None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pulumi
+if TYPE_CHECKING:  # pulumi loads only when a program runs: the CLI starts faster
+    import pulumi
 
 PLATFORM = "linux/amd64"
 
@@ -62,6 +64,8 @@ def container_image(
     built for linux/amd64 and pushed to ``repository_url`` with the given registry
     credentials (kept secret). Needs a Docker/BuildKit daemon at deploy time; not at
     preview (``build_on_preview=False``)."""
+    import pulumi
+
     if source.image_uri is not None:
         return pulumi.Output.from_input(source.image_uri)
     import pulumi_docker_build as docker_build

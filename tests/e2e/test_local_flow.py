@@ -19,6 +19,7 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 SLML = str(Path(sys.executable).with_name("slml"))
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3]]
+SPECIES = ["setosa", "versicolor", "virginica"]  # what train.py's model predicts for ROWS
 
 BROKEN_MODEL = '''
 class Broken:
@@ -67,13 +68,13 @@ def test_deploy_redeploy_broken_destroy(project: Path) -> None:
     first = json.loads(slml(project, "deploy", "--json").stdout)
     assert first["version"] == 1 and first["url"].startswith("http://127.0.0.1:")
     body = predict(first["url"])
-    assert body["predictions"] == [0, 1, 2]
+    assert body["predictions"] == SPECIES
     assert body["model"] == "iris" and body["version"] == "1"
 
     invoked = json.loads(slml(project, "invoke", "--file", "sample.json", "--json").stdout)
-    assert invoked["predictions"] == [0, 1, 2]
+    assert invoked["predictions"] == SPECIES
     csv_invoked = json.loads(slml(project, "invoke", "--file", "sample.csv", "--json").stdout)
-    assert csv_invoked["predictions"] == [0, 1, 2]
+    assert csv_invoked["predictions"] == SPECIES
 
     # a new model version: same URL, the new version answers
     train(project, "2")

@@ -1,7 +1,8 @@
 """Remove what a deployed bundle never uses, safely.
 
-Removed: ``__pycache__`` directories, ``*.pyc``/``*.pyo`` files, and packages' own test
-suites (directories named ``tests`` or ``test`` *inside* a package, i.e. whose parent
+Removed: ``__pycache__`` directories, ``*.pyc``/``*.pyo`` files, build-time-only sources
+(Cython ``*.pyx``/``*.pxd``/``*.pxi`` and ``*.pyi`` type stubs, never read when code runs),
+and packages' own test suites (directories named ``tests`` or ``test`` *inside* a package, i.e. whose parent
 has an ``__init__.py``; never at the top level, where a distribution's own package
 could have that name). Kept: ``*.dist-info`` (``importlib.metadata`` reads it), every
 ``.so`` unstripped (``strip`` can misalign ELF sections), and modules such as
@@ -24,6 +25,8 @@ from pathlib import Path
 
 TEST_DIRS = frozenset({"tests", "test"})
 BYTECODE = (".pyc", ".pyo")
+BUILD_ONLY = (".pyx", ".pxd", ".pxi", ".pyi")
+REMOVED_SUFFIXES = BYTECODE + BUILD_ONLY
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,8 @@ def _removable_dir(path: Path, root: Path) -> bool:
 
 
 def slim(root: Path) -> SlimReport:
-    """Delete caches and nested test suites under ``root`` in place. Idempotent."""
+    """Delete caches, build-only sources and nested test suites under ``root`` in
+    place. Idempotent."""
     root = Path(root)
     files = size = 0
     for dirpath, dirnames, filenames in os.walk(root, topdown=True):
@@ -64,7 +68,7 @@ def slim(root: Path) -> SlimReport:
                 shutil.rmtree(candidate)
                 dirnames.remove(name)
         for name in filenames:
-            if name.endswith(BYTECODE):
+            if name.endswith(REMOVED_SUFFIXES):
                 full = here / name
                 size += full.stat().st_size
                 files += 1

@@ -25,6 +25,9 @@ def test_slim_removes_what_is_never_used_and_keeps_the_rest(tmp_path):
     gone = [
         touch(tmp_path / "pkg/__pycache__/x.cpython-312.pyc"),
         touch(tmp_path / "pkg/old.pyc"),
+        touch(tmp_path / "pkg/_fast.pyx"),  # Cython source: compiled into _fast.so
+        touch(tmp_path / "pkg/_fast.pxd"),
+        touch(tmp_path / "pkg/__init__.pyi"),  # type stub: for type checkers only
         touch(tmp_path / "pkg/tests/test_a.py", b"yy"),
         touch(tmp_path / "pkg/sub/__init__.py").parent / "test",
     ]
@@ -32,5 +35,5 @@ def test_slim_removes_what_is_never_used_and_keeps_the_rest(tmp_path):
     report = slim(tmp_path)
     assert all(p.exists() for p in keep)
     assert not any(p.exists() for p in gone)
-    assert report.removed_files == 4 and report.removed_bytes == 5
+    assert report.removed_files == 7 and report.removed_bytes == 8
     assert slim(tmp_path).removed_files == 0  # idempotent

@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.exceptions import Abort as TyperAbort
 from typer.exceptions import Exit as TyperExit
 from typer.exceptions import TyperException
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
         if show is not None:
             show(file=sys.stderr)
         else:  # pragma: no cover
-            err.print(f"error: {exc.format_message()}")
+            err.print(f"error: {escape(exc.format_message())}")
         sys.exit(2)
     except (KeyboardInterrupt, TyperAbort):
         err.print("[yellow]interrupted[/]: nothing was left half-done; the previous "
@@ -119,14 +120,15 @@ def main(argv: list[str] | None = None) -> None:
     except SlmlError as exc:
         if _state["debug"]:
             traceback.print_exc()
-        err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
         if exc.hint:
-            err.print(f"  [dim]hint:[/] {exc.hint}", highlight=False)
+            err.print(f"  [dim]hint:[/] {escape(exc.hint)}", highlight=False)
         sys.exit(exit_code(exc))
     except Exception as exc:  # an slml bug: say so plainly
         if _state["debug"]:
             traceback.print_exc()
-        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", highlight=False)
+        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}",
+                  highlight=False)
         err.print("  [dim]rerun with --debug for the traceback, and please report it[/]")
         sys.exit(1)
     sys.exit(0)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from slml import api
 from slml.cli import (
@@ -54,7 +55,8 @@ def init(
     target.write_text(text, encoding="utf-8")
     out.print(f"wrote {target}")
     if not model.exists():
-        err.print(f"[yellow]note:[/] {model} does not exist yet; save the model there first")
+        err.print(f"[yellow]note:[/] {escape(str(model))} does not exist yet; save the model "
+                  "there first")
 
 
 @app.command()
@@ -208,5 +210,5 @@ def destroy(
             f"Destroy every {chosen.provider} resource of {chosen.name} (stage {chosen.stage})?",
             abort=True,
         )
+    # the provider reports what it stopped, or that nothing was deployed
     _run(lambda r: api.destroy(reporter=r, **_opts(config, provider, stage)), json_mode=False)
-    out.print("destroyed")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from slml.providers.base import Bundle, DeployResult, Plan, SizeReport, Status
@@ -53,18 +54,18 @@ def size_table(size: SizeReport) -> Table:
     if size.largest:
         table.add_section()
         for package, value in size.largest[:10]:
-            table.add_row(f"  {package}", human_bytes(value))
+            table.add_row(f"  {escape(package)}", human_bytes(value))
     return table
 
 
 def bundle(console: Console, result: Bundle) -> None:
-    console.print(f"[bold]Built[/] {result.provider} bundle at {result.path}")
+    console.print(f"[bold]Built[/] {result.provider} bundle at {escape(str(result.path))}")
     console.print(
         f"  python {result.python_version}, {result.platform}, lock {result.lock_hash[:12]}, "
         f"model {result.model_sha256[:12]}" + (" (dependencies reused)" if result.reused else "")
     )
     for note in result.notes:
-        console.print(f"  [dim]{note}[/]")
+        console.print(f"  [dim]{escape(note)}[/]")
     console.print(size_table(result.size))
 
 
@@ -81,20 +82,21 @@ def plan(console: Console, result: Plan) -> None:
     }
     console.print(f"[bold]{titles[result.kind]}[/] for {result.provider}, stage {result.stage}")
     for i, step in enumerate(result.steps, 1):
-        console.print(f"  {i}. {step}")
+        console.print(f"  {i}. {escape(step)}")
     if result.resources:
         table = Table(show_header=True, header_style="bold", show_lines=False)
         for column in ("op", "type", "name", "inputs that matter", "known after deploy"):
             table.add_column(column, overflow="fold")
         for res in result.resources:
             inputs = "\n".join(f"{k}: {_value(v)}" for k, v in res.inputs.items())
-            table.add_row(res.op, res.type, res.name, inputs, ", ".join(res.unknowns))
+            cells = (res.op, res.type, res.name, inputs, ", ".join(res.unknowns))
+            table.add_row(*(escape(cell) for cell in cells))
         console.print(table)
         console.print(f"  {len(result.resources)} resources")
     for note in result.notes:
-        console.print(f"  [dim]{note}[/]")
+        console.print(f"  [dim]{escape(note)}[/]")
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 def deployed(console: Console, result: DeployResult) -> None:
@@ -102,9 +104,9 @@ def deployed(console: Console, result: DeployResult) -> None:
         f"[bold green]Deployed[/] version {result.version} to {result.provider} "
         f"(stage {result.stage})"
     )
-    console.print(f"  endpoint: [bold]{result.url}[/]")
+    console.print(f"  endpoint: [bold]{escape(result.url)}[/]")
     for note in result.notes:
-        console.print(f"  [dim]{note}[/]")
+        console.print(f"  [dim]{escape(note)}[/]")
 
 
 def status(console: Console, result: Status) -> None:
@@ -112,10 +114,10 @@ def status(console: Console, result: Status) -> None:
     console.print(
         f"{result.provider}/{result.stage}: [{colour}]{result.state}[/]"
         + (f"  version {result.version}" if result.version is not None else "")
-        + (f"  {result.url}" if result.url else "")
+        + (f"  {escape(result.url)}" if result.url else "")
     )
     for key, value in result.details.items():
-        console.print(f"  {key}: {_value(value)}")
+        console.print(f"  {escape(str(key))}: {escape(_value(value))}")
 
 
 def deployments(console: Console, records: list[dict[str, Any]]) -> None:
@@ -126,20 +128,15 @@ def deployments(console: Console, records: list[dict[str, Any]]) -> None:
     for column in ("stage", "provider", "version", "url", "deployed", "by"):
         table.add_column(column)
     for rec in records:
-        table.add_row(
-            str(rec.get("stage", "")),
-            str(rec.get("provider", "")),
-            str(rec.get("version", "")),
-            str(rec.get("url", "")),
-            str(rec.get("deployed_at", "")),
-            str(rec.get("deployed_by", "")),
-        )
+        keys = ("stage", "provider", "version", "url", "deployed_at", "deployed_by")
+        table.add_row(*(escape(str(rec.get(k, ""))) for k in keys))
     console.print(table)
 
 
 def predictions(console: Console, result: dict[str, Any]) -> None:
     """One line per prediction, prefixed by the model that made it."""
-    console.print(f"[bold]{result.get('model', 'model')}[/] version {result.get('version', '?')}")
+    name, version = escape(str(result.get("model", "model"))), escape(str(result.get("version")))
+    console.print(f"[bold]{name}[/] version {version}")
     values = result.get("predictions")
     if not isinstance(values, list):
         console.print_json(json.dumps(result, default=str))
@@ -147,7 +144,7 @@ def predictions(console: Console, result: dict[str, Any]) -> None:
     width = len(str(len(values)))
     for i, value in enumerate(values):
         shown = value if isinstance(value, str) else json.dumps(value, default=str)
-        console.print(f"  [dim]row {i:>{width}} →[/] {shown}", highlight=False)
+        console.print(f"  [dim]row {i:>{width}} →[/] {escape(shown)}", highlight=False)
 
 
 def history(console: Console, events: list[dict[str, Any]]) -> None:
@@ -159,6 +156,6 @@ def history(console: Console, events: list[dict[str, Any]]) -> None:
         table.add_column(column, overflow="fold")
     for event in events:
         detail = event.get("error") or event.get("url") or ""
-        table.add_row(*(str(event.get(k, "")) for k in ("at", "event", "stage", "provider",
-                                                        "version", "by")), _value(detail))
+        keys = ("at", "event", "stage", "provider", "version", "by")
+        table.add_row(*(escape(str(event.get(k, ""))) for k in keys), escape(_value(detail)))
     console.print(table)

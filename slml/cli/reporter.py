@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from rich.console import Console
+from rich.markup import escape
 from rich.status import Status as Spinner
 
 
@@ -25,7 +26,7 @@ class RichReporter:
         if self._spinner is not None:
             self._spinner.stop()
             self._spinner = None
-        self.console.print(f"[green]✓[/] {self._current} [dim]({elapsed:.1f}s)[/]")
+        self.console.print(f"[green]✓[/] {escape(self._current)} [dim]({elapsed:.1f}s)[/]")
         self._current = None
 
     def step(self, message: str) -> None:
@@ -35,16 +36,16 @@ class RichReporter:
         self._current = message
         self._started = time.perf_counter()
         if self.console.is_terminal:
-            self._spinner = self.console.status(message)
+            self._spinner = self.console.status(escape(message))
             self._spinner.start()
 
     def detail(self, message: str) -> None:
         if not self.quiet:
-            self.console.print(f"  [dim]{message}[/]", highlight=False)
+            self.console.print(f"  [dim]{escape(message)}[/]", highlight=False)
 
     def warn(self, message: str) -> None:
         # warnings are shown even with --json (on stderr), they are about safety
-        self.console.print(f"[yellow]warning:[/] {message}", highlight=False)
+        self.console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
 
     def close(self) -> None:
         if not self.quiet:
@@ -58,5 +59,5 @@ class RichReporter:
             self._spinner.stop()
             self._spinner = None
         if self._current is not None and not self.quiet:
-            self.console.print(f"[red]✗[/] {self._current}")
+            self.console.print(f"[red]✗[/] {escape(self._current)}")
         self._current = None

@@ -27,6 +27,7 @@ CONFIG_FILE = "slml.yaml"
 PROVIDERS = ("local", "aws", "sagemaker", "gcp", "azure")
 ProviderName = Literal["local", "aws", "sagemaker", "gcp", "azure"]
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
+_STAGE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 
 __all__ = [
     "CONFIG_FILE",
@@ -50,7 +51,7 @@ class ProjectConfig(BaseModel):
     name: str = Field(description="project name: lowercase letters, digits, dashes")
     model: Path = Field(description="path to the model artifact directory")
     provider: ProviderName = "local"
-    stage: str = Field(default="dev", pattern=r"^[a-z][a-z0-9-]{0,19}$")
+    stage: str = Field(default="dev", description="dev, prod, ...: a separate deployment")
     backend: str | None = Field(
         default=None,
         description="Pulumi state backend URL (file://, s3://, https://); default .slml/pulumi",
@@ -68,6 +69,16 @@ class ProjectConfig(BaseModel):
             raise ValueError(
                 f"{value!r} is not a valid name: use 2-40 lowercase letters, digits and "
                 "dashes, starting with a letter (cloud resource names are built from it)"
+            )
+        return value
+
+    @field_validator("stage")
+    @classmethod
+    def _stage(cls, value: str) -> str:
+        if not _STAGE.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid stage: use 1-20 lowercase letters, digits and "
+                "dashes, starting with a letter (e.g. dev, prod, eu-test)"
             )
         return value
 

@@ -184,15 +184,16 @@ class PulumiProvider:
         )
 
     def destroy(self, *, ctx: ProviderContext) -> None:
-        """``pulumi destroy`` and forget the record. Raises NotDeployed when none exists."""
+        """``pulumi destroy`` and forget the record. Idempotent: with nothing recorded it
+        says so and returns (`slml list` shows what is deployed)."""
         if ctx.state.read_record(ctx.stage, self.name) is None:
-            raise NotDeployed(
-                f"no {self.name} deployment is recorded for stage {ctx.stage!r}",
-                hint=f"`slml deployments` lists what is deployed; "
-                f"`slml deploy --provider {self.name}` creates one",
+            ctx.reporter.step(
+                f"no {self.name} deployment is recorded for stage {ctx.stage}; nothing to destroy"
             )
+            return
         engine = self.engine(ctx)
         with ctx.state.lock(waiting="waiting for another slml command to finish..."):
+            ctx.reporter.step(f"destroying every {self.name} resource of stage {ctx.stage}")
             engine.destroy(on_output=ctx.reporter.detail)
             ctx.state.delete_record(ctx.stage, self.name)
             ctx.state.append_history(

@@ -88,3 +88,23 @@ def test_console_script_runs_as_a_process(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "no slml.yaml found" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_messages_with_brackets_are_printed_literally(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rich markup must not eat user data: a stage error quotes a pattern-like value."""
+    (project / "slml.yaml").write_text("name: iris\nmodel: m\nstage: '[a-z]x'\n")
+    code, _, err = run(["status"], capsys)
+    assert code == 2
+    assert "stage: '[a-z]x' is not a valid stage" in err
+
+
+def test_destroy_with_nothing_deployed_says_so_once(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "slml.yaml").write_text("name: iris\nmodel: m\n")
+    code, out, err = run(["destroy"], capsys)
+    assert code == 0
+    assert "nothing to destroy" in out + err
+    assert "destroyed" not in out + err

@@ -43,6 +43,15 @@ __all__ = [
 ]
 
 
+def _slug(value: str, pattern: re.Pattern[str], what: str, length: str, why: str) -> str:
+    if not pattern.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid {what}: use {length} lowercase letters, digits and "
+            f"dashes, starting with a letter ({why})"
+        )
+    return value
+
+
 class ProjectConfig(BaseModel):
     """The whole of slml.yaml. Paths are resolved against the file's directory."""
 
@@ -65,22 +74,12 @@ class ProjectConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError(
-                f"{value!r} is not a valid name: use 2-40 lowercase letters, digits and "
-                "dashes, starting with a letter (cloud resource names are built from it)"
-            )
-        return value
+        return _slug(value, _NAME, "name", "2-40", "cloud resource names are built from it")
 
     @field_validator("stage")
     @classmethod
     def _stage(cls, value: str) -> str:
-        if not _STAGE.match(value):
-            raise ValueError(
-                f"{value!r} is not a valid stage: use 1-20 lowercase letters, digits and "
-                "dashes, starting with a letter (e.g. dev, prod, eu-test)"
-            )
-        return value
+        return _slug(value, _STAGE, "stage", "1-20", "e.g. dev, prod, eu-test")
 
     def section(self, provider: str) -> BaseModel:
         """The config section of one provider."""

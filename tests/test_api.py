@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from slml import api
-from slml.errors import ProviderUnavailable
+from slml.errors import DeployError, ProviderUnavailable
 
 
 def test_deploy_without_pulumi_cli_fails_before_building(
@@ -24,7 +24,9 @@ def test_deploy_without_pulumi_cli_fails_before_building(
     assert not (tmp_path / ".slml" / "builds").exists()  # nothing was built
 
 
-def test_rollback_where_unsupported_says_so(tmp_path: Path, iris_artifact: Path) -> None:
+def test_rollback_on_a_cloud_provider_with_nothing_earlier_says_so(
+    tmp_path: Path, iris_artifact: Path
+) -> None:
     (tmp_path / "slml.yaml").write_text(f"name: iris\nmodel: {iris_artifact}\nprovider: gcp\n")
-    with pytest.raises(ProviderUnavailable, match="cannot roll back"):
+    with pytest.raises(DeployError, match="no gcp deployment of an earlier version"):
         api.rollback(tmp_path / "slml.yaml")

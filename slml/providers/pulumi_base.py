@@ -18,8 +18,11 @@ Stack name: ``<config.name>-<stage>``; Pulumi project name: ``config.name``.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
@@ -48,6 +51,20 @@ def plugin(name: str, package: str) -> PluginSpec:
             f"the Python package {package} is not installed",
             hint="pip install 'slml[aws]' (or [gcp], [azure]) for this provider",
         ) from None
+
+
+def archive_artifact(ctx: ProviderContext, sha256: str) -> Path:
+    """Keep a copy of the deployed model artifact under ``.slml/artifacts/<sha256>`` so
+    a later rollback can deploy it again, whatever happened to the model path since.
+    Content-addressed: the same model is stored once. Atomic (copy, then rename)."""
+    dest = ctx.state.path("artifacts", sha256)
+    if dest.is_dir():
+        return dest
+    tmp = dest.with_name(f".{sha256}.copy")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(ctx.config.model, tmp)
+    tmp.rename(dest)
+    return dest
 
 
 class PulumiProvider:
@@ -162,6 +179,7 @@ class PulumiProvider:
                 ctx.state.append_history({**base, "event": "deploy-failed", "error": exc.message})
                 raise
             url = self.endpoint(outputs)
+            artifact = str(archive_artifact(ctx, bundle.model_sha256))
             record = {
                 **base,
                 "url": url,
@@ -169,11 +187,13 @@ class PulumiProvider:
                 "stack": self.stack_name(ctx),
                 "model_sha256": bundle.model_sha256,
                 "lock_hash": bundle.lock_hash,
+                "artifact": artifact,
                 "deployed_at": now_iso(),
                 "deployed_by": who(),
             }
             ctx.state.write_record(ctx.stage, self.name, record)
-            ctx.state.append_history({**base, "event": "deploy", "url": url})
+            ctx.state.append_history({**base, "event": "deploy", "url": url,
+                                      "artifact": artifact})  # fmt: skip
         return DeployResult(
             provider=self.name,
             stage=ctx.stage,
@@ -181,6 +201,46 @@ class PulumiProvider:
             version=version_no,
             outputs=outputs,
             notes=bundle.notes,
+        )
+
+    def rollback(self, *, ctx: ProviderContext, version: int | None = None) -> DeployResult:
+        """Deploy again the model artifact of an earlier version (default: the one before
+        the current) as a new version. Needs what deploy needs (the Pulumi CLI).
+        Raises DeployError when that version's archived artifact is not on disk."""
+        event = self._earlier_deploy(ctx, version)
+        artifact = Path(event["artifact"])
+        if not artifact.is_dir():
+            raise DeployError(
+                f"the artifact of version {event['version']} is gone from {artifact}",
+                hint="save that model version again and run `slml deploy`",
+            )
+        ctx.reporter.step(f"rolling back to the model of version {event['version']}")
+        again = replace(ctx, config=ctx.config.model_copy(update={"model": artifact}))
+        self.preflight(ctx=again)
+        return self.deploy(ctx=again, bundle=self.build(ctx=again))
+
+    def _earlier_deploy(self, ctx: ProviderContext, version: int | None) -> dict[str, Any]:
+        deploys = [
+            e for e in ctx.state.history()
+            if e.get("event") == "deploy" and e.get("provider") == self.name
+            and e.get("stage") == ctx.stage and e.get("artifact")
+        ]  # fmt: skip
+        record = ctx.state.read_record(ctx.stage, self.name)
+        current = record["version"] if record else None
+        if version is None:
+            older = [e for e in deploys if current is None or e["version"] < current]
+            if older:
+                return older[-1]
+        else:
+            for event in deploys:
+                if event["version"] == version:
+                    return event
+        known = ", ".join(str(e["version"]) for e in deploys) or "none"
+        wanted = f"version {version}" if version is not None else "an earlier version"
+        raise DeployError(
+            f"no {self.name} deployment of {wanted} in stage {ctx.stage} to roll back to "
+            f"(deployed versions with an archived model: {known})",
+            hint="`slml history` lists every deploy",
         )
 
     def destroy(self, *, ctx: ProviderContext) -> None:

@@ -29,7 +29,8 @@ class ToyProvider(PulumiProvider):
 
     def build(self, *, ctx: ProviderContext) -> Bundle:
         return Bundle(
-            provider="aws", path=ctx.project_dir, lock_hash="lock1", model_sha256="sha1",
+            provider="aws", path=ctx.project_dir, lock_hash="lock1",
+            model_sha256=(ctx.config.model / "id").read_text(),  # stands for the digest
             python_version="3.12", platform="x86_64-manylinux_2_34", size=SizeReport(unzipped=1),
             notes=("built for testing",),
         )  # fmt: skip
@@ -68,6 +69,8 @@ class FakeEngine:
 
 @pytest.fixture
 def ctx(tmp_path: Path) -> ProviderContext:
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "id").write_text("sha1")
     config = parse_config("name: iris\nmodel: model\nstage: dev\n", base_dir=tmp_path)
     return ProviderContext(config=config, state=ProjectState(tmp_path), reporter=NullReporter())
 
@@ -155,3 +158,36 @@ def test_destroy_and_operations_without_a_deployment(ctx):
         provider.invoke(ctx=ctx, payload={})
     with pytest.raises(NotDeployed):
         provider.record(ctx)
+
+
+def test_rollback_deploys_an_archived_earlier_model_as_a_new_version(ctx):
+    provider, _ = _provider(cli=True)
+    model = ctx.config.model
+    provider.deploy(ctx=ctx, bundle=provider.build(ctx=ctx))  # v1: sha1
+    (model / "id").write_text("sha2")
+    provider.deploy(ctx=ctx, bundle=provider.build(ctx=ctx))  # v2: sha2
+    (model / "id").write_text("sha3, not deployed")  # the model path moved on since
+
+    back = provider.rollback(ctx=ctx)
+    record = ctx.state.read_record("dev", "aws")
+    assert back.version == 3 and record["model_sha256"] == "sha1"
+    assert Path(record["artifact"]) == ctx.state.path("artifacts", "sha1")
+    assert provider.rollback(ctx=ctx, version=2).version == 4
+    assert ctx.state.read_record("dev", "aws")["model_sha256"] == "sha2"
+    assert (model / "id").read_text() == "sha3, not deployed"  # the user's files untouched
+
+    with pytest.raises(DeployError, match="no aws deployment of version 9"):
+        provider.rollback(ctx=ctx, version=9)
+
+
+def test_rollback_without_an_earlier_version_or_cli(ctx):
+    provider, _ = _provider(cli=True)
+    with pytest.raises(DeployError, match="an earlier version"):
+        provider.rollback(ctx=ctx)
+    provider.deploy(ctx=ctx, bundle=provider.build(ctx=ctx))
+    (ctx.config.model / "id").write_text("sha2")
+    provider.deploy(ctx=ctx, bundle=provider.build(ctx=ctx))
+    offline, _ = _provider(cli=False)
+    with pytest.raises(ProviderUnavailable, match="Pulumi CLI"):
+        offline.rollback(ctx=ctx)
+    assert ctx.state.read_record("dev", "aws")["version"] == 2

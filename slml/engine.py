@@ -247,6 +247,7 @@ class PulumiEngine:
         plugins: tuple[PluginSpec, ...] = (),
         config: dict[str, str] | None = None,
         stack_factory: Callable[..., Any] = _default_stack_factory,
+        debug: bool = False,
     ) -> None:
         self.project = project
         self.stack_name = stack
@@ -255,6 +256,11 @@ class PulumiEngine:
         self.plugins = plugins
         self.config = dict(config or {})
         self._factory = stack_factory
+        self.debug = debug
+
+    def _logging(self) -> dict[str, Any]:
+        """With ``--debug`` Pulumi streams its debug log, and a failure shows all of it."""
+        return {"debug": True, "log_to_std_err": True} if self.debug else {}
 
     def _stack(self, program: Program) -> Any:
         from pulumi import automation as auto
@@ -292,9 +298,11 @@ class PulumiEngine:
         try:
             yield
         except auto.errors.CommandError as exc:
+            text = str(exc).strip() if self.debug else _tail(str(exc))
             raise DeployError(
-                f"pulumi {action} failed for stack {self.stack_name}: {_tail(str(exc))}",
-                hint="fix the cause above and retry; run with --debug for Pulumi's full log",
+                f"pulumi {action} failed for stack {self.stack_name}: {text}",
+                hint="fix the cause above and retry"
+                + ("" if self.debug else "; run with --debug for Pulumi's full log"),
             ) from None
 
     def preview(self, program: Program, *, provider: str, stage: str) -> Plan:
@@ -302,7 +310,7 @@ class PulumiEngine:
         stack = self._stack(program)
         events: list[Any] = []
         with self._errors("preview"):
-            stack.preview(on_event=events.append)
+            stack.preview(on_event=events.append, **self._logging())
         steps = [e for e in events if _is_step(e)]
         resources = tuple(_step_resource(e) for e in steps if _op(e) is not None)
         return Plan(provider=provider, stage=stage, kind="pulumi", resources=resources)
@@ -311,14 +319,14 @@ class PulumiEngine:
         """Create or update the stack; returns its outputs as plain values."""
         stack = self._stack(program)
         with self._errors("up"):
-            result = stack.up(on_output=on_output)
+            result = stack.up(on_output=on_output, **self._logging())
         return {key: out.value for key, out in result.outputs.items()}
 
     def destroy(self, *, on_output: OutputSink | None = None) -> None:
         """Delete every resource of the stack (idempotent); the stack itself is kept."""
         stack = self._stack(lambda: None)
         with self._errors("destroy"):
-            stack.destroy(on_output=on_output)
+            stack.destroy(on_output=on_output, **self._logging())
 
 
 def _tail(text: str, lines: int = 15) -> str:

@@ -176,12 +176,14 @@ class FakeStack:
 
             raise CommandError(CommandResult(stdout="", stderr="error: no credentials", code=1))
 
-    def preview(self, on_event):
+    def preview(self, on_event, **logging):
+        self.calls.append(("preview", logging))
         self._maybe_fail("preview")
         for event in self.events:
             on_event(event)
 
-    def up(self, on_output):
+    def up(self, on_output, **logging):
+        self.calls.append(("up", logging))
         self._maybe_fail("up")
         if on_output:
             on_output("Updating (dev)")
@@ -189,18 +191,18 @@ class FakeStack:
             outputs={k: SimpleNamespace(value=v) for k, v in self.outputs.items()}
         )
 
-    def destroy(self, on_output):
+    def destroy(self, on_output, **logging):
         self.calls.append(("destroy",))
 
 
-def _engine(tmp_path: Path, stack: FakeStack, seen: dict) -> PulumiEngine:
+def _engine(tmp_path: Path, stack: FakeStack, seen: dict, *, debug: bool = False) -> PulumiEngine:
     def factory(**kwargs):
         seen.update(kwargs)
         return stack
 
     return PulumiEngine(
         "iris", "iris-dev", work_dir=tmp_path, plugins=(PluginSpec("aws", "v7.51.1"),),
-        config={"aws:region": "eu-west-1"}, stack_factory=factory,
+        config={"aws:region": "eu-west-1"}, stack_factory=factory, debug=debug,
     )  # fmt: skip
 
 
@@ -239,8 +241,20 @@ def test_engine_preview_maps_step_events(tmp_path):
 
 
 def test_engine_wraps_pulumi_failures_in_deploy_error(tmp_path):
-    with pytest.raises(DeployError, match="no credentials"):
+    with pytest.raises(DeployError, match="no credentials") as info:
         _engine(tmp_path, FakeStack(fail="up"), {}).up(program)
+    assert "--debug" in info.value.hint
+
+
+def test_debug_streams_pulumis_debug_log_and_keeps_the_whole_error(tmp_path):
+    stack = FakeStack(fail="up")
+    with pytest.raises(DeployError, match="no credentials") as info:
+        _engine(tmp_path, stack, {}, debug=True).up(program)
+    assert ("up", {"debug": True, "log_to_std_err": True}) in stack.calls
+    assert "--debug" not in info.value.hint
+    quiet = FakeStack()
+    _engine(tmp_path, quiet, {}).preview(program, provider="aws", stage="dev")
+    assert ("preview", {}) in quiet.calls
 
 
 def test_missing_cli_is_provider_unavailable_pointing_to_offline_preview(tmp_path):

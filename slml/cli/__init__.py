@@ -39,7 +39,7 @@ app = typer.Typer(
 )
 
 T = TypeVar("T")
-out = Console()
+out = Console(soft_wrap=not sys.stdout.isatty())  # piped output: whole lines, never wrapped
 err = Console(stderr=True, soft_wrap=True)  # messages stay whole for grep
 _state: dict[str, bool] = {"debug": False}
 

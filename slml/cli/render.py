@@ -42,20 +42,39 @@ def human_bytes(n: int | None) -> str:
     return f"{n} B"  # pragma: no cover
 
 
-def size_table(size: SizeReport) -> Table:
-    table = Table(title="Bundle size", show_header=True, header_style="bold")
-    table.add_column("part")
-    table.add_column("size", justify="right")
-    table.add_row("unzipped", human_bytes(size.unzipped))
+def grid(
+    console: Console,
+    columns: tuple[str, ...],
+    rows: list[tuple[str, ...]],
+    *,
+    title: str | None = None,
+    right: tuple[str, ...] = (),
+) -> None:
+    """A table for a terminal; plain tab-separated rows when stdout is piped.
+
+    Piped output never wraps inside a cell (grep and CI logs find whole names); a cell's
+    own line breaks become ``; ``. On a terminal Rich sizes the table (``COLUMNS`` wins).
+    """
+    if not console.is_terminal:
+        lines = [title] if title else []
+        lines += ["\t".join(cell.replace("\n", "; ") for cell in row) for row in [columns, *rows]]
+        console.file.write("".join(f"{line}\n" for line in lines))  # Rich would expand tabs
+        return
+    table = Table(title=title, show_header=True, header_style="bold")
+    for column in columns:
+        table.add_column(column, overflow="fold", justify="right" if column in right else "left")
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row))
+    console.print(table)
+
+
+def size_rows(size: SizeReport) -> list[tuple[str, str]]:
+    rows = [("unzipped", human_bytes(size.unzipped))]
     if size.zipped is not None:
-        table.add_row("zipped", human_bytes(size.zipped))
-    for part, value in size.parts.items():
-        table.add_row(part, human_bytes(value))
-    if size.largest:
-        table.add_section()
-        for package, value in size.largest[:10]:
-            table.add_row(f"  {escape(package)}", human_bytes(value))
-    return table
+        rows.append(("zipped", human_bytes(size.zipped)))
+    rows += [(part, human_bytes(value)) for part, value in size.parts.items()]
+    rows += [(f"  {package}", human_bytes(value)) for package, value in size.largest[:10]]
+    return rows
 
 
 def bundle(console: Console, result: Bundle) -> None:
@@ -66,7 +85,7 @@ def bundle(console: Console, result: Bundle) -> None:
     )
     for note in result.notes:
         console.print(f"  [dim]{escape(note)}[/]")
-    console.print(size_table(result.size))
+    grid(console, ("part", "size"), size_rows(result.size), title="Bundle size", right=("size",))
 
 
 def _value(value: Any) -> str:
@@ -84,14 +103,14 @@ def plan(console: Console, result: Plan) -> None:
     for i, step in enumerate(result.steps, 1):
         console.print(f"  {i}. {escape(step)}")
     if result.resources:
-        table = Table(show_header=True, header_style="bold", show_lines=False)
-        for column in ("op", "type", "name", "inputs that matter", "known after deploy"):
-            table.add_column(column, overflow="fold")
-        for res in result.resources:
-            inputs = "\n".join(f"{k}: {_value(v)}" for k, v in res.inputs.items())
-            cells = (res.op, res.type, res.name, inputs, ", ".join(res.unknowns))
-            table.add_row(*(escape(cell) for cell in cells))
-        console.print(table)
+        rows = [
+            (res.op, res.type, res.name,
+             "\n".join(f"{k}: {_value(v)}" for k, v in res.inputs.items()),
+             ", ".join(res.unknowns))
+            for res in result.resources
+        ]  # fmt: skip
+        columns = ("op", "type", "name", "inputs that matter", "known after deploy")
+        grid(console, columns, rows)
         console.print(f"  {len(result.resources)} resources")
     for note in result.notes:
         console.print(f"  [dim]{escape(note)}[/]")
@@ -124,13 +143,9 @@ def deployments(console: Console, records: list[dict[str, Any]]) -> None:
     if not records:
         console.print("no deployments recorded in this project")
         return
-    table = Table(show_header=True, header_style="bold")
-    for column in ("stage", "provider", "version", "url", "deployed", "by"):
-        table.add_column(column)
-    for rec in records:
-        keys = ("stage", "provider", "version", "url", "deployed_at", "deployed_by")
-        table.add_row(*(escape(str(rec.get(k, ""))) for k in keys))
-    console.print(table)
+    keys = ("stage", "provider", "version", "url", "deployed_at", "deployed_by")
+    rows = [tuple(str(rec.get(k, "")) for k in keys) for rec in records]
+    grid(console, ("stage", "provider", "version", "url", "deployed", "by"), rows)
 
 
 def predictions(console: Console, result: dict[str, Any]) -> None:
@@ -151,11 +166,10 @@ def history(console: Console, events: list[dict[str, Any]]) -> None:
     if not events:
         console.print("no history yet in this project")
         return
-    table = Table(show_header=True, header_style="bold")
-    for column in ("at", "event", "stage", "provider", "version", "by", "detail"):
-        table.add_column(column, overflow="fold")
-    for event in events:
-        detail = event.get("error") or event.get("url") or ""
-        keys = ("at", "event", "stage", "provider", "version", "by")
-        table.add_row(*(escape(str(event.get(k, ""))) for k in keys), escape(_value(detail)))
-    console.print(table)
+    keys = ("at", "event", "stage", "provider", "version", "by")
+    rows = [
+        (*(str(event.get(k, "")) for k in keys),
+         _value(event.get("error") or event.get("reason") or event.get("url") or ""))
+        for event in events
+    ]  # fmt: skip
+    grid(console, ("at", "event", "stage", "provider", "version", "by", "detail"), rows)

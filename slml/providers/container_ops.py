@@ -66,7 +66,8 @@ def build(ctx: ProviderContext, provider: str, *, python_version: str, tarball: 
 
     out = ctx.state.build_dir(provider)
     ctx.reporter.step(f"building the container context for {provider} (Python {python_version})")
-    bundle = build_container_context(
+    # the bundle's notes are printed once, with the build or deploy result
+    return build_container_context(
         Path(ctx.config.model),
         out / "context",
         provider=provider,
@@ -74,9 +75,6 @@ def build(ctx: ProviderContext, provider: str, *, python_version: str, tarball: 
         cache_dir=cache_dir(),
         model_tar=out / "model.tar.gz" if tarball else None,
     )
-    for note in bundle.notes:
-        ctx.reporter.detail(note)
-    return bundle
 
 
 def image_source(section: Any, bundle: Bundle) -> ImageSource:

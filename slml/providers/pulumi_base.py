@@ -132,6 +132,7 @@ class PulumiProvider:
             backend_url=ctx.config.backend,
             plugins=tuple(plugin(n, p) for n, p in self.plugin_packages),
             config=self.stack_config(ctx),
+            debug=ctx.debug,
         )
 
     def preflight(self, *, ctx: ProviderContext) -> None:

@@ -79,5 +79,8 @@ def test_build_and_preview_from_one_file(project: Path, provider: str) -> None:
     assert component in types, types
     assert children <= types, types
 
-    human = run(project, "preview").stdout
+    human = run(project, "preview").stdout  # piped: plain rows, never wrapped in a name
     assert "Offline plan" in human and "not compared with any live state" in human
+    lines = human.splitlines()
+    for name in types:
+        assert any(name in line.split("\t") for line in lines), (name, human)

@@ -1,0 +1,210 @@
+"""``slml batch``: score a table of any size with a model artifact, resumably.
+
+``run_batch`` reads INPUT in fixed partitions (``slml.batch.source``), scores them on an
+engine (``slml.batch.engines``: worker processes in the model's own environment, or Ray
+actors) with the endpoint's validation, and writes one output file per partition plus an
+error file (``slml.batch.sink``). A rerun of the same job skips partitions already
+written. Rows that fail go to the error file and the run goes on, unless more than
+``max_errors`` fail.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from slml.batch.engines import Engine, EngineError, LocalEngine, RayEngine, Work
+from slml.batch.sink import Output, OutputError
+from slml.batch.source import Chunk, SourceError, Table
+from slml.errors import SlmlError
+from slml.providers.base import NullReporter, Reporter
+from slml.runtime.batch import LayoutError, feature_columns, with_unreadable
+from slml.runtime.validation import input_spec
+
+ENGINES = ("local", "ray")
+DEFAULT_CHUNK_ROWS = 10_000
+Progress = Callable[[int, "int | None", "float | None"], None]
+
+
+class BatchError(SlmlError):
+    """A batch job cannot start, or stopped (too many failed rows, a lost worker)."""
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What a run did; ``rows``, ``predictions`` and ``errors`` count skipped partitions."""
+
+    input: str
+    output: str
+    engine: str
+    workers: int
+    rows: int
+    predictions: int
+    errors: int
+    partitions: int
+    skipped: int
+    seconds: float
+    errors_file: str
+    stopped: str | None = None
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    engine: str = "local"
+    workers: int | None = None
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    output_format: str = "parquet"
+    input_format: str | None = None
+    keep: tuple[str, ...] = ()
+    max_errors: int | None = None
+    overwrite: bool = False
+    address: str | None = None
+
+
+def run_batch(
+    model_dir: Path,
+    input_url: str,
+    output_url: str,
+    options: BatchOptions = BatchOptions(),
+    *,
+    build_dir: Path,
+    reporter: Reporter | None = None,
+    progress: Progress | None = None,
+) -> BatchSummary:
+    """Score ``input_url`` into ``output_url``. Blocking. Raises BatchError for bad input
+    or options (before anything is written) and when the run stops early."""
+    from slml.bundle.local import verified_manifest
+
+    reporter = reporter or NullReporter()
+    _check(options)
+    manifest = verified_manifest(model_dir)
+    try:
+        table = Table(input_url, fmt=options.input_format, chunk_rows=options.chunk_rows)
+        spec = input_spec((manifest.get("signature") or {}).get("inputs"))
+        missing = [k for k in options.keep if k not in table.header]
+        if missing:
+            raise LayoutError(f"--keep {', '.join(missing)}: no such column in {input_url}")
+        features = [table.header[i] for i in feature_columns(table.header, spec,
+                                                              exclude=options.keep)]
+        output = Output(output_url, fmt=options.output_format, keep=options.keep)
+        resumed = output.prepare(_job(table, manifest, options, features),
+                                 overwrite=options.overwrite)
+    except (SourceError, OutputError, LayoutError, OSError) as exc:
+        raise BatchError(str(exc), hint=_hint(exc)) from None
+    if resumed:
+        reporter.detail(f"resuming: {output_url} holds this job's earlier run")
+    engine = _engine(model_dir, options, build_dir=build_dir, reporter=reporter)
+    reporter.step(f"scoring {input_url} on {engine.workers} {options.engine} worker(s)")
+    try:
+        return _score_all(table, output, engine, features, options, progress)
+    except (EngineError, OSError) as exc:
+        raise BatchError(f"the batch run stopped: {exc}",
+                         hint="rerun the same command: written partitions are kept") from None
+    finally:
+        engine.close()
+
+
+def _check(options: BatchOptions) -> None:
+    if options.engine not in ENGINES:
+        raise BatchError(f"--engine {options.engine!r} is not one of {', '.join(ENGINES)}")
+    if options.chunk_rows < 1:
+        raise BatchError(f"--chunk-rows must be at least 1, got {options.chunk_rows}")
+    if options.workers is not None and options.workers < 1:
+        raise BatchError(f"--workers must be at least 1, got {options.workers}")
+    if options.max_errors is not None and options.max_errors < 0:
+        raise BatchError(f"--max-errors must be 0 or more, got {options.max_errors}")
+
+
+def _hint(exc: Exception) -> str | None:
+    if isinstance(exc, OutputError):
+        return "pass --overwrite to replace it, or choose another OUTPUT"
+    if isinstance(exc, SourceError):
+        return "give a .csv (with a header), .jsonl or .parquet file, or --input-format"
+    return None
+
+
+def _job(table: Table, manifest: dict[str, Any], options: BatchOptions, features: list[str]
+         ) -> dict[str, Any]:
+    """What makes two runs the same job (and so resumable)."""
+    from slml.runtime.manifest import artifact_digest
+
+    return {"input": table.url, "input_bytes": table.size, "format": table.format,
+            "model": manifest["name"], "version": str(manifest["version"]),
+            "model_digest": artifact_digest(manifest["files"]), "features": features,
+            "keep": list(options.keep), "chunk_rows": options.chunk_rows,
+            "output_format": options.output_format}  # fmt: skip
+
+
+def _engine(model_dir: Path, options: BatchOptions, *, build_dir: Path, reporter: Reporter
+            ) -> Engine:
+    workers = options.workers or os.cpu_count() or 1
+    try:
+        if options.engine == "ray":
+            reporter.step(f"starting {workers} Ray actor(s)")
+            return RayEngine(model_dir=model_dir, workers=workers, address=options.address)
+        from slml.bundle.env import env_python
+        from slml.bundle.local import build_local_bundle
+
+        bundle = build_local_bundle(artifact_dir=model_dir, out_dir=build_dir, reporter=reporter)
+        reporter.step(f"starting {workers} worker(s) in the model's environment")
+        return LocalEngine(python=env_python(bundle.files["env"]), app_dir=bundle.path / "app",
+                           model_dir=bundle.path / "model", workers=workers)
+    except EngineError as exc:
+        raise BatchError(str(exc)) from None
+
+
+def _score_all(table: Table, output: Output, engine: Engine, features: list[str],
+               options: BatchOptions, progress: Progress | None) -> BatchSummary:
+    started = time.perf_counter()
+    counts = {"rows": 0, "predictions": 0, "errors": 0, "partitions": 0, "skipped": 0}
+    chunks: dict[int, Chunk] = {}
+    total = table.rows_total
+
+    def work() -> Iterator[Work]:
+        for chunk in table.chunks():
+            counts["partitions"] += 1
+            earlier = output.done(chunk.index)
+            if earlier is not None:
+                counts["skipped"] += 1
+                _add(counts, earlier)
+                continue
+            chunks[chunk.index] = chunk
+            rows = chunk.rows(features)
+            yield Work(chunk.index, [r for i, r in enumerate(rows) if i not in chunk.bad],
+                       chunk.text)
+
+    stopped = None
+    for item, scored in engine.map(work()):
+        chunk = chunks.pop(item.key)
+        began = time.perf_counter()
+        scored = with_unreadable(scored, len(chunk), chunk.bad)
+        _add(counts, output.write(chunk, scored, seconds=time.perf_counter() - began))
+        if progress is not None:
+            progress(counts["rows"], total, table.fraction_read())
+        if options.max_errors is not None and counts["errors"] > options.max_errors:
+            stopped = f"more than {options.max_errors} rows failed"
+            break
+    errors_file = output.gather_errors(counts["partitions"])
+    if stopped is None:
+        output.succeed(dict(counts, seconds=round(time.perf_counter() - started, 3)))
+    return BatchSummary(
+        input=table.url, output=output.url, engine=options.engine, workers=engine.workers,
+        seconds=time.perf_counter() - started, errors_file=errors_file, stopped=stopped,
+        **counts,
+    )  # fmt: skip
+
+
+def _add(counts: dict[str, int], record: dict[str, Any]) -> None:
+    for key in ("rows", "predictions", "errors"):
+        counts[key] += int(record[key])
+
+
+__all__ = ["ENGINES", "BatchError", "BatchOptions", "BatchSummary", "run_batch"]

@@ -1,0 +1,238 @@
+"""Where partitions are scored: worker processes here, or Ray actors on a cluster.
+
+Both engines take the same partitions and return ``Scored`` results computed by the same
+function (``slml.runtime.batch.score``), so their output is identical. At most
+``2 x workers`` partitions are in flight, which bounds memory whatever the input's size.
+Results come back in completion order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from queue import Queue
+from typing import IO, Any, Protocol
+
+from slml.runtime.batch import Scored
+
+WORKER_MODULE = "slml.runtime.batch"
+
+
+class EngineError(RuntimeError):
+    """An engine could not start or lost a worker."""
+
+
+@dataclass(frozen=True)
+class Work:
+    """One partition's rows for the model (unreadable rows already taken out)."""
+
+    key: int
+    rows: list[Any]
+    text: bool
+
+
+class Engine(Protocol):
+    workers: int
+
+    def map(self, work: Iterable[Work]) -> Iterator[tuple[Work, Scored]]: ...
+
+    def close(self) -> None: ...
+
+
+def bounded(submit: Callable[[Work], Future[Scored]], work: Iterable[Work], limit: int
+            ) -> Iterator[tuple[Work, Scored]]:
+    """Submit ``work`` with at most ``limit`` items pending; yield results as they finish."""
+    pending: dict[Future[Scored], Work] = {}
+    for item in work:
+        pending[submit(item)] = item
+        while len(pending) >= limit:
+            yield from _collect(pending)
+    while pending:
+        yield from _collect(pending)
+
+
+def _collect(pending: dict[Future[Scored], Work]) -> Iterator[tuple[Work, Scored]]:
+    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+    for future in finished:
+        item = pending.pop(future)
+        yield item, future.result()
+
+
+class _Worker:
+    """One ``python -m slml.runtime.batch`` process in the model's environment."""
+
+    def __init__(self, command: list[str], env: Mapping[str, str], log: IO[bytes]) -> None:
+        self.log = log
+        self.proc = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=dict(env),
+            text=True, bufsize=1 << 16,
+        )
+        ready = self._read()
+        if not ready.get("ready"):
+            raise EngineError(f"the model did not load in its environment: {ready.get('error')}")
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            code = self.proc.wait()
+            self.log.flush()
+            self.log.seek(0)
+            tail = self.log.read().decode(errors="replace").strip().splitlines()[-5:]
+            raise EngineError(f"a batch worker exited (code {code}): " + " | ".join(tail))
+        return json.loads(line)
+
+    def score(self, item: Work) -> Scored:
+        assert self.proc.stdin is not None
+        frame = {"id": item.key, "rows": item.rows, "text": item.text}
+        self.proc.stdin.write(json.dumps(frame, allow_nan=False) + "\n")
+        self.proc.stdin.flush()
+        answer = self._read()
+        return Scored(answer["ok"], answer["predictions"],
+                      [tuple(e) for e in answer["errors"]])  # fmt: skip
+
+    def close(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+class LocalEngine:
+    """``workers`` processes of the model's own environment (``python`` with the bundle's
+    runtime on PYTHONPATH), each loading the artifact once."""
+
+    def __init__(self, *, python: Path, app_dir: Path, model_dir: Path, workers: int,
+                 environ: Mapping[str, str] | None = None) -> None:
+        env = {k: v for k, v in (os.environ if environ is None else environ).items()
+               if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}  # fmt: skip
+        env |= {"PYTHONPATH": str(app_dir), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+        command = [str(python), "-m", WORKER_MODULE, str(model_dir)]
+        self.workers = max(1, workers)
+        self._idle: Queue[_Worker] = Queue()
+        self._all: list[_Worker] = []
+        starting = [threading.Thread(target=self._start, args=(command, env))
+                    for _ in range(self.workers)]  # fmt: skip
+        for thread in starting:
+            thread.start()
+        for thread in starting:
+            thread.join()
+        if len(self._all) < self.workers:
+            self.close()
+            raise self._failure or EngineError("a batch worker did not start")
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="slml-batch")
+
+    _failure: EngineError | None = None
+
+    def _start(self, command: list[str], env: dict[str, str]) -> None:
+        try:
+            worker = _Worker(command, env, tempfile.TemporaryFile())  # noqa: SIM115 - it closes it
+        except (EngineError, OSError) as exc:
+            self._failure = exc if isinstance(exc, EngineError) else EngineError(str(exc))
+            return
+        self._all.append(worker)
+        self._idle.put(worker)
+
+    def _score(self, item: Work) -> Scored:
+        worker = self._idle.get()
+        try:
+            return worker.score(item)
+        finally:
+            self._idle.put(worker)
+
+    def map(self, work: Iterable[Work]) -> Iterator[tuple[Work, Scored]]:
+        yield from bounded(lambda item: self._pool.submit(self._score, item), work,
+                           2 * self.workers)
+
+    def close(self) -> None:
+        if hasattr(self, "_pool"):
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        for worker in self._all:
+            worker.close()
+
+
+class RayEngine:
+    """Ray actors, each loading the artifact once (``ray.init(address)``: an existing
+    cluster, or a local instance with ``workers`` CPUs when no address is given). The
+    actors run in the cluster's Python environment, which must hold the model's
+    requirements (as for any Ray job)."""
+
+    def __init__(self, *, model_dir: Path, workers: int, address: str | None = None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise EngineError("--engine ray needs Ray: pip install 'slml[batch]'") from None
+        self._ray = ray
+        self.workers = max(1, workers)
+        if not ray.is_initialized():
+            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                       "configure_logging": False}  # fmt: skip
+            if address:
+                ray.init(address=address, **options)
+            else:
+                ray.init(num_cpus=self.workers, **options)
+            self._owns = True
+        else:
+            self._owns = False
+        actor = ray.remote(num_cpus=1)(_RayScorer)
+        self._actors = [actor.remote(str(model_dir)) for _ in range(self.workers)]
+        try:
+            ray.get([a.ready.remote() for a in self._actors])
+        except Exception as exc:
+            self.close()
+            raise EngineError(f"the model did not load in a Ray actor: {exc}") from None
+
+    def map(self, work: Iterable[Work]) -> Iterator[tuple[Work, Scored]]:
+        idle = list(self._actors)
+        pending: dict[Any, tuple[Work, Any]] = {}
+        for item in work:
+            if not idle:
+                yield from self._collect(pending, idle)
+            actor = idle.pop()
+            pending[actor.score.remote(item.rows, item.text)] = (item, actor)
+        while pending:
+            yield from self._collect(pending, idle)
+
+    def _collect(self, pending: dict[Any, tuple[Work, Any]], idle: list[Any]
+                 ) -> Iterator[tuple[Work, Scored]]:
+        done, _ = self._ray.wait(list(pending), num_returns=1)
+        for ref in done:
+            item, actor = pending.pop(ref)
+            idle.append(actor)
+            ok, predictions, errors = self._ray.get(ref)
+            yield item, Scored(ok, predictions, [tuple(e) for e in errors])
+
+    def close(self) -> None:
+        for actor in getattr(self, "_actors", []):
+            self._ray.kill(actor)
+        if getattr(self, "_owns", False):
+            self._ray.shutdown()
+
+
+class _RayScorer:
+    """A Ray actor: the artifact loaded once, partitions scored by the shared function."""
+
+    def __init__(self, model_dir: str) -> None:
+        from slml.runtime.loader import load
+
+        self.model = load(model_dir)
+
+    def ready(self) -> bool:
+        return True
+
+    def score(self, rows: list[Any], text: bool) -> tuple[list[int], list[Any], list[Any]]:
+        from slml.runtime.batch import score
+
+        scored = score(self.model, rows, text=text)
+        return scored.ok, scored.predictions, [list(e) for e in scored.errors]

@@ -1,0 +1,206 @@
+"""Read a table (CSV, JSON Lines, Parquet; a path or an fsspec URL) in fixed partitions.
+
+Partition ``k`` is always rows ``[k * chunk_rows, (k + 1) * chunk_rows)`` of the file,
+whatever the reader's own block sizes, so a rerun sees the same partitions (resume) and
+every engine the same work. Memory is bounded by one partition plus a reader block.
+
+CSV fields are read as strings and converted by the endpoint's ``text/csv`` rules in the
+worker, so a bad value fails its row, not the whole file; a line with the wrong number of
+fields, or a JSON Lines line that is not an object, fails its own row the same way
+(``Chunk.bad``). Parquet columns keep their types.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+FORMATS = ("csv", "jsonl", "parquet")
+_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+             ".parquet": "parquet", ".pq": "parquet"}  # fmt: skip
+
+
+class SourceError(ValueError):
+    """The input cannot be read as a table."""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One partition: ``columns`` maps every input column to its values."""
+
+    index: int
+    start: int
+    columns: dict[str, list[Any]]
+    text: bool
+    bad: dict[int, str] = field(default_factory=dict)  # row in chunk -> why unreadable
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values()), []))
+
+    def rows(self, names: list[str]) -> list[list[Any]]:
+        return [list(row) for row in zip(*(self.columns[n] for n in names), strict=True)]
+
+
+def input_format(url: str, given: str | None = None) -> str:
+    if given:
+        if given not in FORMATS:
+            raise SourceError(f"--input-format {given!r} is not one of {', '.join(FORMATS)}")
+        return given
+    name = url.rsplit("/", 1)[-1].lower().removesuffix(".gz")
+    for suffix, kind in _SUFFIXES.items():
+        if name.endswith(suffix):
+            return kind
+    raise SourceError(f"cannot tell the format of {url} from its name (.csv, .jsonl, .parquet)")
+
+
+class Table:
+    """An opened input: its columns, an optional row count, and its partitions."""
+
+    def __init__(self, url: str, *, fmt: str | None = None, chunk_rows: int) -> None:
+        import fsspec
+
+        self.url = url
+        self.format = input_format(url, fmt)
+        self.chunk_rows = chunk_rows
+        self.fs, self.path = fsspec.core.url_to_fs(url)
+        if not self.fs.isfile(self.path):
+            raise SourceError(f"{url} is not a file")
+        self.size = int(self.fs.size(self.path) or 0)
+        self.header = self._header()
+        self._handle: Any = None
+        self._bad: dict[int, str] = {}  # global row -> why it could not be read
+
+    @property
+    def rows_total(self) -> int | None:
+        if self.format != "parquet":
+            return None
+        import pyarrow.parquet as pq
+
+        with self.fs.open(self.path, "rb") as f:
+            return int(pq.ParquetFile(f).metadata.num_rows)
+
+    def fraction_read(self) -> float | None:
+        """How far through the file the reader is (CSV and JSON Lines), 0..1."""
+        handle = self._handle
+        if handle is None or not self.size or handle.closed:
+            return None
+        try:
+            return min(1.0, handle.tell() / self.size)
+        except (OSError, ValueError):
+            return None
+
+    def _header(self) -> list[str]:
+        compression = "infer"
+        with self.fs.open(self.path, "rb", compression=compression) as raw:
+            if self.format == "parquet":
+                import pyarrow.parquet as pq
+
+                return list(pq.ParquetFile(raw).schema_arrow.names)
+            first = io.TextIOWrapper(raw, encoding="utf-8", newline="").readline()
+        if not first.strip():
+            raise SourceError(f"{self.url} is empty")
+        if self.format == "jsonl":
+            try:
+                obj = json.loads(first)
+            except ValueError as exc:
+                raise SourceError(f"{self.url} line 1 is not JSON: {exc}") from None
+            if not isinstance(obj, dict):
+                raise SourceError(f"{self.url} line 1 is not a JSON object")
+            return list(obj)
+        return [name.strip() for name in next(csv.reader([first]))]
+
+    def chunks(self) -> Iterator[Chunk]:
+        """Every partition in order. Blocking; reads the file once."""
+        readers = {"csv": self._csv, "jsonl": self._jsonl, "parquet": self._parquet}
+        with self.fs.open(self.path, "rb", compression="infer") as handle:
+            self._handle = handle
+            yield from readers[self.format](handle)
+        self._handle = None
+
+    def _partitions(self, blocks: Iterator[dict[str, list[Any]]], *, text: bool) -> Iterator[Chunk]:
+        """Re-cut reader blocks (column dicts) into partitions of exactly chunk_rows."""
+        pending: dict[str, list[Any]] = {name: [] for name in self.header}
+        index = 0
+        for block in blocks:
+            for name in self.header:
+                pending[name].extend(block[name])
+            while len(pending[self.header[0]]) >= self.chunk_rows:
+                cut = {n: v[: self.chunk_rows] for n, v in pending.items()}
+                pending = {n: v[self.chunk_rows :] for n, v in pending.items()}
+                yield self._chunk(index, cut, text)
+                index += 1
+        if pending[self.header[0]]:
+            yield self._chunk(index, pending, text)
+
+    def _chunk(self, index: int, columns: dict[str, list[Any]], text: bool) -> Chunk:
+        start = index * self.chunk_rows
+        size = len(columns[self.header[0]])
+        bad = {row - start: self._bad.pop(row)
+               for row in [r for r in self._bad if start <= r < start + size]}  # fmt: skip
+        return Chunk(index, start, columns, text, bad)
+
+    def _csv(self, handle: Any) -> Iterator[Chunk]:
+        lines = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+        reader = csv.reader(lines)
+        next(reader, None)  # the header
+        width = len(self.header)
+
+        def blocks() -> Iterator[dict[str, list[Any]]]:
+            row = 0
+            try:
+                while block := list(itertools.islice(reader, 8192)):
+                    block = [fields for fields in block if fields]
+                    for i, fields in enumerate(block):
+                        if len(fields) != width:
+                            self._bad[row + i] = (f"the CSV row has {len(fields)} fields, "
+                                                  f"expected {width}")
+                            block[i] = [""] * width
+                    row += len(block)
+                    yield dict(zip(self.header, map(list, zip(*block, strict=True)), strict=True))
+            except csv.Error as exc:
+                raise SourceError(f"{self.url} is not a readable CSV file: {exc}") from None
+
+        yield from self._partitions(blocks(), text=True)
+
+    def _jsonl(self, handle: Any) -> Iterator[Chunk]:
+        lines = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+
+        def blocks() -> Iterator[dict[str, list[Any]]]:
+            number = rows = 0
+            while block := list(itertools.islice(lines, 8192)):
+                columns: dict[str, list[Any]] = {name: [] for name in self.header}
+                for line in block:
+                    number += 1
+                    if not line.strip():
+                        continue
+                    obj = _json_object(line)
+                    if obj is None:
+                        self._bad[len(columns[self.header[0]]) + rows] = (
+                            f"line {number} is not a JSON object")
+                        obj = {}
+                    for name in self.header:
+                        columns[name].append(obj.get(name))
+                rows += len(columns[self.header[0]])
+                yield columns
+
+        yield from self._partitions(blocks(), text=False)
+
+    def _parquet(self, handle: Any) -> Iterator[Chunk]:
+        import pyarrow.parquet as pq
+
+        batches = pq.ParquetFile(handle).iter_batches(batch_size=self.chunk_rows)
+        blocks = ({n: batch.column(n).to_pylist() for n in self.header} for batch in batches)
+        yield from self._partitions(blocks, text=False)
+
+
+def _json_object(line: str) -> dict[str, Any] | None:
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None

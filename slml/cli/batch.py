@@ -1,0 +1,137 @@
+"""``slml batch INPUT OUTPUT``: score a table with the model, resumably, with progress."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+from slml.cli import ConfigOpt, JsonOpt, _run, app, err, out, render
+
+
+class _Bar:
+    """Rows, rows/s and ETA on stderr (the ETA from the file position or row count)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        self._started = time.perf_counter()
+
+    def __call__(self, rows: int, total: int | None, fraction: float | None) -> None:
+        if not self.enabled:
+            return
+        if self._progress is None:
+            self._progress = Progress(
+                TextColumn("scoring"), BarColumn(), TextColumn("{task.fields[rows]} rows"),
+                TextColumn("{task.fields[rate]} rows/s"), TimeRemainingColumn(),
+                console=err, transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("batch", total=1.0, rows="0", rate="-")
+        done = rows / total if total else (fraction or 0.0)
+        rate = rows / max(time.perf_counter() - self._started, 1e-9)
+        assert self._task is not None
+        self._progress.update(self._task, completed=done, rows=f"{rows:,}", rate=f"{rate:,.0f}")
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+@app.command()
+def batch(
+    input_url: Annotated[str, typer.Argument(metavar="INPUT", help="A .csv (with a header), "
+                         ".jsonl or .parquet file: a path or s3://, gs://, az:// URL.")],
+    output_url: Annotated[str, typer.Argument(metavar="OUTPUT", help="A directory (or URL) "
+                          "for the partitioned output, errors.jsonl and the resume state.")],
+    model: Annotated[Path | None, typer.Option("--model", "-m", help="The artifact "
+                     "directory (default: `model:` in slml.yaml).")] = None,
+    config: ConfigOpt = None,
+    engine: Annotated[str, typer.Option(help="local: processes of the model's own "
+                      "environment on this machine; ray: Ray actors (--address).")] = "local",
+    workers: Annotated[int | None, typer.Option(help="Processes or actors (default: one "
+                       "per CPU).")] = None,
+    address: Annotated[str | None, typer.Option(help="A Ray cluster's address (default: "
+                       "start a local Ray instance).")] = None,
+    chunk_rows: Annotated[int, typer.Option(help="Rows per partition: the unit of "
+                          "resume and of parallelism.")] = 10_000,
+    output_format: Annotated[str, typer.Option("--format", help="parquet, csv or "
+                             "jsonl.")] = "parquet",
+    input_format: Annotated[str | None, typer.Option(help="csv, jsonl or parquet "
+                            "(default: from INPUT's name).")] = None,
+    keep: Annotated[list[str] | None, typer.Option("--keep", help="An input column to copy "
+                    "to the output beside the row number (repeatable).")] = None,
+    max_errors: Annotated[int | None, typer.Option(help="Stop once more rows than this "
+                          "failed (default: never stop; every failure is in "
+                          "errors.jsonl).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT when it holds another "
+                         "job's output.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Score every row of INPUT with the model; write predictions to OUTPUT.
+
+    Rows are validated as the endpoint validates them; a row that fails goes to
+    OUTPUT/errors.jsonl with its row number and the run goes on. Rerun the same command
+    after an interruption: partitions already written are skipped. Exit code 0 when every
+    row was scored, 1 when some rows failed, 2 when the job could not run or stopped.
+    """
+    from slml.batch import BatchError, BatchOptions, run_batch
+
+    model_dir, project_dir = _model(model, config)
+    options = BatchOptions(
+        engine=engine, workers=workers, chunk_rows=chunk_rows, output_format=output_format,
+        input_format=input_format, keep=tuple(keep or ()), max_errors=max_errors,
+        overwrite=overwrite, address=address,
+    )  # fmt: skip
+    bar = _Bar(enabled=not json_out and err.is_terminal)
+    build_dir = project_dir / ".slml" / "builds" / "batch"
+    try:
+        summary = _run(lambda r: run_batch(model_dir, input_url, output_url, options,
+                                           build_dir=build_dir, reporter=r, progress=bar),
+                       json_mode=json_out)
+    finally:
+        bar.stop()
+    if json_out:
+        render.print_json(out, {**render.to_data(summary),
+                                "rows_per_second": round(summary.rows_per_second, 1)})
+    else:
+        _print(summary)
+    if summary.stopped:
+        raise BatchError(f"stopped: {summary.stopped} (see {summary.errors_file})",
+                         hint="fix the input or raise --max-errors, then rerun: written "
+                              "partitions are kept")
+    if summary.errors:
+        sys.exit(1)
+
+
+def _model(model: Path | None, config: Path | None) -> tuple[Path, Path]:
+    """The artifact directory and the project directory (for the build cache)."""
+    if model is not None:
+        return model, Path.cwd()
+    from slml.api import open_session
+
+    session = open_session(config, need_model=True)
+    return Path(session.ctx.config.model), session.ctx.state.root
+
+
+def _print(summary: object) -> None:
+    from slml.batch import BatchSummary
+
+    assert isinstance(summary, BatchSummary)
+    skipped = f", {summary.skipped} already written" if summary.skipped else ""
+    out.print(
+        f"[bold]{summary.rows:,}[/] rows: {summary.predictions:,} predictions, "
+        f"[{'red' if summary.errors else 'green'}]{summary.errors:,} failed[/] "
+        f"({summary.partitions} partitions{skipped}; {summary.seconds:.1f} s, "
+        f"{summary.rows_per_second:,.0f} rows/s on {summary.workers} {summary.engine} "
+        "worker(s))", highlight=False,
+    )
+    out.print(f"  output: {escape(summary.output)}", highlight=False)
+    if summary.errors:
+        out.print(f"  errors: {escape(summary.errors_file)}", highlight=False)

@@ -1,0 +1,164 @@
+"""Score a table partition by partition with the endpoint's own validation (stdlib only).
+
+Shipped in every bundle, so the same code scores a partition in the model's environment
+(``slml batch --engine local`` workers), in a Ray actor, and in a Cloud Run Job task
+(``slml.runtime.batch_job``). A partition is a list of rows: lists in column order, dicts
+keyed by column name, or (``text=True``) CSV fields as strings, which are converted by
+the rules of the endpoint's ``text/csv`` parser. A row that fails validation or
+prediction is reported with its index and error; the others are still predicted.
+
+Worker protocol (``python -m slml.runtime.batch MODEL_DIR``): one JSON object per line
+on stdin, ``{"id": K, "rows": [...], "text": false}``; one answer per line on stdout,
+``{"id": K, "ok": [i, ...], "predictions": [...], "errors": [[i, code, message], ...]}``.
+The first line written is ``{"ready": true, ...}`` once the model is loaded, or
+``{"ready": false, "error": "..."}``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from slml.runtime.errors import RequestError
+from slml.runtime.loader import LoadedModel, load
+from slml.runtime.validation import InputSpec, parse_csv
+
+PART = "part-{:05d}"  # partition k's file stem, in the output and under errors/ and _done/
+
+
+class LayoutError(ValueError):
+    """The input's columns do not give the model what it needs."""
+
+
+def feature_columns(
+    header: list[str], spec: InputSpec | None, *, exclude: tuple[str, ...] = ()
+) -> list[int]:
+    """Indices of ``header`` that feed the model, in the model's column order: the
+    signature's named columns, or else every column not in ``exclude``, as they come."""
+    names = spec.names if spec else None
+    if names:
+        missing = [n for n in names if n not in header]
+        if missing:
+            raise LayoutError(
+                f"the input has no column {', '.join(map(repr, missing[:5]))}; the model "
+                f"needs {', '.join(names)} (it has {', '.join(header[:20])})"
+            )
+        return [header.index(n) for n in names]
+    return [i for i, name in enumerate(header) if name not in exclude]
+
+
+@dataclass
+class Scored:
+    """The outcome of one partition: predictions for the rows in ``ok`` (same order)."""
+
+    ok: list[int] = field(default_factory=list)
+    predictions: list[Any] = field(default_factory=list)
+    errors: list[tuple[int, str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "predictions": self.predictions,
+                "errors": [list(e) for e in self.errors]}  # fmt: skip
+
+
+def score(model: LoadedModel, rows: list[Any], *, text: bool = False) -> Scored:
+    """Predict ``rows``; never raises for bad rows or a model that fails on some rows."""
+    if not rows:
+        return Scored()
+    try:
+        return Scored(list(range(len(rows))), _predict(model, _payload(model, rows, text)))
+    except Exception:
+        pass
+    result = Scored()
+    valid: list[tuple[int, Any]] = []
+    for i, row in enumerate(rows):
+        try:
+            batch = model.parse(_payload(model, [row], text), max_rows=1)
+        except RequestError as exc:  # a one-row CSV body: its "line 1" is this row
+            result.errors.append((i, exc.code, exc.message.removeprefix("CSV line 1: ")))
+            continue
+        valid.append((i, batch.raw[0] if not batch.validated else batch.rows[0]))
+    _predict_valid(model, valid, result)
+    return result
+
+
+def with_unreadable(scored: Scored, size: int, bad: dict[int, str]) -> Scored:
+    """``scored`` was computed without the rows in ``bad`` (row -> why it could not be
+    read); renumber it to all ``size`` rows and report the unreadable ones as errors."""
+    if not bad:
+        return scored
+    kept = [i for i in range(size) if i not in bad]
+    errors = [(kept[j], code, message) for j, code, message in scored.errors]
+    errors += [(i, "unreadable_row", message) for i, message in bad.items()]
+    return Scored([kept[j] for j in scored.ok], scored.predictions, sorted(errors))
+
+
+def _payload(model: LoadedModel, rows: list[Any], text: bool) -> dict[str, Any]:
+    if not text:
+        return {"instances": rows}
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    return parse_csv(buffer.getvalue(), model.spec)
+
+
+def _predict(model: LoadedModel, payload: dict[str, Any]) -> list[Any]:
+    rows = payload["instances"]
+    out = model.predict(model.parse(payload, max_rows=max(1, len(rows))))
+    if len(out) != len(rows):
+        raise RequestError(500, "model_error",
+                           f"the model returned {len(out)} predictions for {len(rows)} rows")
+    return out
+
+
+def _predict_valid(model: LoadedModel, valid: list[tuple[int, Any]], result: Scored) -> None:
+    """Predict the validated rows together; on failure, one by one to find the culprits."""
+    if not valid:
+        return
+    try:
+        predictions = _predict(model, {"instances": [row for _, row in valid]})
+    except Exception:
+        predictions = None
+    if predictions is not None:
+        result.ok += [i for i, _ in valid]
+        result.predictions += predictions
+        return
+    for i, row in valid:
+        try:
+            (prediction,) = _predict(model, {"instances": [row]})
+        except Exception as exc:
+            result.errors.append((i, "model_error", f"{type(exc).__name__}: {exc}"[:500]))
+            continue
+        result.ok.append(i)
+        result.predictions.append(prediction)
+    order = sorted(range(len(result.ok)), key=result.ok.__getitem__)
+    result.ok = [result.ok[j] for j in order]
+    result.predictions = [result.predictions[j] for j in order]
+
+
+def worker(model_dir: str, stdin: Any = None, stdout: Any = None) -> int:
+    """Serve the worker protocol until stdin closes. Returns the exit code."""
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    try:
+        model = load(model_dir)
+    except Exception as exc:
+        stdout.write(json.dumps({"ready": False, "error": f"{type(exc).__name__}: {exc}"}) + "\n")
+        stdout.flush()
+        return 1
+    stdout.write(json.dumps({"ready": True, "model": model.name, "version": model.version}) + "\n")
+    stdout.flush()
+    for line in stdin:
+        if not line.strip():
+            continue
+        job = json.loads(line)
+        scored = score(model, job["rows"], text=bool(job.get("text")))
+        stdout.write(json.dumps({"id": job["id"], **scored.as_dict()}, allow_nan=False) + "\n")
+        stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - run as a process by the tests
+    sys.exit(worker(sys.argv[1]))

@@ -21,12 +21,13 @@ from typing import Any
 
 from benchmarks.common import RESULTS
 
-BENCHMARKS = ("cold_start", "serving", "bundle_size", "build_time")
+BENCHMARKS = ("cold_start", "serving", "bundle_size", "build_time", "batch")
 TITLES = {
     "cold_start": "Cold start (fresh interpreter → first prediction)",
     "serving": "Warm serving (local deployment vs hand-written Starlette)",
     "bundle_size": "Bundle size",
     "build_time": "Build time (`slml build`)",
+    "batch": "Batch scoring (`slml batch` vs one plain process)",
 }
 
 

@@ -81,9 +81,9 @@ def test_score_isolates_rows_the_model_fails_on(iris_artifact: Path) -> None:
     flaky = LoadedModel(model.manifest, model.path, picky, model.spec)
     scored = score(flaky, [[5.0, 1, 1, 1], [6.0, 1, 1, 1], ["x", 1, 1, 1], [7.0, 1, 1, 1]])
     assert scored.ok == [0, 3] and scored.predictions == [0, 0]
-    assert [(i, code) for i, code, _ in scored.errors] == [(2, "invalid_input"),
-                                                          (1, "model_error")]
-    assert "cannot score 6.0" in scored.errors[1][2]
+    assert [(i, code) for i, code, _ in scored.errors] == [(1, "model_error"),
+                                                          (2, "invalid_input")]
+    assert "cannot score 6.0" in scored.errors[0][2]
 
 
 @pytest.mark.parametrize("rows", [[], [[5.1, 3.5, 1.4, 0.2]]])

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from slml.cli import ConfigOpt, JsonOpt, _run, app, err, out, render
+from slml.cli import ConfigOpt, JsonOpt, StageOpt, _run, app, err, out, render
 
 
 class _Bar:
@@ -72,6 +72,16 @@ def batch(
                           "errors.jsonl).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT when it holds another "
                          "job's output.")] = False,
+    provider: Annotated[str | None, typer.Option("--provider", "-p", help="gcp: run as a "
+                        "Cloud Run Job with the endpoint's image (gs:// INPUT and OUTPUT); "
+                        "default: score here with --engine.")] = None,
+    stage: StageOpt = None,
+    tasks: Annotated[int, typer.Option(help="--provider gcp: tasks of the job (partitions "
+                     "are shared among them).")] = 10,
+    parallelism: Annotated[int, typer.Option(help="--provider gcp: tasks at once (0: as "
+                           "many as Cloud Run allows).")] = 0,
+    preview: Annotated[bool, typer.Option("--preview", help="--provider gcp: show the job's "
+                       "plan and change nothing.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Score every row of INPUT with the model; write predictions to OUTPUT.
@@ -83,12 +93,19 @@ def batch(
     """
     from slml.batch import BatchError, BatchOptions, run_batch
 
-    model_dir, project_dir = _model(model, config)
     options = BatchOptions(
         engine=engine, workers=workers, chunk_rows=chunk_rows, output_format=output_format,
         input_format=input_format, keep=tuple(keep or ()), max_errors=max_errors,
         overwrite=overwrite, address=address,
     )  # fmt: skip
+    if provider is not None and provider != "local":
+        _cloud(input_url, output_url, options, config=config, provider=provider, stage=stage,
+               tasks=tasks, parallelism=parallelism, preview=preview, json_out=json_out)
+        return
+    if preview:
+        raise BatchError("--preview is for a cloud batch job (--provider gcp)",
+                         hint="a local run changes nothing but OUTPUT; just run it")
+    model_dir, project_dir = _model(model, config)
     bar = _Bar(enabled=not json_out and err.is_terminal)
     build_dir = project_dir / ".slml" / "builds" / "batch"
     try:
@@ -108,6 +125,29 @@ def batch(
                               "partitions are kept")
     if summary.errors:
         sys.exit(1)
+
+
+def _cloud(input_url: str, output_url: str, options: object, *, config: Path | None,
+           provider: str, stage: str | None, tasks: int, parallelism: int, preview: bool,
+           json_out: bool) -> None:
+    from slml.api import open_session
+    from slml.batch import BatchOptions
+    from slml.batch import cloud as cloud_batch
+
+    assert isinstance(options, BatchOptions)
+    session = open_session(config, provider=provider, stage=stage)
+    job = cloud_batch.cloud_job(session, input_url, output_url, options, tasks=tasks,
+                                parallelism=parallelism, for_preview=preview)
+    if preview:
+        plan = cloud_batch.preview(job, session)
+        render.print_json(out, plan) if json_out else render.plan(out, plan)
+        return
+    outputs = _run(lambda r: cloud_batch.run(job, session), json_mode=json_out)
+    if json_out:
+        render.print_json(out, outputs)
+        return
+    out.print(f"started Cloud Run Job {escape(str(outputs.get('job_name')))}: "
+              f"{tasks} task(s) scoring {escape(input_url)} into {escape(output_url)}")
 
 
 def _model(model: Path | None, config: Path | None) -> tuple[Path, Path]:

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from slml.artifact.store import copy_artifact, verified_manifest
 from slml.bundle import cache_dir as default_cache_dir
 from slml.bundle.elf import check_binaries
 from slml.bundle.incremental import (
@@ -48,7 +49,6 @@ from slml.bundle.incremental import (
 )
 from slml.bundle.install import install_for_target
 from slml.bundle.lambda_bundle import layer_key
-from slml.bundle.local import verified_manifest
 from slml.bundle.lock import Lock, Target, resolve_lock, runtime_requirements
 from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import files_under, measure, zip_dir
@@ -215,7 +215,7 @@ def build_azure_package(
         provider="azure",
         path=package,
         lock_hash=lock.hash,
-        model_sha256=artifact_digest(manifest["files"]),
+        model_sha256=artifact_digest(manifest),
         python_version=python_version,
         platform=AZURE_PLATFORM,
         size=size,
@@ -292,7 +292,7 @@ def _assemble(
         shutil.rmtree(package, ignore_errors=True)
         shutil.copytree(site, package / SITE_PACKAGES, ignore=_IGNORE)
     write_app_files(package, auth=auth, model_name=model_name)
-    shutil.copytree(artifact_dir, package / MODEL_DIR, ignore=_IGNORE)
+    copy_artifact(artifact_dir, package / MODEL_DIR)
 
 
 def _app_bytes(package: Path) -> int:

@@ -45,6 +45,7 @@ from typing import Literal
 from filelock import FileLock
 
 import slml
+from slml.artifact.store import copy_artifact, verified_manifest
 from slml.bundle.bytecode import (
     LAYER_ROOT,
     TASK_ROOT,
@@ -57,7 +58,6 @@ from slml.bundle.bytecode import (
 )
 from slml.bundle.elf import check_binaries
 from slml.bundle.install import install_for_target
-from slml.bundle.local import verified_manifest
 from slml.bundle.lock import Lock, Target, requirement_name, resolve_lock, runtime_requirements
 from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import MB, human, measure, package_sizes, zip_dir
@@ -216,12 +216,10 @@ def build_function(
     if function.exists():
         shutil.rmtree(function)
     copy_runtime(function)
-    shutil.copytree(
-        artifact_dir, function / "model", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-    )
+    copy_artifact(artifact_dir, function / "model")
     (function / f"{HANDLER_MODULE}.py").write_text(_HANDLER_SOURCE, encoding="utf-8")
     if interpreter is not None:
-        compile_tree(interpreter, function, lambda_path=TASK_ROOT, runner=runner)
+        compile_tree(interpreter, function, lambda_path=TASK_ROOT, runner=runner, skip="model")
     zipped = zip_dir(function, Path(out_dir) / "function.zip", bytecode=interpreter is not None)
     return function, zipped
 
@@ -429,7 +427,7 @@ def _bundle(
         reporter.detail(note)
     return Bundle(
         provider="aws", path=out_dir, lock_hash=lock.hash,
-        model_sha256=artifact_digest(manifest["files"]), python_version=target.python_version,
+        model_sha256=artifact_digest(manifest), python_version=target.python_version,
         platform=target.platform or "host", size=size, files=files, notes=notes,
         reused=parts.reused,
     )  # fmt: skip

@@ -62,7 +62,7 @@ def load(model_dir: str | Path, *, verify: bool = True) -> LoadedModel:
     if verify:
         verify_files(path, manifest)
     signature = manifest.get("signature") or {}
-    predictor = load_flavor(path, manifest)
+    predictor = load_flavor(path, manifest, verify=verify)
     return LoadedModel(manifest, path, predictor, input_spec(signature.get("inputs")))
 
 

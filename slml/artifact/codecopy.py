@@ -109,4 +109,4 @@ def _found_elsewhere(name: str, shipped_from: Path | None) -> str | None:
         real = Path(shipped_from).resolve()  # the same file, or inside the same package
         if all(Path(p).resolve().is_relative_to(real) for p in places):
             return None
-    return f"installed at {places[0]}"
+    return f"also found at {places[0]}"

@@ -107,6 +107,14 @@ def verified_manifest(artifact_dir: Path) -> dict[str, Any]:
     return manifest
 
 
+def manifest_digest(artifact_dir: Path) -> str:
+    """The artifact digest from the manifest alone (no file is hashed: cheap). Enough to
+    compare with a pin before building; the build then verifies every file against that
+    manifest. Raises ArtifactError."""
+    with _as_slml_errors():
+        return artifact_digest(read_manifest(Path(artifact_dir)))
+
+
 def copy_artifact(src: Path, dest: Path, *, manifest: dict[str, Any] | None = None) -> dict:
     """Copy to ``dest`` (which must not exist) exactly the files ``src``'s manifest lists,
     and the manifest: nothing unlisted, never a symlink's target. Each file is hashed as

@@ -209,14 +209,16 @@ def build_function(
     *,
     interpreter: Interpreter | None = None,
     runner: Runner = subprocess.run,
+    manifest: dict | None = None,
 ) -> tuple[Path, Path]:
     """``out_dir/function/`` (runtime, model, handler module) and its zip; compiled to
-    bytecode (paths under /var/task) by ``interpreter`` when given."""
+    bytecode (paths under /var/task) by ``interpreter`` when given. With ``manifest``
+    the artifact copied must still be the one it describes."""
     function = Path(out_dir) / "function"
     if function.exists():
         shutil.rmtree(function)
     copy_runtime(function)
-    copy_artifact(artifact_dir, function / "model")
+    copy_artifact(artifact_dir, function / "model", manifest=manifest)
     (function / f"{HANDLER_MODULE}.py").write_text(_HANDLER_SOURCE, encoding="utf-8")
     if interpreter is not None:
         compile_tree(interpreter, function, lambda_path=TASK_ROOT, runner=runner, skip="model")
@@ -290,6 +292,7 @@ def _assemble(
     interpreter: Interpreter | None,
     runner: Runner,
     reporter: Reporter,
+    manifest: dict,
 ) -> _Parts:
     """Build (or reuse) the layer with ``layer(interpreter=...)`` (build_layer, its other
     arguments bound), copy it to ``out_dir``, build the function, measure both."""
@@ -298,7 +301,7 @@ def _assemble(
     shutil.copyfile(layer_zip, out_dir / "layer.zip")
     reporter.step("packaging the runtime and the model")
     function, function_zip = build_function(
-        artifact_dir, out_dir, interpreter=interpreter, runner=runner
+        artifact_dir, out_dir, interpreter=interpreter, runner=runner, manifest=manifest
     )
     size = _size(
         python, function, out_dir / "layer.zip", function_zip, bytecode=interpreter is not None
@@ -386,7 +389,7 @@ def build_lambda_bundle(
     parts, bytecode_note = _with_bytecode(
         lambda compiler: _assemble(
             artifact_dir, out_dir, layer=layer, interpreter=compiler, runner=runner,
-            reporter=reporter,
+            reporter=reporter, manifest=manifest,
         ),
         interpreter,
         why,

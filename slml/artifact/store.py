@@ -25,11 +25,12 @@ from slml.runtime.manifest import (
     ArtifactIntegrityError,
     artifact_digest,
     bounded_chunks,
+    integrity_error,
     open_regular,
     parse_manifest,
     read_manifest,
     read_regular,
-    scan_tree,
+    shape_problems,
     verify_files,
 )
 
@@ -147,14 +148,9 @@ def _copy_listed(src: Path, dest: Path, expected: dict[str, Any] | None) -> dict
 
 
 def _check_shape(src: Path, manifest: dict[str, Any]) -> None:
-    present, problems = scan_tree(src)
-    listed = manifest["files"]
-    problems += [f"{rel} is missing" for rel in sorted(set(listed) - set(present))]
-    problems += [f"{rel} is not listed in the manifest" for rel in present if rel not in listed]
+    problems = shape_problems(src, manifest)
     if problems:
-        raise ArtifactIntegrityError(
-            f"model artifact {src} failed its integrity check: " + "; ".join(problems)
-        )
+        raise integrity_error(src, problems)
 
 
 def _copy_file(source: Path, target: Path, rel: str, digest: str) -> None:

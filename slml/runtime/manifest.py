@@ -131,13 +131,13 @@ def _entry_problem(rel: str, mode: int) -> str:
     return f"{rel} is not a regular file ({kind})"
 
 
-def scan_tree(root: Path) -> tuple[list[str], list[str]]:
-    """(every regular file under ``root`` but the manifest, problems): relative POSIX
-    paths, sorted; a symlink or special file is a problem and is never followed or
-    opened. Bytecode (``__pycache__``, ``.pyc``) is listed like any other file."""
+def scan_tree(root: Path) -> tuple[list[str], dict[str, str]]:
+    """(every regular file under ``root`` but the manifest, {path: problem}): relative
+    POSIX paths, sorted; a symlink or special file is a problem and is never followed
+    or opened. Bytecode (``__pycache__``, ``.pyc``) is listed like any other file."""
     root = Path(root)
     files: list[str] = []
-    problems: list[str] = []
+    problems: dict[str, str] = {}
     pending = [root]
     while pending:
         with os.scandir(pending.pop()) as entries:
@@ -147,10 +147,10 @@ def scan_tree(root: Path) -> tuple[list[str], list[str]]:
                 if stat.S_ISDIR(mode):
                     pending.append(Path(entry.path))
                 elif not stat.S_ISREG(mode):
-                    problems.append(_entry_problem(rel, mode))
+                    problems[rel] = _entry_problem(rel, mode)
                 elif rel != MANIFEST_FILE:
                     files.append(rel)
-    return sorted(files), sorted(problems)
+    return sorted(files), dict(sorted(problems.items()))
 
 
 def hash_tree(root: Path) -> dict[str, str]:
@@ -159,7 +159,7 @@ def hash_tree(root: Path) -> dict[str, str]:
     root = Path(root)
     files, problems = scan_tree(root)
     if problems:
-        raise ArtifactIntegrityError(f"{root}: " + "; ".join(problems))
+        raise ArtifactIntegrityError(f"{root}: " + "; ".join(problems.values()))
     return {rel: sha256_file(root / rel, rel) for rel in files}
 
 
@@ -236,27 +236,38 @@ def _check_files(path: Path, files: Any) -> None:
         safe_relative(rel, f"{path}: listed file")
 
 
+def shape_problems(artifact_dir: Path, manifest: dict[str, Any]) -> list[str]:
+    """What is wrong with the tree, before any file is hashed: symlinks and special
+    files, listed files that are missing, files that are not listed."""
+    present, odd = scan_tree(Path(artifact_dir))
+    expected: dict[str, str] = manifest["files"]
+    found = set(present)
+    problems = list(odd.values())
+    problems += [f"{rel} is missing" for rel in sorted(expected) if rel not in found | set(odd)]
+    problems += [f"{rel} is not listed in the manifest" for rel in present if rel not in expected]
+    return problems
+
+
+def integrity_error(artifact_dir: Path, problems: list[str]) -> ArtifactIntegrityError:
+    return ArtifactIntegrityError(
+        f"model artifact {artifact_dir} failed its integrity check (refusing to load it: "
+        "model files can run code): " + "; ".join(problems) + _bytecode_hint(problems)
+    )
+
+
 def verify_files(artifact_dir: Path, manifest: dict[str, Any]) -> None:
     """Check every file against its recorded sha256. Pickles are code: a mismatch, a
     missing or unlisted file (bytecode included), a symlink or a special file raises
     ArtifactIntegrityError before any load. Nothing is followed, nothing blocks."""
     root = Path(artifact_dir)
-    expected: dict[str, str] = manifest["files"]
-    present, problems = scan_tree(root)
-    listed = set(present)
-    for rel, digest in sorted(expected.items()):
-        if rel not in listed:
-            problems.append(f"{rel} is missing")
-            continue
-        actual = sha256_file(root / rel, rel)
-        if actual != digest:
-            problems.append(f"{rel} has sha256 {actual[:12]}…, expected {digest[:12]}…")
-    problems += [f"{rel} is not listed in the manifest" for rel in present if rel not in expected]
+    problems = shape_problems(root, manifest)
+    if not problems:  # hash only a tree that holds exactly the listed files
+        for rel, digest in sorted(manifest["files"].items()):
+            actual = sha256_file(root / rel, rel)
+            if actual != digest:
+                problems.append(f"{rel} has sha256 {actual[:12]}…, expected {digest[:12]}…")
     if problems:
-        raise ArtifactIntegrityError(
-            f"model artifact {artifact_dir} failed its integrity check (refusing to load it: "
-            "model files can run code): " + "; ".join(problems) + _bytecode_hint(problems)
-        )
+        raise integrity_error(root, problems)
 
 
 def _bytecode_hint(problems: list[str]) -> str:

@@ -41,7 +41,6 @@ from slml.runtime.manifest import artifact_digest, hash_tree
 
 BUNDLE_MANIFEST = "slml-bundle.json"
 LOCK_FILE = "requirements.lock"
-__all__ = ["verified_manifest"]  # the one check, in slml.artifact.store; imported from here
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from slml.config import CONFIG_FILE, ProjectConfig, load_config
-from slml.errors import ConfigError, ProviderUnavailable
+from slml.errors import ConfigError, IntegrityError, ProviderUnavailable
 from slml.providers.base import (
     Bundle,
     DeployResult,
@@ -25,6 +25,7 @@ from slml.providers.base import (
     Status,
 )
 from slml.providers.registry import get_provider
+from slml.runtime.manifest import DIGEST_PREFIX
 from slml.state import ProjectState
 
 PathLike = str | Path
@@ -71,19 +72,42 @@ def _check_model(ctx: ProviderContext) -> None:
             f"model: {model} does not exist",
             hint="save an artifact there first (slml.save_model or `slml save MODEL_FILE`)",
         )
+    if ctx.config.model_digest is not None:  # cheap: the manifest lists every file's sha256
+        from slml.artifact.store import manifest_digest
+
+        check_model_digest(ctx.config, manifest_digest(model), what=f"the artifact at {model}")
+
+
+def check_model_digest(config: ProjectConfig, digest: str, *, what: str) -> None:
+    """Raise IntegrityError unless ``digest`` (hex) is the one slml.yaml pins, if any."""
+    pinned = config.model_digest
+    if pinned is not None and pinned != DIGEST_PREFIX + digest:
+        raise IntegrityError(
+            f"{what} has digest {DIGEST_PREFIX}{digest}, which does not match model_digest "
+            f"{pinned} in slml.yaml: refusing to build or deploy it",
+            hint="if you saved a new model version yourself, pin the digest `slml save` "
+            "printed; otherwise the artifact was changed by someone else",
+        )
+
+
+def _build(session: Session) -> Bundle:
+    """Build, then check the built artifact is the pinned one (it may have been swapped
+    after the first check)."""
+    bundle = session.provider.build(ctx=session.ctx)
+    check_model_digest(session.ctx.config, bundle.model_sha256, what="the model in the bundle")
+    return bundle
 
 
 def build(config: PathLike | None = None, **options: Any) -> Bundle:
     """Build the bundle for the selected provider. No cloud calls."""
     session = open_session(config, need_model=True, **options)
-    return session.provider.build(ctx=session.ctx)
+    return _build(session)
 
 
 def preview(config: PathLike | None = None, **options: Any) -> Plan:
     """Build, then show what deploy would do (offline plan when Pulumi is missing)."""
     session = open_session(config, need_model=True, **options)
-    bundle = session.provider.build(ctx=session.ctx)
-    return session.provider.plan(ctx=session.ctx, bundle=bundle)
+    return session.provider.plan(ctx=session.ctx, bundle=_build(session))
 
 
 def deploy(config: PathLike | None = None, **options: Any) -> DeployResult:
@@ -93,8 +117,7 @@ def deploy(config: PathLike | None = None, **options: Any) -> DeployResult:
     preflight = getattr(session.provider, "preflight", None)
     if preflight is not None:  # e.g. no Pulumi CLI: say so before a long build
         preflight(ctx=session.ctx)
-    bundle = session.provider.build(ctx=session.ctx)
-    return session.provider.deploy(ctx=session.ctx, bundle=bundle)
+    return session.provider.deploy(ctx=session.ctx, bundle=_build(session))
 
 
 def rollback(

@@ -15,7 +15,14 @@ from slml.artifact import store
 from slml.artifact.flavors import Saved, SaveOptions, detect, flavor_module
 from slml.artifact.provenance import provenance
 from slml.errors import ArtifactError
-from slml.runtime.manifest import FORMAT_VERSION, MANIFEST_FILE, artifact_digest, hash_tree
+from slml.runtime.manifest import (
+    DIGEST_PREFIX,
+    FORMAT_VERSION,
+    MANIFEST_FILE,
+    ArtifactIntegrityError,
+    artifact_digest,
+    hash_tree,
+)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,62}$")
@@ -24,7 +31,8 @@ EXPORTS = ("onnx",)
 
 @dataclass(frozen=True)
 class ArtifactInfo:
-    """A saved artifact: where, what, and its one-line digest (``artifact_digest``)."""
+    """A saved artifact: where, what, and its digest (``artifact_digest``: the manifest,
+    which lists every file's sha256)."""
 
     path: Path
     name: str
@@ -32,6 +40,16 @@ class ArtifactInfo:
     flavor: str
     sha256: str
     manifest: dict[str, Any]
+
+    @property
+    def digest(self) -> str:
+        """``sha256:<artifact digest>``: what ``model_digest`` in slml.yaml pins."""
+        return DIGEST_PREFIX + self.sha256
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Every file shipped in the artifact (besides the manifest), sorted."""
+        return tuple(sorted(self.manifest["files"]))
 
 
 def save_model(
@@ -72,14 +90,22 @@ def save_model(
         saved, extra = _save_flavor(model, staged, flavor, export, options)
         manifest = _manifest(saved, meta, reqs.merge(saved.requirements, requirements), target)
         manifest.update(extra)
-        manifest["files"] = hash_tree(staged)
+        manifest["files"] = _hash_staged(staged)
         text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
         (staged / MANIFEST_FILE).write_text(text, encoding="utf-8")
         store.publish(staged, target, overwrite=overwrite)
     return ArtifactInfo(
         target, meta["name"], meta["version"], saved.flavor,
-        artifact_digest(manifest["files"]), manifest,
+        artifact_digest(manifest), manifest,
     )  # fmt: skip
+
+
+def _hash_staged(staged: Path) -> dict[str, str]:
+    """The files' sha256; a symlink or special file in the staged artifact is refused."""
+    try:
+        return hash_tree(staged)
+    except ArtifactIntegrityError as exc:
+        raise ArtifactError(f"cannot save the artifact: {exc}") from None
 
 
 def _save_flavor(

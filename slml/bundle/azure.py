@@ -34,6 +34,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from slml.artifact.store import copy_artifact, verified_manifest
 from slml.bundle import cache_dir as default_cache_dir
 from slml.bundle.elf import check_binaries
 from slml.bundle.incremental import (
@@ -48,7 +49,6 @@ from slml.bundle.incremental import (
 )
 from slml.bundle.install import install_for_target
 from slml.bundle.lambda_bundle import layer_key
-from slml.bundle.local import verified_manifest
 from slml.bundle.lock import Lock, Target, resolve_lock, runtime_requirements
 from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import files_under, measure, zip_dir
@@ -208,14 +208,14 @@ def build_azure_package(
         artifact_dir=Path(artifact_dir),
         deps=deps,
         auth=auth,
-        model_name=manifest["name"],
+        manifest=manifest,
     )
     reporter.detail(f"built in {time.perf_counter() - started:.2f} s; {_describe(size)}")
     return Bundle(
         provider="azure",
         path=package,
         lock_hash=lock.hash,
-        model_sha256=artifact_digest(manifest["files"]),
+        model_sha256=artifact_digest(manifest),
         python_version=python_version,
         platform=AZURE_PLATFORM,
         size=size,
@@ -242,9 +242,10 @@ def _package(
     artifact_dir: Path,
     deps: Dependencies,
     auth: str,
-    model_name: str,
+    manifest: dict,
 ) -> tuple[SizeReport, str]:
     """Reuse, update or rebuild ``package`` and its zip. Returns (size, what was done)."""
+    model_name = manifest["name"]
     inputs = digest(
         deps.key,
         artifact_inputs(artifact_dir),
@@ -267,6 +268,7 @@ def _package(
         site=None if keep else deps.site,
         auth=auth,
         model_name=model_name,
+        manifest=manifest,
     )
     zip_onto(deps.zip, package, zip_path, exclude={PACKAGES_TOP})
     size = _size_report(package, zip_path, deps)
@@ -280,8 +282,9 @@ def _package(
 
 
 def _assemble(
-    package: Path, *, artifact_dir: Path, site: Path | None, auth: str, model_name: str
-) -> None:
+    package: Path, *, artifact_dir: Path, site: Path | None, auth: str, model_name: str,
+    manifest: dict | None = None,
+) -> None:  # fmt: skip
     """Write the app and the model into ``package``; copy ``site`` in as its
     dependencies, or, when ``site`` is None, keep the dependencies already there."""
     if site is None:
@@ -292,7 +295,7 @@ def _assemble(
         shutil.rmtree(package, ignore_errors=True)
         shutil.copytree(site, package / SITE_PACKAGES, ignore=_IGNORE)
     write_app_files(package, auth=auth, model_name=model_name)
-    shutil.copytree(artifact_dir, package / MODEL_DIR, ignore=_IGNORE)
+    copy_artifact(artifact_dir, package / MODEL_DIR, manifest=manifest)
 
 
 def _app_bytes(package: Path) -> int:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -130,14 +131,18 @@ def choose_interpreter(
 
 
 def compile_tree(
-    interpreter: Interpreter, root: Path, *, lambda_path: str, runner: Runner = subprocess.run
-) -> Compiled:
+    interpreter: Interpreter, root: Path, *, lambda_path: str, runner: Runner = subprocess.run,
+    skip: str | None = None,
+) -> Compiled:  # fmt: skip
     """Compile every ``.py`` under ``root`` into ``__pycache__`` (unchecked-hash), with
-    code objects naming ``lambda_path/...``. Sources that do not compile are listed,
-    not fatal; raises PackagingError when compileall itself fails."""
+    code objects naming ``lambda_path/...``; ``skip`` names a directory under ``root``
+    left alone (the model artifact: bytecode in it would be unlisted, and refused).
+    Sources that do not compile are listed, not fatal; raises PackagingError when
+    compileall itself fails."""
     root = Path(root).resolve()
+    exclude = ["-x", re.escape(f"{root / skip}{os.sep}")] if skip else []
     command = [
-        interpreter.path, "-m", "compileall", "-q", "-j", "0",
+        interpreter.path, "-m", "compileall", "-q", "-j", "0", *exclude,
         "--invalidation-mode", "unchecked-hash", "-s", str(root), "-p", lambda_path, str(root),
     ]  # fmt: skip
     done = runner(command, capture_output=True, text=True, check=False)

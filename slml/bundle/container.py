@@ -27,25 +27,19 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import slml
+from slml.artifact.store import copy_artifact, verified_manifest
 from slml.bundle import cache_dir as default_cache_dir
 from slml.bundle import incremental
 from slml.bundle.lock import Lock, Target, resolve_lock, runtime_requirements
 from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import files_under
 from slml.bundle.uvtool import Runner, run_uv
-from slml.errors import ArtifactError, ConfigError, IntegrityError
+from slml.errors import ConfigError
 from slml.providers.base import Bundle, SizeReport
-from slml.runtime.manifest import (
-    MANIFEST_FILE,
-    ArtifactFormatError,
-    ArtifactIntegrityError,
-    artifact_digest,
-    read_manifest,
-    verify_files,
-)
+from slml.runtime.manifest import MANIFEST_FILE, artifact_digest
 from slml.templates import render
 
 # Docker official images, pinned to a patch release (tags checked to exist on Docker
@@ -77,20 +71,8 @@ def base_image(python_version: str) -> str:
 
 
 def _read_artifact(artifact_dir: Path) -> tuple[dict, str]:
-    try:
-        manifest = read_manifest(artifact_dir)
-        verify_files(artifact_dir, manifest)
-    except ArtifactIntegrityError as exc:
-        raise IntegrityError(
-            f"the artifact at {artifact_dir} fails its integrity check: {exc}",
-            hint="re-save the model with slml.save_model",
-        ) from None
-    except ArtifactFormatError as exc:
-        raise ArtifactError(
-            f"{artifact_dir} is not an slml model artifact: {exc}",
-            hint="point `model:` in slml.yaml at a directory written by slml.save_model",
-        ) from None
-    return manifest, artifact_digest(manifest["files"])
+    manifest = verified_manifest(artifact_dir)
+    return manifest, artifact_digest(manifest)
 
 
 def _normalise_modes(root: Path) -> None:
@@ -137,9 +119,7 @@ def write_context(
     dest.mkdir(parents=True)
     shutil.copyfile(lock.path, dest / "requirements.lock")
     copy_runtime(dest / "app")
-    shutil.copytree(
-        artifact_dir, dest / "model", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-    )
+    copy_artifact(artifact_dir, dest / "model", manifest=manifest)
     _normalise_modes(dest)
     texts = context_texts(
         manifest=manifest, digest=digest, provider=provider, python_version=python_version
@@ -154,9 +134,9 @@ def model_tarball(artifact_dir: Path, dest: Path) -> Path:
     (SageMaker unpacks it into /opt/ml/model). Deterministic: sorted entries, zero
     mtimes, owner root, modes 0644/0755, so equal artifacts give equal bytes."""
     artifact_dir = Path(artifact_dir)
-    paths = sorted(
-        p for p in artifact_dir.rglob("*") if "__pycache__" not in p.parts and p.suffix != ".pyc"
-    )
+    listed = {MANIFEST_FILE, *verified_manifest(artifact_dir)["files"]}  # only these
+    parents = {str(d) for rel in listed for d in PurePosixPath(rel).parents if str(d) != "."}
+    paths = sorted(artifact_dir / rel for rel in listed | parents)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with (
         open(dest, "wb") as raw,
@@ -261,7 +241,7 @@ def build_container_context(
         if incremental.reuse_or_build(
             Path(model_tar),
             incremental.artifact_inputs(artifact_dir),
-            lambda: [model_tarball(artifact_dir, Path(model_tar))],
+            lambda: [model_tarball(dest / "model", Path(model_tar))],  # the verified copy
         ):
             reused_parts.append("model.tar.gz")
     size = _size_report(dest, lock, python_version, cache, runner, measure=measure, pyc=bytecode)

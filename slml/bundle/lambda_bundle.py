@@ -45,6 +45,7 @@ from typing import Literal
 from filelock import FileLock
 
 import slml
+from slml.artifact.store import copy_artifact, verified_manifest
 from slml.bundle.bytecode import (
     LAYER_ROOT,
     TASK_ROOT,
@@ -57,7 +58,6 @@ from slml.bundle.bytecode import (
 )
 from slml.bundle.elf import check_binaries
 from slml.bundle.install import install_for_target
-from slml.bundle.local import verified_manifest
 from slml.bundle.lock import Lock, Target, requirement_name, resolve_lock, runtime_requirements
 from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import MB, human, measure, package_sizes, zip_dir
@@ -209,19 +209,19 @@ def build_function(
     *,
     interpreter: Interpreter | None = None,
     runner: Runner = subprocess.run,
+    manifest: dict | None = None,
 ) -> tuple[Path, Path]:
     """``out_dir/function/`` (runtime, model, handler module) and its zip; compiled to
-    bytecode (paths under /var/task) by ``interpreter`` when given."""
+    bytecode (paths under /var/task) by ``interpreter`` when given. With ``manifest``
+    the artifact copied must still be the one it describes."""
     function = Path(out_dir) / "function"
     if function.exists():
         shutil.rmtree(function)
     copy_runtime(function)
-    shutil.copytree(
-        artifact_dir, function / "model", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-    )
+    copy_artifact(artifact_dir, function / "model", manifest=manifest)
     (function / f"{HANDLER_MODULE}.py").write_text(_HANDLER_SOURCE, encoding="utf-8")
     if interpreter is not None:
-        compile_tree(interpreter, function, lambda_path=TASK_ROOT, runner=runner)
+        compile_tree(interpreter, function, lambda_path=TASK_ROOT, runner=runner, skip="model")
     zipped = zip_dir(function, Path(out_dir) / "function.zip", bytecode=interpreter is not None)
     return function, zipped
 
@@ -292,6 +292,7 @@ def _assemble(
     interpreter: Interpreter | None,
     runner: Runner,
     reporter: Reporter,
+    manifest: dict,
 ) -> _Parts:
     """Build (or reuse) the layer with ``layer(interpreter=...)`` (build_layer, its other
     arguments bound), copy it to ``out_dir``, build the function, measure both."""
@@ -300,7 +301,7 @@ def _assemble(
     shutil.copyfile(layer_zip, out_dir / "layer.zip")
     reporter.step("packaging the runtime and the model")
     function, function_zip = build_function(
-        artifact_dir, out_dir, interpreter=interpreter, runner=runner
+        artifact_dir, out_dir, interpreter=interpreter, runner=runner, manifest=manifest
     )
     size = _size(
         python, function, out_dir / "layer.zip", function_zip, bytecode=interpreter is not None
@@ -388,7 +389,7 @@ def build_lambda_bundle(
     parts, bytecode_note = _with_bytecode(
         lambda compiler: _assemble(
             artifact_dir, out_dir, layer=layer, interpreter=compiler, runner=runner,
-            reporter=reporter,
+            reporter=reporter, manifest=manifest,
         ),
         interpreter,
         why,
@@ -429,7 +430,7 @@ def _bundle(
         reporter.detail(note)
     return Bundle(
         provider="aws", path=out_dir, lock_hash=lock.hash,
-        model_sha256=artifact_digest(manifest["files"]), python_version=target.python_version,
+        model_sha256=artifact_digest(manifest), python_version=target.python_version,
         platform=target.platform or "host", size=size, files=files, notes=notes,
         reused=parts.reused,
     )  # fmt: skip

@@ -29,40 +29,18 @@ from typing import Any
 from filelock import FileLock
 
 import slml
+from slml.artifact.store import copy_artifact, verified_manifest
 from slml.bundle import cache_dir as default_cache_dir
 from slml.bundle.env import ensure_env, env_is_ready
 from slml.bundle.lock import Target, read_lock, resolve_lock, runtime_requirements
 from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.uvtool import Runner
-from slml.errors import ArtifactError, IntegrityError, PackagingError
+from slml.errors import PackagingError
 from slml.providers.base import Bundle, NullReporter, Reporter, SizeReport
-from slml.runtime.manifest import (
-    ArtifactFormatError,
-    ArtifactIntegrityError,
-    artifact_digest,
-    hash_tree,
-    read_manifest,
-    verify_files,
-)
+from slml.runtime.manifest import artifact_digest, hash_tree
 
 BUNDLE_MANIFEST = "slml-bundle.json"
 LOCK_FILE = "requirements.lock"
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc")
-
-
-def verified_manifest(artifact_dir: Path) -> dict[str, Any]:
-    """The artifact's manifest after checking every file's sha256.
-    Raises ArtifactError (not an artifact) or IntegrityError (tampered files)."""
-    try:
-        manifest = read_manifest(Path(artifact_dir))
-        verify_files(Path(artifact_dir), manifest)
-    except ArtifactIntegrityError as exc:
-        raise IntegrityError(
-            str(exc), hint="re-save the model (slml.save_model) or restore its files"
-        ) from None
-    except ArtifactFormatError as exc:
-        raise ArtifactError(str(exc), hint="check `model:` in slml.yaml") from None
-    return manifest
 
 
 @contextlib.contextmanager
@@ -102,9 +80,9 @@ def build_local_bundle(
     reporter.step("installing dependencies" + (" (cached environment)" if reused_env else ""))
     env = ensure_env(lock, cache_dir=cache, runner=runner)
     reporter.step(f"copying model {manifest['name']} {manifest['version']}")
-    model_sha = artifact_digest(manifest["files"])
+    model_sha = artifact_digest(manifest)
     info = _bundle_info(manifest, target=target, lock_hash=lock.hash, model_sha=model_sha)
-    _assemble(Path(artifact_dir), Path(out_dir), lock_path=lock.path, info=info)
+    _assemble(Path(artifact_dir), Path(out_dir), lock_path=lock.path, info=info, manifest=manifest)
     size = measure(Path(out_dir), env)
     reporter.detail(f"built in {time.perf_counter() - started:.2f} s; {describe_size(size)}")
     return Bundle(
@@ -139,14 +117,16 @@ def _bundle_info(
     }
 
 
-def _assemble(artifact_dir: Path, out_dir: Path, *, lock_path: Path, info: dict[str, Any]) -> None:
+def _assemble(
+    artifact_dir: Path, out_dir: Path, *, lock_path: Path, info: dict[str, Any], manifest: dict
+) -> None:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
     tmp.chmod(0o755)
     try:
         shutil.copyfile(lock_path, tmp / LOCK_FILE)
         copy_runtime(tmp / "app")
-        shutil.copytree(artifact_dir, tmp / "model", ignore=_IGNORE)
+        copy_artifact(artifact_dir, tmp / "model", manifest=manifest)
         info = {**info, "app_files": hash_tree(tmp / "app")}
         (tmp / BUNDLE_MANIFEST).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
         with bundle_lock(out_dir):

@@ -100,7 +100,10 @@ def save(
         render.print_json(out, info)
         return
     out.print(f"saved [bold]{info.name}[/] version {info.version} ({info.flavor}) to {info.path}")
-    out.print(f"  sha256 {info.sha256}")
+    out.print(f"  {len(info.files)} files: {', '.join(info.files[:8])}"
+              + (", ..." if len(info.files) > 8 else ""))
+    out.print("  to deploy only this artifact, pin its digest in slml.yaml:")
+    out.print(f"  model_digest: {info.digest}", soft_wrap=True)
 
 
 @app.command()

@@ -28,6 +28,7 @@ PROVIDERS = ("local", "aws", "sagemaker", "gcp", "azure")
 ProviderName = Literal["local", "aws", "sagemaker", "gcp", "azure"]
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 _STAGE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 __all__ = [
     "CONFIG_FILE",
@@ -59,6 +60,10 @@ class ProjectConfig(BaseModel):
 
     name: str = Field(description="project name: lowercase letters, digits, dashes")
     model: Path = Field(description="path to the model artifact directory")
+    model_digest: str | None = Field(
+        default=None,
+        description="sha256:<hex> printed by `slml save`: build and deploy only that artifact",
+    )
     provider: ProviderName = "local"
     stage: str = Field(default="dev", description="dev, prod, ...: a separate deployment")
     backend: str | None = Field(
@@ -75,6 +80,16 @@ class ProjectConfig(BaseModel):
     @classmethod
     def _name(cls, value: str) -> str:
         return _slug(value, _NAME, "name", "2-40", "cloud resource names are built from it")
+
+    @field_validator("model_digest")
+    @classmethod
+    def _digest(cls, value: str | None) -> str | None:
+        if value is not None and not _DIGEST.match(value):
+            raise ValueError(
+                f"{value!r} is not an artifact digest: expected sha256: and 64 lowercase hex "
+                "digits, as `slml save` prints it"
+            )
+        return value
 
     @field_validator("stage")
     @classmethod

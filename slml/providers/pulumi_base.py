@@ -56,13 +56,17 @@ def plugin(name: str, package: str) -> PluginSpec:
 def archive_artifact(ctx: ProviderContext, sha256: str) -> Path:
     """Keep a copy of the deployed model artifact under ``.slml/artifacts/<sha256>`` so
     a later rollback can deploy it again, whatever happened to the model path since.
-    Content-addressed: the same model is stored once. Atomic (copy, then rename)."""
+    Keyed by the artifact digest (manifest included: two versions that share a model
+    file but not a manifest are two archives; records written before it keep their
+    ``artifact`` path and roll back as they are). Content-addressed: the same artifact
+    is stored once. Atomic (copy, then rename); a symlink is copied as a link, never
+    followed (a rollback's build then refuses it)."""
     dest = ctx.state.path("artifacts", sha256)
     if dest.is_dir():
         return dest
     tmp = dest.with_name(f".{sha256}.copy")
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(ctx.config.model, tmp)
+    shutil.copytree(ctx.config.model, tmp, symlinks=True)
     tmp.rename(dest)
     return dest
 

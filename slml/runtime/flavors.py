@@ -14,27 +14,34 @@ JSON-safe. What each flavor hands its model is in docs/CONTRACTS.md:
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from slml.runtime.manifest import ArtifactFormatError
+from slml.runtime.manifest import (
+    ArtifactFormatError,
+    ArtifactIntegrityError,
+    read_listed,
+    safe_relative,
+)
 from slml.runtime.validation import Batch
 
 Predictor = Callable[[Batch], Any]
 
 
-def load_flavor(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
+def load_flavor(artifact_dir: Path, manifest: dict[str, Any], *, verify: bool = True) -> Predictor:
     loaders = {"sklearn": load_sklearn, "onnx": load_onnx, "python": load_python}
+    if manifest["flavor"] == "python":  # the one flavor that imports files by itself
+        return load_python(artifact_dir, manifest, verify=verify)
     return loaders[manifest["flavor"]](artifact_dir, manifest)
 
 
 def _option_file(artifact_dir: Path, manifest: dict[str, Any], default: str) -> Path:
     rel = manifest.get("flavor_options", {}).get("file", default)
     path = (artifact_dir / rel).resolve()
+    if os.path.islink(artifact_dir / rel):
+        raise ArtifactIntegrityError(f"{artifact_dir}: flavor_options.file {rel!r} is a symlink")
     if not path.is_relative_to(artifact_dir.resolve()) or not path.is_file():
         raise ArtifactFormatError(
             f"{artifact_dir}: flavor_options.file {rel!r} is not a file inside the artifact"
@@ -42,11 +49,23 @@ def _option_file(artifact_dir: Path, manifest: dict[str, Any], default: str) -> 
     return path
 
 
+def _option_bytes(artifact_dir: Path, manifest: dict[str, Any], default: str) -> bytes:
+    """The bytes of ``flavor_options.file``, read once and checked against the manifest
+    (hash what you load: nothing can be swapped between the check and the unpickle)."""
+    _option_file(artifact_dir, manifest, default)
+    rel = manifest.get("flavor_options", {}).get("file", default)
+    return read_listed(artifact_dir, manifest, rel)
+
+
 def load_sklearn(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
-    """joblib-load the estimator; call ``flavor_options.method`` (predict by default)."""
+    """joblib-load the estimator from its verified bytes; call ``flavor_options.method``
+    (predict by default)."""
+    import io
+
     import joblib
 
-    model = joblib.load(_option_file(artifact_dir, manifest, "model/model.joblib"))
+    data = _option_bytes(artifact_dir, manifest, "model/model.joblib")
+    model = joblib.load(io.BytesIO(data))
     method_name = manifest.get("flavor_options", {}).get("method", "predict")
     method = getattr(model, method_name, None)
     if not callable(method):
@@ -67,8 +86,8 @@ def load_onnx(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
     import numpy as np
     import onnxruntime as ort
 
-    path = _option_file(artifact_dir, manifest, "model/model.onnx")
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    data = _option_bytes(artifact_dir, manifest, "model/model.onnx")
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     options = manifest.get("flavor_options", {})
     graph_input = session.get_inputs()[0]
     input_name = options.get("input_name") or graph_input.name
@@ -98,8 +117,13 @@ ONNX_DTYPES = {  # onnxruntime input type → numpy dtype name
 }
 
 
-def load_python(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
-    """Import ``module`` from ``code_dir``, instantiate ``class``, call ``load(data_dir)``."""
+def load_python(artifact_dir: Path, manifest: dict[str, Any], *, verify: bool = True) -> Predictor:
+    """Import ``module`` from ``code_dir`` (source only, each file checked against the
+    manifest, after the runtime's own packages on sys.path: see usercode.py),
+    instantiate ``class``, call ``load(data_dir)``. Both dirs must lie inside the
+    artifact."""
+    from slml.runtime.usercode import import_model_module
+
     options = manifest.get("flavor_options", {})
     try:
         module_name, class_name = options["module"], options["class"]
@@ -107,8 +131,11 @@ def load_python(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
         raise ArtifactFormatError(
             f"{artifact_dir}: python flavor needs flavor_options.{exc.args[0]}"
         ) from None
-    code_dir = artifact_dir / options.get("code_dir", "model/code")
-    module = _import_user_module(module_name, code_dir)
+    code_dir = _inside(artifact_dir, options.get("code_dir", "model/code"), "code_dir")
+    data_dir = _inside(artifact_dir, options.get("data_dir", "model/data"), "data_dir")
+    files = {os.path.join(os.path.abspath(artifact_dir), rel): digest
+             for rel, digest in manifest.get("files", {}).items()}  # fmt: skip
+    module = import_model_module(module_name, code_dir, files, strict=verify)
     cls = getattr(module, class_name, None)
     if cls is None:
         raise ArtifactFormatError(
@@ -116,7 +143,7 @@ def load_python(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
         )
     instance = cls()
     if callable(getattr(instance, "load", None)):
-        instance.load(artifact_dir / options.get("data_dir", "model/data"))
+        instance.load(data_dir)
     if not callable(getattr(instance, "predict", None)):
         raise ArtifactFormatError(f"{artifact_dir}: {class_name} has no predict(inputs) method")
 
@@ -126,22 +153,16 @@ def load_python(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
     return predict
 
 
-def _import_user_module(name: str, code_dir: Path) -> Any:
-    """Import ``name`` from ``code_dir`` (put first on sys.path so sibling imports work),
-    replacing any module of that name imported from elsewhere."""
-    if not code_dir.is_dir():
-        raise ArtifactFormatError(f"python flavor code_dir {code_dir} does not exist")
-    top = name.split(".")[0]
-    if str(code_dir) not in sys.path:
-        sys.path.insert(0, str(code_dir))
-    cached = sys.modules.get(top)
-    if cached is not None and not str(getattr(cached, "__file__", "")).startswith(str(code_dir)):
-        for key in [k for k in sys.modules if k == top or k.startswith(top + ".")]:
-            del sys.modules[key]
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        raise ArtifactFormatError(f"cannot import module {name!r} from {code_dir}: {exc}") from None
+def _inside(artifact_dir: Path, rel: Any, what: str) -> Path:
+    """``artifact_dir / rel`` if ``rel`` is relative and stays inside the artifact once
+    resolved (no ``..``, no absolute path, no symlink out), else ArtifactFormatError."""
+    safe_relative(rel, f"{artifact_dir}: python flavor {what}")
+    path = artifact_dir / rel
+    if not path.resolve().is_relative_to(artifact_dir.resolve()):
+        raise ArtifactFormatError(
+            f"{artifact_dir}: python flavor {what} {rel!r} leaves the artifact"
+        )
+    return path
 
 
 def _wants_frame(manifest: dict[str, Any]) -> bool:

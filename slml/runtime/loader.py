@@ -2,9 +2,10 @@
 
 ``load`` reads the manifest, checks every file's sha256 BEFORE deserialising anything
 (pickles are code), then hands over to the flavor's loader (slml/runtime/flavors.py),
-which imports its framework only then. ``LoadedModel.predict`` returns JSON-safe
-Python values: numpy arrays and scalars become lists and numbers, and NaN or infinite
-floats in the output become ``null`` (JSON has no NaN).
+which imports its framework only then and deserialises the very bytes it hashed.
+``LoadedModel.predict`` returns JSON-safe Python values: numpy arrays and scalars become
+lists and numbers, and NaN or infinite floats in the output become ``null`` (JSON has
+no NaN).
 """
 
 from __future__ import annotations
@@ -56,13 +57,16 @@ class LoadedModel:
 
 def load(model_dir: str | Path, *, verify: bool = True) -> LoadedModel:
     """Load the artifact at ``model_dir``. Raises ``ArtifactFormatError`` (unreadable
-    manifest, bad flavor options) or ``ArtifactIntegrityError`` (hash mismatch)."""
+    manifest, bad flavor options) or ``ArtifactIntegrityError`` (hash mismatch, unlisted
+    file, symlink or special file). ``verify=False`` skips the check of the whole tree;
+    the files a flavor reads are still refused when they are not regular files, and
+    checked against the manifest as they are read when it lists them."""
     path = Path(model_dir)
     manifest = read_manifest(path)
     if verify:
         verify_files(path, manifest)
     signature = manifest.get("signature") or {}
-    predictor = load_flavor(path, manifest)
+    predictor = load_flavor(path, manifest, verify=verify)
     return LoadedModel(manifest, path, predictor, input_spec(signature.get("inputs")))
 
 

@@ -16,7 +16,10 @@ Manifest (JSON object), ``format`` 1::
     signature                {"inputs": Schema, "outputs": Schema | null} | null
     flavor_options           flavor-specific (e.g. {"file": "model/model.joblib"})
     files                    {"model/model.joblib": "<sha256 hex>", ...} every file but
-                             the manifest itself, relative POSIX paths
+                             the manifest itself, relative POSIX paths. Regular files
+                             only: a symlink, FIFO, socket or device anywhere in the
+                             artifact is refused; bytecode is no exception (unlisted
+                             ``__pycache__``/``.pyc`` files are refused, not skipped)
     created_at, created_by   ISO 8601 UTC, "user@host"
     git_commit               str | null
     slml_version             str
@@ -32,6 +35,14 @@ Schema (``signature.inputs``/``outputs``)::
     (null becomes NaN for float features); without it the runtime refuses them
 
 dtypes are numpy names: float64, float32, int64, int32, bool, string.
+
+The artifact digest (``artifact_digest``) is the sha256 of the manifest as canonical
+JSON; since the manifest lists every file's sha256, it names the whole artifact. It is
+what bundles, deployment records and the rollback archive are keyed by, and what
+``model_digest: sha256:...`` in slml.yaml pins. The sha256 checks detect corruption
+and partial edits; they are not a signature: whoever can write the model file can
+write the manifest too. Only a digest pinned somewhere the artifact's writer cannot
+reach (slml.yaml under review) makes a swapped artifact fail.
 """
 
 from __future__ import annotations
@@ -39,13 +50,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from pathlib import Path
+import stat
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 MANIFEST_FILE = "slml-model.json"
 FORMAT_VERSION = 1
 FLAVORS = ("sklearn", "onnx", "python")
+MAX_MANIFEST_BYTES = 16 << 20
+DIGEST_PREFIX = "sha256:"
+_DIGEST_TAG = b"slml-artifact-digest-1\n"
 _CHUNK = 1 << 20
+_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
+          stat.S_IFBLK: "a block device"}  # fmt: skip
 
 
 class ArtifactFormatError(Exception):
@@ -53,51 +70,144 @@ class ArtifactFormatError(Exception):
 
 
 class ArtifactIntegrityError(ArtifactFormatError):
-    """A file's sha256 differs from the manifest's, or a listed file is missing or extra."""
+    """A file's sha256 differs from the manifest's, a listed file is missing or extra, or
+    an entry is not a regular file or directory (a symlink, FIFO, socket or device)."""
 
 
-def sha256_file(path: Path) -> str:
+def open_regular(path: Path, rel: str) -> int:
+    """A read-only descriptor on ``path``, which must be a regular file and not a
+    symlink (checked on the open descriptor, so nothing can be swapped in between and
+    a FIFO never blocks). Raises ArtifactIntegrityError; the caller closes it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise ArtifactIntegrityError(_entry_problem(rel, os.lstat(path).st_mode)) from None
+        raise ArtifactIntegrityError(f"{rel} cannot be read: {exc.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise ArtifactIntegrityError(_entry_problem(rel, mode))
+    return fd
+
+
+def bounded_chunks(fd: int) -> Any:
+    """The file's bytes in chunks, at most its size when opened (bounded: a file that
+    grows while read is cut, and its hash then fails)."""
+    left = os.fstat(fd).st_size
+    while left > 0 and (chunk := os.read(fd, min(_CHUNK, left))):
+        left -= len(chunk)
+        yield chunk
+
+
+def read_regular(path: Path, rel: str, *, limit: int | None = None) -> bytes:
+    """The bytes of the regular file ``path`` (see ``open_regular``), read once.
+    Raises ArtifactIntegrityError, or ArtifactFormatError when over ``limit`` bytes."""
+    fd = open_regular(path, rel)
+    try:
+        if limit is not None and os.fstat(fd).st_size > limit:
+            raise ArtifactFormatError(f"{rel} is larger than {limit} bytes")
+        return b"".join(bounded_chunks(fd))
+    finally:
+        os.close(fd)
+
+
+def sha256_file(path: Path, rel: str | None = None) -> str:
+    """sha256 of a regular file (never follows a symlink, never blocks on a FIFO)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
+    fd = open_regular(Path(path), rel or str(path))
+    try:
+        for chunk in bounded_chunks(fd):
             digest.update(chunk)
+    finally:
+        os.close(fd)
     return digest.hexdigest()
 
 
-def hash_tree(root: Path) -> dict[str, str]:
-    """sha256 of every file under ``root`` except the manifest, by relative POSIX path."""
+def _entry_problem(rel: str, mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return f"{rel} is a symlink (an artifact holds regular files only; links are not followed)"
+    kind = _KINDS.get(stat.S_IFMT(mode), "a special file")
+    return f"{rel} is not a regular file ({kind})"
+
+
+def scan_tree(root: Path) -> tuple[list[str], dict[str, str]]:
+    """(every regular file under ``root`` but the manifest, {path: problem}): relative
+    POSIX paths, sorted; a symlink or special file is a problem and is never followed
+    or opened. Bytecode (``__pycache__``, ``.pyc``) is listed like any other file."""
     root = Path(root)
-    out: dict[str, str] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-        for filename in sorted(filenames):
-            full = Path(dirpath) / filename
-            rel = full.relative_to(root).as_posix()
-            if rel == MANIFEST_FILE or filename.endswith(".pyc"):
-                continue
-            out[rel] = sha256_file(full)
-    return out
+    files: list[str] = []
+    problems: dict[str, str] = {}
+    pending = [root]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                rel = Path(entry.path).relative_to(root).as_posix()
+                mode = entry.stat(follow_symlinks=False).st_mode
+                if stat.S_ISDIR(mode):
+                    pending.append(Path(entry.path))
+                elif not stat.S_ISREG(mode):
+                    problems[rel] = _entry_problem(rel, mode)
+                elif rel != MANIFEST_FILE:
+                    files.append(rel)
+    return sorted(files), dict(sorted(problems.items()))
 
 
-def artifact_digest(files: dict[str, str]) -> str:
-    """One sha256 for the whole artifact: the hash of its sorted file hashes."""
-    joined = "\n".join(f"{k}:{v}" for k, v in sorted(files.items()))
-    return hashlib.sha256(joined.encode()).hexdigest()
+def hash_tree(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root`` except the manifest, by relative POSIX path.
+    Raises ArtifactIntegrityError for a symlink or special file anywhere under it."""
+    root = Path(root)
+    files, problems = scan_tree(root)
+    if problems:
+        raise ArtifactIntegrityError(f"{root}: " + "; ".join(problems.values()))
+    return {rel: sha256_file(root / rel, rel) for rel in files}
+
+
+def artifact_digest(manifest: dict[str, Any]) -> str:
+    """One sha256 for the whole artifact: of its manifest as canonical JSON (sorted keys,
+    no whitespace), which holds the sha256 of every file. Name, version, requirements,
+    flavor options and every file's content are all covered; formatting is not."""
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise TypeError("artifact_digest takes the whole manifest (with its files)")
+    canonical = json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(_DIGEST_TAG + canonical.encode("utf-8")).hexdigest()
+
+
+def safe_relative(rel: Any, what: str) -> str:
+    """``rel`` if it is a relative POSIX path inside the artifact (no ``..``, no absolute
+    path, no empty or ``.`` part), else ArtifactFormatError naming ``what``."""
+    parts = PurePosixPath(rel).parts if isinstance(rel, str) and rel else ()
+    if (
+        not parts
+        or rel.startswith("/")
+        or "\\" in rel
+        or any(p in ("", ".", "..") for p in rel.split("/"))
+    ):
+        raise ArtifactFormatError(
+            f"{what} {rel!r} must be a relative path inside the artifact (no '..', not absolute)"
+        )
+    return rel
 
 
 def read_manifest(artifact_dir: Path) -> dict[str, Any]:
-    """Parse and minimally validate the manifest. Raises ArtifactFormatError."""
+    """Parse and minimally validate the manifest (a regular file, read once, at most
+    MAX_MANIFEST_BYTES). Raises ArtifactFormatError."""
     path = Path(artifact_dir) / MANIFEST_FILE
     if not Path(artifact_dir).is_dir():
         raise ArtifactFormatError(f"{artifact_dir} is not a directory (expected a model artifact)")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         raise ArtifactFormatError(
             f"{artifact_dir} has no {MANIFEST_FILE}: it is not an slml model artifact "
             "(create one with slml.save_model or `slml save MODEL_FILE`)"
-        ) from None
-    except (OSError, ValueError) as exc:
+        )
+    return parse_manifest(read_regular(path, str(path), limit=MAX_MANIFEST_BYTES), path)
+
+
+def parse_manifest(data: bytes, path: Path) -> dict[str, Any]:
+    """The manifest in ``data`` (read from ``path``), minimally validated."""
+    try:
+        manifest = json.loads(data)
+    except ValueError as exc:
         raise ArtifactFormatError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(manifest, dict):
         raise ArtifactFormatError(f"{path} must hold a JSON object")
@@ -113,25 +223,74 @@ def read_manifest(artifact_dir: Path) -> dict[str, Any]:
             f"{path} uses artifact format {manifest['format']}, newer than this slml reads "
             f"({FORMAT_VERSION}); upgrade slml"
         )
+    _check_files(path, manifest["files"])
     return manifest
+
+
+def _check_files(path: Path, files: Any) -> None:
+    if not isinstance(files, dict) or not all(
+        isinstance(v, str) and len(v) == 64 for v in files.values()
+    ):
+        raise ArtifactFormatError(f"{path}: files must map relative paths to sha256 hex digests")
+    for rel in files:
+        safe_relative(rel, f"{path}: listed file")
+
+
+def shape_problems(artifact_dir: Path, manifest: dict[str, Any]) -> list[str]:
+    """What is wrong with the tree, before any file is hashed: symlinks and special
+    files, listed files that are missing, files that are not listed."""
+    present, odd = scan_tree(Path(artifact_dir))
+    expected: dict[str, str] = manifest["files"]
+    found = set(present)
+    problems = list(odd.values())
+    problems += [f"{rel} is missing" for rel in sorted(expected) if rel not in found | set(odd)]
+    problems += [f"{rel} is not listed in the manifest" for rel in present if rel not in expected]
+    return problems
+
+
+def integrity_error(artifact_dir: Path, problems: list[str]) -> ArtifactIntegrityError:
+    return ArtifactIntegrityError(
+        f"model artifact {artifact_dir} failed its integrity check (refusing to load it: "
+        "model files can run code): " + "; ".join(problems) + _bytecode_hint(problems)
+    )
 
 
 def verify_files(artifact_dir: Path, manifest: dict[str, Any]) -> None:
     """Check every file against its recorded sha256. Pickles are code: a mismatch, a
-    missing file or an unlisted file raises ArtifactIntegrityError before any load."""
-    expected: dict[str, str] = manifest["files"]
-    actual = hash_tree(Path(artifact_dir))
-    problems = []
-    for rel, digest in sorted(expected.items()):
-        if rel not in actual:
-            problems.append(f"{rel} is missing")
-        elif actual[rel] != digest:
-            problems.append(f"{rel} has sha256 {actual[rel][:12]}…, expected {digest[:12]}…")
-    problems += [
-        f"{rel} is not listed in the manifest" for rel in sorted(set(actual) - set(expected))
-    ]
+    missing or unlisted file (bytecode included), a symlink or a special file raises
+    ArtifactIntegrityError before any load. Nothing is followed, nothing blocks."""
+    root = Path(artifact_dir)
+    problems = shape_problems(root, manifest)
+    if not problems:  # hash only a tree that holds exactly the listed files
+        for rel, digest in sorted(manifest["files"].items()):
+            actual = sha256_file(root / rel, rel)
+            if actual != digest:
+                problems.append(f"{rel} has sha256 {actual[:12]}…, expected {digest[:12]}…")
     if problems:
-        raise ArtifactIntegrityError(
-            f"model artifact {artifact_dir} failed its integrity check (refusing to load it: "
-            "model files can run code): " + "; ".join(problems)
+        raise integrity_error(root, problems)
+
+
+def _bytecode_hint(problems: list[str]) -> str:
+    if any("__pycache__" in p or ".pyc " in p for p in problems):
+        return (
+            ". Unlisted bytecode is refused (Python would run it instead of the listed "
+            "source); if an older slml wrote it when loading the model in place, delete "
+            "the __pycache__ directories"
         )
+    return ""
+
+
+def read_listed(artifact_dir: Path, manifest: dict[str, Any], rel: str) -> bytes:
+    """The bytes of ``rel``, read once and checked against the manifest's sha256 when it
+    is listed, so what a flavor deserialises is what was verified (nothing can be
+    swapped in between). Refuses symlinks and special files; raises
+    ArtifactIntegrityError / ArtifactFormatError."""
+    safe_relative(rel, f"{artifact_dir}: flavor file")
+    data = read_regular(Path(artifact_dir) / rel, rel)
+    expected = (manifest.get("files") or {}).get(rel)
+    if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+        raise ArtifactIntegrityError(
+            f"model artifact {artifact_dir} failed its integrity check: {rel} changed "
+            "after it was verified (its sha256 no longer matches the manifest)"
+        )
+    return data

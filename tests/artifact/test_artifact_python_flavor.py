@@ -109,6 +109,19 @@ def test_code_travels_with_the_artifact(tmp_path: Path, weighted_sum: Any) -> No
     assert Path(out["module_file"]).is_relative_to(info.path / "model" / "code")
 
 
+def _save_doubler(src: Path, pkg: str, dest: Path, monkeypatch: Any) -> Any:
+    """Save ``pkg.model.Doubler`` from ``src``, then forget the package again."""
+    import importlib
+
+    monkeypatch.syspath_prepend(str(src))
+    try:
+        model = importlib.import_module(f"{pkg}.model").Doubler()
+        return save_model(model, dest, sample_input=[[2]])
+    finally:
+        for name in [m for m in sys.modules if m.split(".")[0] == pkg]:
+            del sys.modules[name]
+
+
 def test_a_class_inside_a_package_ships_the_package(tmp_path: Path, monkeypatch: Any) -> None:
     pkg = f"pkg_{uuid.uuid4().hex[:8]}"
     src = tmp_path / "src"
@@ -120,15 +133,7 @@ def test_a_class_inside_a_package_ships_the_package(tmp_path: Path, monkeypatch:
         "class Doubler:\n    def predict(self, inputs):\n"
         "        return [double(row[0]) for row in inputs]\n"
     )
-    monkeypatch.syspath_prepend(str(src))
-    try:
-        import importlib
-
-        model = importlib.import_module(f"{pkg}.model").Doubler()
-        info = save_model(model, tmp_path / "d", sample_input=[[2]])
-    finally:
-        for name in [m for m in sys.modules if m.split(".")[0] == pkg]:
-            del sys.modules[name]
+    info = _save_doubler(src, pkg, tmp_path / "d", monkeypatch)
     assert info.manifest["flavor_options"]["module"] == f"{pkg}.model"
     assert f"model/code/{pkg}/util.py" in info.manifest["files"]
     out = predict_in_fresh_process(info.path, [[3], [4]], tmp_path / "elsewhere")
@@ -201,3 +206,72 @@ def test_naming_the_flavor_ships_an_estimator_as_code(tmp_path: Path, user_modul
         "shape": [-1, 2],
     }
     assert load_model(info.path).predict([[1, 2], [3, 4]]) == [7, 7]
+
+
+def _package_with_clutter(src: Path, pkg: str) -> None:
+    """A package as it sits in a working copy: modules, package data, and what must never
+    be shipped (secrets, VCS, caches, a venv, node_modules, a non-package directory)."""
+    (src / pkg / "sub").mkdir(parents=True)
+    (src / pkg / "__init__.py").write_text("")
+    (src / pkg / "model.py").write_text(
+        "from .sub.util import double\n\n"
+        "class Doubler:\n    def predict(self, inputs):\n"
+        "        return [double(row[0]) for row in inputs]\n"
+    )
+    (src / pkg / "sub" / "__init__.py").write_text("")
+    (src / pkg / "sub" / "util.py").write_text("def double(x):\n    return 2 * x\n")
+    (src / pkg / "vocab.json").write_text("{}")
+    (src / pkg / ".env").write_text("AWS_SECRET_ACCESS_KEY=hunter2\n")
+    (src / pkg / ".git").mkdir()
+    (src / pkg / ".git" / "config").write_text("[remote]\n")
+    (src / pkg / "__pycache__").mkdir()
+    (src / pkg / "__pycache__" / "model.cpython-311.pyc").write_bytes(b"\0" * 16)
+    (src / pkg / "venv" / "lib").mkdir(parents=True)
+    (src / pkg / "venv" / "pyvenv.cfg").write_text("home = /usr\n")
+    (src / pkg / "venv" / "lib" / "site.py").write_text("")
+    (src / pkg / "node_modules").mkdir()
+    (src / pkg / "node_modules" / "x.js").write_text("")
+    (src / pkg / "notebooks").mkdir()
+    (src / pkg / "notebooks" / "explore.ipynb").write_text("{}")
+
+
+def test_a_package_ships_its_modules_and_nothing_beside_them(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """D9: never dotfiles, VCS directories, caches or venvs; the files are listed."""
+    pkg = f"pkg_{uuid.uuid4().hex[:8]}"
+    _package_with_clutter(tmp_path / "src", pkg)
+    info = _save_doubler(tmp_path / "src", pkg, tmp_path / "d", monkeypatch)
+    code = f"model/code/{pkg}"
+    assert info.files == tuple(sorted(
+        f"{code}/{rel}"
+        for rel in ("__init__.py", "model.py", "sub/__init__.py", "sub/util.py", "vocab.json")
+    ))  # fmt: skip
+    assert info.files == tuple(sorted(info.manifest["files"]))
+    out = predict_in_fresh_process(info.path, [[3]], tmp_path / "elsewhere")
+    assert out["predictions"] == [6]
+
+
+def test_code_paths_never_ship_dotfiles_or_caches(tmp_path: Path, user_modules: Any) -> None:
+    model = user_modules("class Echo:\n    def predict(self, inputs):\n        return inputs\n")
+    lib = tmp_path / "extra"
+    (lib / ".git").mkdir(parents=True)
+    (lib / ".git" / "HEAD").write_text("ref: main\n")
+    (lib / ".env").write_text("TOKEN=1\n")
+    (lib / "helpers.txt").write_text("kept\n")
+    info = save_model(model.Echo(), tmp_path / "e", code_paths=[lib])
+    assert "model/code/extra/helpers.txt" in info.files
+    assert not [f for f in info.files if "/." in f]
+
+
+@pytest.mark.parametrize("name", ["h11", "json"])
+def test_shipped_modules_may_not_shadow_installed_or_standard_ones(
+    tmp_path: Path, user_modules: Any, name: str
+) -> None:
+    """D7: a model's h11.py would replace the server's own h11 (or be replaced by it)."""
+    model = user_modules("class Echo:\n    def predict(self, inputs):\n        return inputs\n")
+    shadow = tmp_path / f"{name}.py"
+    shadow.write_text("raise RuntimeError('shadowed')\n")
+    with pytest.raises(ArtifactError, match=rf"names Python already knows: {name} \("):
+        save_model(model.Echo(), tmp_path / "s", code_paths=[shadow])
+    assert not (tmp_path / "s").exists()

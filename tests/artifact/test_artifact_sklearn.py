@@ -33,7 +33,7 @@ def test_round_trip_numpy_sample(tmp_path: Path, iris: Any, iris_clf: Any) -> No
     }
     assert manifest["flavor_options"] == {"file": "model/model.joblib", "method": "predict"}
     assert manifest["files"] == hash_tree(info.path)
-    assert info.sha256 == artifact_digest(manifest["files"])
+    assert info.sha256 == artifact_digest(manifest)
     assert (info.name, info.version, manifest["format"]) == ("iris", "1", 1)
     loaded = load_model(info.path)
     assert loaded.predict(X[:10].tolist()) == iris_clf.predict(X[:10]).tolist()

@@ -47,7 +47,7 @@ def test_bundle_contents_and_manifest(iris_artifact: Path, tmp_path: Path, cache
     assert info["slml_version"] == slml.__version__
     assert info["target"] == "local" and info["platform"] == "host"
     assert info["lock_hash"] == bundle.lock_hash
-    assert info["model"]["sha256"] == artifact_digest(manifest["files"]) == bundle.model_sha256
+    assert info["model"]["sha256"] == artifact_digest(manifest) == bundle.model_sha256
     assert info["app_files"] == hash_tree(out / "app")
     assert hash_tree(out / "model") == manifest["files"]
     assert (out / "model" / MANIFEST_FILE).is_file()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,3 +133,30 @@ def test_sklearn_with_a_columns_signature_gets_a_float_array(iris_artifact):
     columns = {n: [row[i] for row in ROWS] for i, n in enumerate(names)}
     assert model.predict({"inputs": columns}) == [0, 2, 1]
     assert model.parse({"instances": ROWS}).dtype == "float64"
+
+
+class _Marker:
+    """Unpickling it writes a marker file: stands for a pickle that runs code."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.path), "ran"))
+
+
+def test_the_model_file_is_hashed_as_it_is_loaded(iris_artifact, tmp_path):
+    """D4: swap the pickle after the tree was verified; the flavor loader must unpickle
+    only bytes that match the manifest."""
+    import pickle
+
+    from slml.runtime.flavors import load_sklearn
+    from slml.runtime.manifest import read_manifest, verify_files
+
+    manifest = read_manifest(iris_artifact)
+    verify_files(iris_artifact, manifest)
+    marker = tmp_path / "pwned"
+    (iris_artifact / "model" / "model.joblib").write_bytes(pickle.dumps(_Marker(str(marker))))
+    with pytest.raises(ArtifactIntegrityError, match="changed after it was verified"):
+        load_sklearn(iris_artifact, manifest)
+    assert not marker.exists()

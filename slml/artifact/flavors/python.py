@@ -1,9 +1,12 @@
 """The python flavor: an instance of your own class with ``predict(inputs)`` and,
 optionally, ``load(data_dir)``.
 
-The instance is NOT pickled. Its class's source (the module file, or the whole
+The instance is NOT pickled. Its class's source (the module file, or the modules of its
 top-level package when the module is inside one) is copied to ``model/code/`` with any
-``code_paths``; files named in ``artifacts`` are copied to ``model/data/``. The runtime
+``code_paths``; files named in ``artifacts`` are copied to ``model/data/``. What is
+copied, and what never is (dotfiles, VCS directories, caches, venvs, symlinks), is in
+slml/artifact/codecopy.py; the manifest's ``files`` lists what was shipped. Modules
+whose names the standard library or an installed package already uses are refused. The runtime
 imports the module, calls ``cls()`` with no arguments, then ``load(<artifact>/model/data)``
 if the class has it, so every piece of state must come from files in ``data_dir``.
 Requirements are the installed distributions the shipped code imports.
@@ -13,13 +16,13 @@ from __future__ import annotations
 
 import inspect
 import platform
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 from slml.artifact import requirements as reqs
 from slml.artifact import schema
+from slml.artifact.codecopy import copy_source, shadowing
 from slml.artifact.flavors import Saved, SaveOptions
 from slml.errors import ArtifactError
 
@@ -27,7 +30,6 @@ NAME = "python"
 EXPECTS = "the python flavor needs an instance of a class with a predict(inputs) method"
 CODE_DIR = "model/code"
 DATA_DIR = "model/data"
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 
 def matches(model: Any) -> bool:
@@ -48,11 +50,15 @@ def save(model: Any, root: Path, *, options: SaveOptions) -> Saved:
     code_dir, data_dir = root / CODE_DIR, root / DATA_DIR
     code_dir.mkdir(parents=True)
     data_dir.mkdir(parents=True)
-    _copy_into(code_dir, _class_source(cls), what="class source")
+    class_source = _class_source(cls)
+    sources = {_module_name(class_source): class_source}
+    _copy_into(code_dir, class_source, what="class source", packages_only=class_source.is_dir())
     for path in options.code_paths:
         _copy_into(code_dir, path, what="code_paths entry")
+        sources.setdefault(_module_name(Path(path)), Path(path))
     for name, path in options.artifacts.items():
         _copy_into(data_dir, Path(path), what=f"artifacts[{name!r}]", as_name=_data_name(name))
+    _check_no_shadowing(code_dir, sources)
     dists = reqs.imported_distributions(code_dir)
     if schema.is_dataframe(options.sample_input):
         dists.append("pandas")
@@ -92,20 +98,36 @@ def _class_source(cls: type) -> Path:
     return source
 
 
-def _copy_into(dest_dir: Path, source: Path, *, what: str, as_name: str | None = None) -> None:
+def _copy_into(
+    dest_dir: Path, source: Path, *, what: str, as_name: str | None = None,
+    packages_only: bool = False,
+) -> None:  # fmt: skip
     source = Path(source)
     dest = dest_dir / (as_name or source.name)
-    if not source.exists():
-        raise ArtifactError(f"{what} {source} does not exist")
     if dest.exists():
         raise ArtifactError(
             f"{what} {source} would overwrite {dest.relative_to(dest_dir.parent)} already "
             "shipped; names in model/code and model/data must be unique"
         )
-    if source.is_dir():
-        shutil.copytree(source, dest, ignore=_IGNORE)
-    else:
-        shutil.copy2(source, dest)
+    copy_source(source, dest, what=what, packages_only=packages_only)
+
+
+def _module_name(path: Path) -> str:
+    return path.stem if path.suffix == ".py" else path.name
+
+
+def _check_no_shadowing(code_dir: Path, sources: dict[str, Path]) -> None:
+    """Refuse shipped top-level modules that the standard library or an installed
+    package also provides: at serving time one of the two would silently lose (the
+    runtime keeps its own packages first, so your module would not be imported)."""
+    clashes = shadowing(code_dir, sources)
+    if clashes:
+        raise ArtifactError(
+            "the model's code ships modules whose names Python already knows: "
+            + ", ".join(clashes),
+            hint="rename those modules (or list the package in requirements instead of "
+            "shipping a copy of it)",
+        )
 
 
 def _data_name(name: str) -> str:

@@ -81,7 +81,7 @@ def run_batch(
 ) -> BatchSummary:
     """Score ``input_url`` into ``output_url``. Blocking. Raises BatchError for bad input
     or options (before anything is written) and when the run stops early."""
-    from slml.bundle.local import verified_manifest
+    from slml.artifact.store import verified_manifest
 
     reporter = reporter or NullReporter()
     _check(options)
@@ -138,7 +138,7 @@ def _job(table: Table, manifest: dict[str, Any], options: BatchOptions, features
 
     return {"input": table.url, "input_bytes": table.size, "format": table.format,
             "model": manifest["name"], "version": str(manifest["version"]),
-            "model_digest": artifact_digest(manifest["files"]), "features": features,
+            "model_digest": artifact_digest(manifest), "features": features,
             "keep": list(options.keep), "chunk_rows": options.chunk_rows,
             "output_format": options.output_format}  # fmt: skip
 

@@ -177,9 +177,10 @@ def _score_all(table: Table, output: Output, engine: Engine, features: list[str]
                 _add(counts, earlier)
                 continue
             chunks[chunk.index] = chunk
-            rows = chunk.rows(features)
-            yield Work(chunk.index, [r for i, r in enumerate(rows) if i not in chunk.bad],
-                       chunk.text)
+            rows = chunk.select(features)
+            if chunk.bad:
+                rows = [r for i, r in enumerate(rows) if i not in chunk.bad]
+            yield Work(chunk.index, rows, chunk.text)
 
     stopped = None
     for item, scored in engine.map(work()):

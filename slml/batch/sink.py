@@ -120,7 +120,8 @@ class Output:
 
     def _table(self, chunk: Chunk, scored: Scored) -> bytes:
         rows = [chunk.start + i for i in scored.ok]
-        kept = {name: [chunk.columns[name][i] for i in scored.ok] for name in self.keep}
+        kept = {name: [values[i] for i in scored.ok]
+                for name, values in ((n, chunk.column(n)) for n in self.keep)}  # fmt: skip
         if self.format == "jsonl":
             lines = (
                 json.dumps({"row": row, **{n: v[j] for n, v in kept.items()},

@@ -31,19 +31,28 @@ class SourceError(ValueError):
 
 @dataclass(frozen=True)
 class Chunk:
-    """One partition: ``columns`` maps every input column to its values."""
+    """One partition: ``rows`` hold every input column, in ``header`` order."""
 
     index: int
     start: int
-    columns: dict[str, list[Any]]
+    header: tuple[str, ...]
+    rows: list[list[Any]]
     text: bool
     bad: dict[int, str] = field(default_factory=dict)  # row in chunk -> why unreadable
 
     def __len__(self) -> int:
-        return len(next(iter(self.columns.values()), []))
+        return len(self.rows)
 
-    def rows(self, names: list[str]) -> list[list[Any]]:
-        return [list(row) for row in zip(*(self.columns[n] for n in names), strict=True)]
+    def column(self, name: str) -> list[Any]:
+        at = self.header.index(name)
+        return [row[at] for row in self.rows]
+
+    def select(self, names: list[str]) -> list[list[Any]]:
+        """The rows with just ``names``, in that order (the rows themselves when equal)."""
+        if tuple(names) == self.header:
+            return self.rows
+        at = [self.header.index(n) for n in names]
+        return [[row[i] for i in at] for row in self.rows]
 
 
 def input_format(url: str, given: str | None = None) -> str:
@@ -122,46 +131,46 @@ class Table:
             yield from readers[self.format](handle)
         self._handle = None
 
-    def _partitions(self, blocks: Iterator[dict[str, list[Any]]], *, text: bool) -> Iterator[Chunk]:
-        """Re-cut reader blocks (column dicts) into partitions of exactly chunk_rows."""
-        pending: dict[str, list[Any]] = {name: [] for name in self.header}
+    def _partitions(self, blocks: Iterator[list[list[Any]]], *, text: bool) -> Iterator[Chunk]:
+        """Re-cut reader blocks (lists of rows) into partitions of exactly chunk_rows."""
+        pending: list[list[Any]] = []
         index = 0
         for block in blocks:
-            for name in self.header:
-                pending[name].extend(block[name])
-            while len(pending[self.header[0]]) >= self.chunk_rows:
-                cut = {n: v[: self.chunk_rows] for n, v in pending.items()}
-                pending = {n: v[self.chunk_rows :] for n, v in pending.items()}
+            pending += block
+            while len(pending) >= self.chunk_rows:
+                cut, pending = pending[: self.chunk_rows], pending[self.chunk_rows :]
                 yield self._chunk(index, cut, text)
                 index += 1
-        if pending[self.header[0]]:
+        if pending:
             yield self._chunk(index, pending, text)
 
-    def _chunk(self, index: int, columns: dict[str, list[Any]], text: bool) -> Chunk:
+    def _chunk(self, index: int, rows: list[list[Any]], text: bool) -> Chunk:
         start = index * self.chunk_rows
-        size = len(columns[self.header[0]])
         bad = {row - start: self._bad.pop(row)
-               for row in [r for r in self._bad if start <= r < start + size]}  # fmt: skip
-        return Chunk(index, start, columns, text, bad)
+               for row in [r for r in self._bad if start <= r < start + len(rows)]}  # fmt: skip
+        return Chunk(index, start, tuple(self.header), rows, text, bad)
 
     def _csv(self, handle: Any) -> Iterator[Chunk]:
-        lines = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-        reader = csv.reader(lines)
+        reader = csv.reader(io.TextIOWrapper(handle, encoding="utf-8", newline=""))
         next(reader, None)  # the header
         width = len(self.header)
 
-        def blocks() -> Iterator[dict[str, list[Any]]]:
+        def blocks() -> Iterator[list[list[Any]]]:
             row = 0
             try:
                 while block := list(itertools.islice(reader, 8192)):
-                    block = [fields for fields in block if fields]
+                    if set(map(len, block)) == {width}:  # the usual case, checked in C
+                        row += len(block)
+                        yield block
+                        continue
+                    block = [fields for fields in block if fields]  # blank lines
                     for i, fields in enumerate(block):
                         if len(fields) != width:
                             self._bad[row + i] = (f"the CSV row has {len(fields)} fields, "
                                                   f"expected {width}")
                             block[i] = [""] * width
                     row += len(block)
-                    yield dict(zip(self.header, map(list, zip(*block, strict=True)), strict=True))
+                    yield block
             except csv.Error as exc:
                 raise SourceError(f"{self.url} is not a readable CSV file: {exc}") from None
 
@@ -170,23 +179,21 @@ class Table:
     def _jsonl(self, handle: Any) -> Iterator[Chunk]:
         lines = io.TextIOWrapper(handle, encoding="utf-8", newline="")
 
-        def blocks() -> Iterator[dict[str, list[Any]]]:
+        def blocks() -> Iterator[list[list[Any]]]:
             number = rows = 0
             while block := list(itertools.islice(lines, 8192)):
-                columns: dict[str, list[Any]] = {name: [] for name in self.header}
+                out: list[list[Any]] = []
                 for line in block:
                     number += 1
                     if not line.strip():
                         continue
                     obj = _json_object(line)
                     if obj is None:
-                        self._bad[len(columns[self.header[0]]) + rows] = (
-                            f"line {number} is not a JSON object")
+                        self._bad[rows + len(out)] = f"line {number} is not a JSON object"
                         obj = {}
-                    for name in self.header:
-                        columns[name].append(obj.get(name))
-                rows += len(columns[self.header[0]])
-                yield columns
+                    out.append([obj.get(name) for name in self.header])
+                rows += len(out)
+                yield out
 
         yield from self._partitions(blocks(), text=False)
 
@@ -194,7 +201,8 @@ class Table:
         import pyarrow.parquet as pq
 
         batches = pq.ParquetFile(handle).iter_batches(batch_size=self.chunk_rows)
-        blocks = ({n: batch.column(n).to_pylist() for n in self.header} for batch in batches)
+        blocks = ([list(row) for row in zip(*(batch.column(n).to_pylist() for n in self.header),
+                                             strict=True)] for batch in batches)  # fmt: skip
         yield from self._partitions(blocks, text=False)
 
 

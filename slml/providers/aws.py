@@ -25,12 +25,14 @@ from typing import Any, ClassVar
 from slml.bundle import cache_dir
 from slml.config import AwsConfig
 from slml.engine import Program
+from slml.errors import require_extra
 from slml.infra.aws_policies import HTTP_API_TIMEOUT_MAX
 from slml.providers.base import Bundle, ProviderContext, Status
 from slml.providers.pulumi_base import PulumiProvider
 from slml.state import read_or_create_secret
 
 PLACEHOLDER_KEY = "(generated at first deploy)"
+SDK_MODULES = ("pulumi", "pulumi_aws")
 
 
 class AwsProvider(PulumiProvider):
@@ -87,9 +89,16 @@ class AwsProvider(PulumiProvider):
             artifact_bucket=cfg.artifact_bucket, env=dict(cfg.env), tags=dict(cfg.tags),
         )  # fmt: skip
 
+    def preflight(self, *, ctx: ProviderContext) -> None:
+        """Before any build: the Pulumi SDKs are importable, and the CLI is here."""
+        require_extra("aws", *SDK_MODULES)
+        super().preflight(ctx=ctx)
+
     def program(self, *, ctx: ProviderContext, bundle: Bundle, deploying: bool = False) -> Program:
         """The inline Pulumi program. A key for ``auth: api_key`` is only generated when
-        ``deploying``; a preview shows a placeholder."""
+        ``deploying``; a preview shows a placeholder. Raises ProviderUnavailable naming
+        ``slml[aws]`` when the Pulumi SDKs are missing."""
+        require_extra("aws", *SDK_MODULES)
         cfg = self.cfg(ctx)
         key = self.api_key(ctx, create=deploying) if cfg.auth == "api_key" else None
         args = self.component_args(ctx, bundle, api_key=key)

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from slml.bundle.azure import build_azure_package
 from slml.config.sections import AzureConfig
 from slml.engine import Program
-from slml.errors import DeployError, ProviderUnavailable
+from slml.errors import DeployError, ProviderUnavailable, require_extra
 from slml.infra.azure_settings import check_user_env
 from slml.providers import azure_ops
 from slml.providers.azure_ops import AzureOps
@@ -30,6 +30,7 @@ PUBLIC_WARNING = (
     "auth level). Remove `auth: none` to require a function key."
 )
 _STATES = {"running": "running", "stopped": "stopped"}
+SDK_MODULES = ("pulumi", "pulumi_azure_native")
 
 
 class AzureProvider(PulumiProvider):
@@ -66,9 +67,15 @@ class AzureProvider(PulumiProvider):
             reporter=ctx.reporter,
         )
 
+    def preflight(self, *, ctx: ProviderContext) -> None:
+        """Before any build: the Pulumi SDKs are importable, and the CLI is here."""
+        require_extra("azure", *SDK_MODULES)
+        super().preflight(ctx=ctx)
+
     def program(self, *, ctx: ProviderContext, bundle: Bundle) -> Program:
         """Creates ``FunctionModel`` and exports url, app_name, resource_group, app_id,
-        workspace_id."""
+        workspace_id. Raises ProviderUnavailable naming ``slml[azure]`` without the SDKs."""
+        require_extra("azure", *SDK_MODULES)
         import pulumi
 
         from slml.infra.azure import FunctionModel, FunctionModelArgs

@@ -8,11 +8,15 @@ Auth (``aws.auth``), not public by default:
 
 - ``iam`` (default): the route requires AWS_IAM; callers sign with SigV4 and need
   ``execute-api:Invoke`` on the API. ``slml invoke`` signs with your credentials.
-- ``api_key``: the route is open at the gateway and the runtime checks ``x-api-key``
-  against ``SLML_API_KEY``. The key is generated at first deploy
-  (``secrets.token_urlsafe``), kept in ``.slml/aws/<stage>/api_key`` (mode 0600) and
-  passed to Pulumi as a secret (encrypted in the stack state). HTTP APIs have no
-  usage-plan keys, hence the runtime check.
+- ``api_key``: a Lambda REQUEST authorizer on the route checks ``x-api-key`` before the
+  model's function is invoked (HTTP APIs have no usage-plan keys; a REST API would
+  change the endpoint and event shape), and the runtime checks it again against
+  ``SLML_API_KEY``. The key is generated at first deploy (``secrets.token_urlsafe``),
+  kept in ``.slml/aws/<stage>/api_key`` (mode 0600) and passed to Pulumi as a secret
+  (encrypted in the stack state).
+
+Abuse and cost limits: ``aws.throttle`` (``burst``, ``rate``) on the API Gateway stage,
+and ``aws.reserved_concurrency`` caps the function's concurrent instances.
 - ``none``: public; ``preview`` and ``deploy`` warn in plain words.
 """
 
@@ -84,6 +88,7 @@ class AwsProvider(PulumiProvider):
             architecture=cfg.architecture, memory=cfg.memory, timeout=cfg.timeout,
             ephemeral_storage=cfg.ephemeral_storage,
             reserved_concurrency=cfg.reserved_concurrency,
+            throttle_burst=cfg.throttle.burst, throttle_rate=cfg.throttle.rate,
             provisioned_concurrency=cfg.provisioned_concurrency, auth=cfg.auth,
             api_key=api_key, log_retention_days=cfg.log_retention_days,
             artifact_bucket=cfg.artifact_bucket, env=dict(cfg.env), tags=dict(cfg.tags),

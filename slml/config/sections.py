@@ -191,4 +191,11 @@ class AzureConfig(Section):
     memory: Literal[512, 2048, 4096] = Field(default=2048, description="MB, Flex only")
     max_instances: int = Field(default=40, ge=1, le=1000)
     auth: Literal["function", "none"] = "function"
+    package_sas_days: int = Field(
+        default=365,
+        ge=60,
+        le=730,
+        description="consumption plan: days the package URL's read-only SAS is valid, from "
+        "the first day of the deploy's month; deploy again before it expires",
+    )
     env: EnvVars = Field(default_factory=dict)

@@ -21,7 +21,7 @@ from typer.exceptions import TyperException
 
 from slml import __version__
 from slml.cli import render as render
-from slml.cli.failures import translate
+from slml.cli.failures import translate, with_disk_hint
 from slml.cli.reporter import RichReporter
 from slml.errors import SlmlError, exit_code
 
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
                   "deployment, if any, is unchanged")
         sys.exit(130)
     except SlmlError as exc:
-        _report(exc)
+        _report(with_disk_hint(exc))
     except Exception as exc:  # a full disk, a missing extra, or else an slml bug
         mapped = translate(exc, provider=_state["provider"])
         if mapped is not None:

@@ -23,6 +23,10 @@ from pathlib import Path
 from slml.errors import DiskFull, SlmlError, missing_extra
 
 FULL = {errno.ENOSPC, errno.EDQUOT}
+DISK_HINT = (
+    "free some space there (the build cache is safe to delete: rm -rf ~/.cache/slml, "
+    "or set SLML_CACHE_DIR to a larger disk) and run it again"
+)
 
 
 def translate(exc: BaseException, *, provider: str | None = None) -> SlmlError | None:
@@ -35,6 +39,14 @@ def translate(exc: BaseException, *, provider: str | None = None) -> SlmlError |
     return None
 
 
+def with_disk_hint(exc: SlmlError) -> SlmlError:
+    """``exc`` with the full-disk hint when its message quotes a tool's ENOSPC (uv's
+    stderr in a PackagingError) and it has no hint of its own."""
+    if exc.hint is None and "No space left on device" in exc.message:
+        exc.hint = DISK_HINT
+    return exc
+
+
 def disk_full(exc: OSError) -> DiskFull:
     """``DiskFull`` for an ENOSPC/EDQUOT ``OSError``, naming the path and free space."""
     what = "quota is exceeded" if exc.errno == errno.EDQUOT else "disk is full"
@@ -43,8 +55,7 @@ def disk_full(exc: OSError) -> DiskFull:
     free = "; ".join(f"{label} {path}: {_free(path)}" for label, path in _places(target))
     return DiskFull(
         f"the {what} (no space left on device){where}; free space: {free}",
-        hint="free some space there (the build cache is safe to delete: "
-        "rm -rf ~/.cache/slml, or set SLML_CACHE_DIR to a larger disk) and run it again",
+        hint=DISK_HINT,
     )
 
 

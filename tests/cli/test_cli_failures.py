@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from slml.cli import main
-from slml.cli.failures import translate
-from slml.errors import DiskFull, ProviderUnavailable
+from slml.cli.failures import translate, with_disk_hint
+from slml.errors import DiskFull, PackagingError, ProviderUnavailable
 from tests.conftest import write_sklearn_artifact
 
 #: Makes the named top-level packages unimportable, as in an install without the extra.
@@ -101,6 +101,12 @@ def test_a_real_enospc_becomes_disk_full_with_free_space() -> None:
             raise RuntimeError("while writing the bundle") from inner
     except RuntimeError as outer:
         assert isinstance(translate(outer), DiskFull)  # found through the chain
+
+
+def test_a_tools_enospc_in_a_packaging_error_gets_the_disk_hint() -> None:
+    error = PackagingError("uv pip install failed:\n  error: No space left on device (os error 28)")
+    assert "free some space" in (with_disk_hint(error).hint or "")
+    assert with_disk_hint(PackagingError("other", hint="keep")).hint == "keep"
 
 
 FULL_DISK_SCRIPT = """

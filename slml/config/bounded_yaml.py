@@ -87,8 +87,8 @@ def _check_expansion(root: yaml.Node, *, source: str) -> None:
         total = 1 + sum(sizes[id(child)] for child in _children(node))
         if total > MAX_NODES:
             raise ConfigError(
-                f"{source}: {_at(node)} expands to more than {MAX_NODES:,} "
-                "values (YAML aliases repeated inside each other?); refusing to load it",
+                f"{source}: {_at(node)} expands to more than {MAX_NODES:,} values with its "
+                "aliases expanded (aliases repeated inside each other?); refusing to load it",
                 hint="use each anchor (&name) for a small block, or write the values out",
             )
         sizes[id(node)] = total

@@ -132,7 +132,7 @@ def test_file_over_a_megabyte_is_refused_unread(tmp_path: Path) -> None:
     with path.open("wb") as out:
         out.write(b"name: ")
         out.truncate(100 * 1024 * 1024)  # sparse: 100 MB without writing them
-    with pytest.raises(ConfigError, match="over the 1,048,576 a config may be"):
+    with pytest.raises(ConfigError, match="over the 1,048,576 bytes a config may be"):
         load_config(path)
 
 

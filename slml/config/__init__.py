@@ -183,13 +183,14 @@ def load_config(path: Path) -> ProjectConfig:
             hint="run `slml init MODEL_DIR` here, or pass --config PATH",
         )
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:  # refuse before reading: the file may be any size
+        with path.open("rb") as file:  # read at most the limit: the file may be any size
+            raw = file.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
             raise ConfigError(
-                f"{path.name} is {size:,} bytes, over the {MAX_BYTES:,} a config may be",
+                f"{path.name} is over the {MAX_BYTES:,} bytes a config may be",
                 hint="slml.yaml is a short file: see `slml init` for its shape",
             )
-        text = path.read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     return parse_config(text, source=str(path.name), base_dir=path.parent.resolve())

@@ -37,7 +37,7 @@ def load_bounded(text: str, *, source: str) -> Any:
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_BYTES:
         raise ConfigError(
-            f"{source}: the file is {size:,} bytes, over the {MAX_BYTES:,} a config may be",
+            f"{source}: {size:,} bytes, over the {MAX_BYTES:,} bytes a config may be",
             hint=_HINT,
         )
     _check_depth(text, source=source)

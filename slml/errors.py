@@ -76,3 +76,55 @@ def exit_code(error: BaseException) -> int:
     if isinstance(error, KeyboardInterrupt):
         return 130
     return 1
+
+
+class DiskFull(SlmlError):
+    """A write failed because the disk (or the user's quota) is full."""
+
+
+#: The pip extra that provides each optional top-level package slml imports.
+EXTRA_OF_PACKAGE = {
+    "pulumi_aws": "aws", "boto3": "aws", "botocore": "aws", "mangum": "aws",
+    "pulumi_gcp": "gcp", "google": "gcp",
+    "pulumi_azure_native": "azure", "azure": "azure",
+    "sklearn": "sklearn", "joblib": "sklearn",
+    "onnxruntime": "onnx", "skl2onnx": "onnx", "onnx": "onnx",
+}  # fmt: skip
+#: Packages in several extras: the one of the provider in use is the right one.
+SHARED_PACKAGES = {"pulumi": "aws, gcp or azure", "pulumi_docker_build": "aws or gcp"}
+
+
+def missing_extra(exc: ImportError, *, extra: str | None = None) -> ProviderUnavailable | None:
+    """A ``ProviderUnavailable`` naming the pip extra for a missing optional package, or
+    None when ``exc`` is not about one (then it is an slml bug). ``extra``, when known
+    (the provider in use), is preferred for packages several extras share."""
+    top = (exc.name or "").split(".")[0]
+    wanted = EXTRA_OF_PACKAGE.get(top) or (extra if top in SHARED_PACKAGES else None)
+    if wanted is None and top in SHARED_PACKAGES:
+        choices = SHARED_PACKAGES[top]
+        return ProviderUnavailable(
+            f"the Python package {top} is not installed here (extras: {choices})",
+            hint="install the extra of the provider you deploy to, e.g. pip install 'slml[aws]'",
+        )
+    if wanted is None:
+        return None
+    return ProviderUnavailable(
+        f"the Python package {top} is not installed here; it comes with slml[{wanted}]",
+        hint=f"pip install 'slml[{wanted}]'",
+    )
+
+
+def require_extra(extra: str, *modules: str) -> None:
+    """Import ``modules`` or raise ``ProviderUnavailable`` naming ``slml[extra]``: called
+    before any build, so a missing SDK is reported in a second, not after a build."""
+    import importlib
+
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ProviderUnavailable(
+                f"the Python package {module} is not installed here ({exc}); it comes "
+                f"with slml[{extra}]",
+                hint=f"pip install 'slml[{extra}]'",
+            ) from None

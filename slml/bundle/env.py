@@ -1,10 +1,11 @@
 """Virtual environments for bundles, one per lock, cached and shared.
 
 ``ensure_env`` builds ``<cache>/envs/<lock.hash>`` with ``uv venv`` + ``uv pip
-install``. It builds in a temporary directory and renames it into place, marking it
-complete with a sentinel file, under a per-hash file lock, so concurrent builders
-neither collide nor ever see half an environment. This env belongs to the bundle;
-it is not slml's own.
+install``. It builds in a staging directory (``slml.bundle.staging``) and renames it
+into place, marking it complete with a sentinel file, under a per-hash file lock, so
+concurrent builders neither collide nor ever see half an environment. A build killed
+mid-install leaves its staging directory; the next build sweeps it (and those of any
+other dead builder). This env belongs to the bundle; it is not slml's own.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from filelock import FileLock
 
 from slml.bundle.lock import Lock
+from slml.bundle.staging import make_staging_dir, sweep
 from slml.bundle.uvtool import Runner, run_uv
 
 SENTINEL = ".slml-env-complete"
@@ -61,12 +62,13 @@ def ensure_env(
     with FileLock(str(final.parent / f".{lock.hash}.lock"), timeout=_LOCK_TIMEOUT):
         if (final / SENTINEL).is_file():
             return final
+        sweep(final.parent, claimed=final.name)  # what killed builds left behind
         _build(lock, final=final, python=python, runner=runner)
     return final
 
 
 def _build(lock: Lock, *, final: Path, python: str, runner: Runner) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix=f".{lock.hash[:12]}-", dir=final.parent))
+    tmp = make_staging_dir(final)
     try:
         run_uv(["venv", "--quiet", "--relocatable", "--python", python, str(tmp)], runner=runner)
         run_uv(

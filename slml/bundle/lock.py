@@ -14,11 +14,11 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from slml.bundle.staging import staging_path, sweep
 from slml.bundle.uvtool import Runner, run_uv, stderr_tail
 from slml.errors import PackagingError
 
@@ -124,8 +124,8 @@ def resolve_lock(
     if cached.is_file():
         return read_lock(cached, reused=True)
     locks.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".compile-", suffix=".txt", dir=locks)
-    os.close(fd)
+    sweep(locks)  # partial locks of resolves that were killed
+    tmp = staging_path(cached)
     try:
         _compile(requirements, target=target, output=Path(tmp), runner=runner)
         os.replace(tmp, cached)

@@ -21,6 +21,7 @@ from typer.exceptions import TyperException
 
 from slml import __version__
 from slml.cli import render as render
+from slml.cli.failures import translate, with_disk_hint
 from slml.cli.reporter import RichReporter
 from slml.errors import SlmlError, exit_code
 
@@ -41,7 +42,7 @@ app = typer.Typer(
 T = TypeVar("T")
 out = Console(soft_wrap=not sys.stdout.isatty())  # piped output: whole lines, never wrapped
 err = Console(stderr=True, soft_wrap=True)  # messages stay whole for grep
-_state: dict[str, bool] = {"debug": False}
+_state: dict[str, Any] = {"debug": False, "provider": None}
 
 ConfigOpt = Annotated[
     Path | None,
@@ -88,6 +89,7 @@ def _run(action: Callable[[RichReporter], T], *, json_mode: bool) -> T:
 
 
 def _opts(config: Path | None, provider: str | None, stage: str | None) -> dict[str, Any]:
+    _state["provider"] = provider  # for the error mapping: which extra a missing SDK is in
     return {"config": config, "provider": provider, "stage": stage, "debug": _state["debug"]}
 
 
@@ -98,7 +100,7 @@ from slml.cli import commands as _commands  # noqa: E402,F401
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: maps errors to messages and exit codes."""
-    command = typer.main.get_command(app)
+    command = _plain_flags(typer.main.get_command(app))
     try:
         code = command.main(args=argv, prog_name="slml", standalone_mode=False)
         if code == 130:  # typer turns Ctrl-C into Exit(130), which is returned here
@@ -119,13 +121,11 @@ def main(argv: list[str] | None = None) -> None:
                   "deployment, if any, is unchanged")
         sys.exit(130)
     except SlmlError as exc:
-        if _state["debug"]:
-            traceback.print_exc()
-        err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
-        if exc.hint:
-            err.print(f"  [dim]hint:[/] {escape(exc.hint)}", highlight=False)
-        sys.exit(exit_code(exc))
-    except Exception as exc:  # an slml bug: say so plainly
+        _report(with_disk_hint(exc))
+    except Exception as exc:  # a full disk, a missing extra, or else an slml bug
+        mapped = translate(exc, provider=_state["provider"])
+        if mapped is not None:
+            _report(mapped)
         if _state["debug"]:
             traceback.print_exc()
         err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}",
@@ -133,3 +133,25 @@ def main(argv: list[str] | None = None) -> None:
         err.print("  [dim]rerun with --debug for the traceback, and please report it[/]")
         sys.exit(1)
     sys.exit(0)
+
+
+def _plain_flags(command: Any) -> Any:
+    """``command`` with no type shown after boolean flags in ``--help`` (typer renders
+    ``--json <bool>``, which reads as if the flag took a value)."""
+    ctx = command.context_class(command)  # typer bundles its own click: no isinstance
+    for param in command.get_params(ctx):
+        if getattr(param, "is_flag", False):
+            param.display_type_rich = lambda ctx: None  # type: ignore[attr-defined]
+    for sub in getattr(command, "commands", {}).values():
+        _plain_flags(sub)
+    return command
+
+
+def _report(exc: SlmlError) -> None:
+    """Print an SlmlError as one message and a hint, and exit with its code."""
+    if _state["debug"]:
+        traceback.print_exc()
+    err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
+    if exc.hint:
+        err.print(f"  [dim]hint:[/] {escape(exc.hint)}", highlight=False)
+    sys.exit(exit_code(exc))

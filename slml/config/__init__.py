@@ -14,6 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from slml.config.bounded_yaml import MAX_BYTES, load_bounded
+from slml.config.echo import clip, short
 from slml.config.sections import (
     AwsConfig,
     AzureConfig,
@@ -29,6 +31,8 @@ ProviderName = Literal["local", "aws", "sagemaker", "gcp", "azure"]
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 _STAGE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+MAX_PATH = 4096
+MAX_ERRORS = 20  # lines of one config error; the rest are counted
 
 __all__ = [
     "CONFIG_FILE",
@@ -47,7 +51,7 @@ __all__ = [
 def _slug(value: str, pattern: re.Pattern[str], what: str, length: str, why: str) -> str:
     if not pattern.match(value):
         raise ValueError(
-            f"{value!r} is not a valid {what}: use {length} lowercase letters, digits and "
+            f"{short(value)} is not a valid {what}: use {length} lowercase letters, digits and "
             f"dashes, starting with a letter ({why})"
         )
     return value
@@ -68,6 +72,7 @@ class ProjectConfig(BaseModel):
     stage: str = Field(default="dev", description="dev, prod, ...: a separate deployment")
     backend: str | None = Field(
         default=None,
+        max_length=2048,
         description="Pulumi state backend URL (file://, s3://, https://); default .slml/pulumi",
     )
     local: LocalConfig = Field(default_factory=LocalConfig)
@@ -75,6 +80,13 @@ class ProjectConfig(BaseModel):
     sagemaker: SageMakerConfig = Field(default_factory=SageMakerConfig)
     gcp: GcpConfig = Field(default_factory=GcpConfig)
     azure: AzureConfig = Field(default_factory=AzureConfig)
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model_path(cls, value: Any) -> Any:
+        if isinstance(value, str) and len(value) > MAX_PATH:
+            raise ValueError(f"a path of {len(value):,} characters; at most {MAX_PATH}")
+        return value
 
     @field_validator("name")
     @classmethod
@@ -132,14 +144,13 @@ def _format_error(err: dict[str, Any]) -> str:
         return f"{where}: required key is missing"
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
-        return f"{where}: {given!r} is not allowed; expected {expected}"
+        return f"{where}: {short(given)} is not allowed; expected {expected}"
     msg = err["msg"].removeprefix("Value error, ")
     if kind in ("less_than_equal", "greater_than_equal", "less_than", "greater_than"):
-        return f"{where}: {given!r} is out of range: {msg.lower()}"
-    shown = repr(given)
-    if isinstance(given, dict | list) or shown in msg or str(given) in msg:
-        return f"{where}: {msg}"
-    return f"{where}: {msg} (got {shown})"
+        return f"{where}: {short(given)} is out of range: {msg.lower()}"
+    if isinstance(given, dict | list) or kind == "value_error":
+        return f"{where}: {msg}"  # a value error names the value itself, briefly
+    return f"{where}: {msg} (got {short(given)})"
 
 
 def _validate(data: Any, *, source: str) -> ProjectConfig:
@@ -152,7 +163,9 @@ def _validate(data: Any, *, source: str) -> ProjectConfig:
     try:
         return ProjectConfig.model_validate(data)
     except ValidationError as exc:
-        lines = [_format_error(e) for e in exc.errors()]
+        lines = [clip(_format_error(e)) for e in exc.errors(include_url=False)[:MAX_ERRORS]]
+        if exc.error_count() > MAX_ERRORS:
+            lines.append(f"... and {exc.error_count() - MAX_ERRORS} more")
         raise ConfigError(
             f"{source} is not valid:\n  " + "\n  ".join(lines),
             hint="see `slml init --help`, or the README's configuration section",
@@ -162,12 +175,12 @@ def _validate(data: Any, *, source: str) -> ProjectConfig:
 def parse_config(text: str, *, source: str = CONFIG_FILE, base_dir: Path | None = None):
     """Validate slml.yaml's text; relative ``model`` paths resolve against ``base_dir``."""
     try:
-        data = yaml.safe_load(text)
+        data = load_bounded(text, source=source)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "malformed YAML"
-        raise ConfigError(f"{source}: not valid YAML{where}: {problem}") from None
+        raise ConfigError(f"{source}: not valid YAML{where}: {clip(problem)}") from None
     if data is None:
         data = {}
     config = _validate(data, source=source)
@@ -185,7 +198,14 @@ def load_config(path: Path) -> ProjectConfig:
             hint="run `slml init MODEL_DIR` here, or pass --config PATH",
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:  # read at most the limit: the file may be any size
+            raw = file.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise ConfigError(
+                f"{path.name} is over the {MAX_BYTES:,} bytes a config may be",
+                hint="slml.yaml is a short file: see `slml init` for its shape",
+            )
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     return parse_config(text, source=str(path.name), base_dir=path.parent.resolve())

@@ -8,10 +8,33 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from slml.config.regions import check_aws_region, check_azure_location, check_gcp_region
 
 Port = Annotated[int, Field(ge=1024, le=65535)]
-EnvVars = dict[str, str]
+# Every string is bounded: a config value is a name, a URL or a short setting.
+EnvName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+EnvVars = Annotated[
+    dict[EnvName, Annotated[str, Field(max_length=4096)]],
+    Field(max_length=100, description="environment variables (Lambda allows 4 KB in all)"),
+]
+TagKey = Annotated[str, Field(min_length=1, max_length=128)]
+Tags = Annotated[
+    dict[TagKey, Annotated[str, Field(max_length=256)]],
+    Field(max_length=50, description="AWS allows 50 tags, keys of 128 and values of 256"),
+]
+Uri = Annotated[str, Field(min_length=1, max_length=1024)]
+AwsRegion = Annotated[str, Field(max_length=32), AfterValidator(check_aws_region)]
+GcpRegion = Annotated[str, Field(max_length=32), AfterValidator(check_gcp_region)]
+AzureLocation = Annotated[str, Field(max_length=32), AfterValidator(check_azure_location)]
 
 
 class Section(BaseModel):
@@ -36,21 +59,36 @@ LOG_RETENTION_DAYS = (
 )  # fmt: skip
 
 
+class ThrottleConfig(Section):
+    """`aws.throttle:` the API Gateway stage's limits; requests over them get 429 at the
+    gateway, before any function runs or is billed."""
+
+    burst: int = Field(default=100, ge=0, le=5000, description="requests at once")
+    rate: float = Field(default=50.0, ge=0, le=10000, description="requests per second")
+
+
 class AwsConfig(Section):
     """`aws:` AWS Lambda behind an API Gateway HTTP API."""
 
-    region: str = "us-east-1"
+    region: AwsRegion = "us-east-1"
     runtime: Literal["python3.11", "python3.12", "python3.13"] = "python3.12"
     architecture: Literal["x86_64", "arm64"] = "x86_64"
     memory: int = Field(default=1024, ge=128, le=10240, description="MB")
     timeout: int = Field(default=30, ge=1, le=900, description="seconds")
     ephemeral_storage: int = Field(default=512, ge=512, le=10240, description="MB of /tmp")
-    reserved_concurrency: int | None = Field(default=None, ge=0)
-    provisioned_concurrency: int | None = Field(default=None, ge=1)
+    reserved_concurrency: int | None = Field(
+        default=None, ge=0, le=10000, description="at most this many instances at once"
+    )
+    provisioned_concurrency: int | None = Field(default=None, ge=1, le=10000)
+    throttle: ThrottleConfig = Field(default_factory=ThrottleConfig)
     auth: Literal["iam", "api_key", "none"] = "iam"
     log_retention_days: int = 14
     artifact_bucket: str | None = Field(
-        default=None, description="S3 bucket for zips over 50 MB; created when omitted"
+        default=None,
+        min_length=3,
+        max_length=63,
+        pattern=r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$",
+        description="S3 bucket for zips over 50 MB; created when omitted",
     )
     large_bundle: Literal["fail", "image"] = Field(
         default="fail", description="over 250 MB unzipped: fail, or switch to a container image"
@@ -61,7 +99,7 @@ class AwsConfig(Section):
         "starts skip compiling: auto when an interpreter of that exact version is on this "
         "machine and the bundle stays under 250 MB; always fails without one; never ships none",
     )
-    tags: dict[str, str] = Field(default_factory=dict)
+    tags: Tags = Field(default_factory=dict)
     env: EnvVars = Field(default_factory=dict)
 
     @field_validator("log_retention_days")
@@ -75,22 +113,24 @@ class AwsConfig(Section):
 
 class DataCaptureConfig(Section):
     enabled: bool = False
-    s3_uri: str | None = None
+    s3_uri: Uri | None = Field(default=None, pattern=r"^s3://")
     sampling_percentage: int = Field(default=100, ge=0, le=100)
 
 
 class SageMakerConfig(Section):
     """`sagemaker:` a SageMaker endpoint, serverless unless `instance_type` is given."""
 
-    region: str = "us-east-1"
+    region: AwsRegion = "us-east-1"
     memory: int = Field(default=2048, ge=1024, le=6144, description="MB, serverless only")
     max_concurrency: int = Field(default=5, ge=1, le=200, description="serverless only")
-    instance_type: str | None = Field(default=None, description="e.g. ml.m5.large")
+    instance_type: str | None = Field(
+        default=None, max_length=64, pattern=r"^ml\.[a-z0-9.]+$", description="e.g. ml.m5.large"
+    )
     instance_count: int = Field(default=1, ge=1)
     data_capture: DataCaptureConfig = Field(default_factory=DataCaptureConfig)
-    image_uri: str | None = Field(default=None, description="prebuilt image; skips the build")
+    image_uri: Uri | None = Field(default=None, description="prebuilt image; skips the build")
     python_version: Literal["3.11", "3.12", "3.13"] = "3.11"
-    tags: dict[str, str] = Field(default_factory=dict)
+    tags: Tags = Field(default_factory=dict)
     env: EnvVars = Field(default_factory=dict)
 
     @field_validator("memory")
@@ -113,16 +153,22 @@ class SageMakerConfig(Section):
 class GcpConfig(Section):
     """`gcp:` a Google Cloud Run service."""
 
-    project: str | None = Field(default=None, description="GCP project id")
-    region: str = "us-central1"
+    project: str | None = Field(
+        default=None,
+        min_length=6,
+        max_length=30,
+        pattern=r"^[a-z][a-z0-9-]+[a-z0-9]$",
+        description="GCP project id",
+    )
+    region: GcpRegion = "us-central1"
     cpu: Literal["1", "2", "4", "6", "8"] = "1"
-    memory: str = Field(default="1Gi", pattern=r"^[0-9]+(Mi|Gi)$")
+    memory: str = Field(default="1Gi", max_length=10, pattern=r"^[0-9]+(Mi|Gi)$")
     min_instances: int = Field(default=0, ge=0, le=1000)
     max_instances: int = Field(default=10, ge=1, le=1000)
     concurrency: int = Field(default=80, ge=1, le=1000)
     timeout: int = Field(default=300, ge=1, le=3600, description="seconds")
     auth: Literal["iam", "none"] = "iam"
-    image_uri: str | None = Field(default=None, description="prebuilt image; skips the build")
+    image_uri: Uri | None = Field(default=None, description="prebuilt image; skips the build")
     python_version: Literal["3.11", "3.12", "3.13"] = "3.11"
     env: EnvVars = Field(default_factory=dict)
 
@@ -139,10 +185,17 @@ class GcpConfig(Section):
 class AzureConfig(Section):
     """`azure:` an Azure Function App (Flex Consumption by default)."""
 
-    region: str = "eastus"
+    region: AzureLocation = "eastus"
     plan: Literal["flex", "consumption"] = "flex"
     python_version: Literal["3.10", "3.11", "3.12"] = "3.11"
     memory: Literal[512, 2048, 4096] = Field(default=2048, description="MB, Flex only")
     max_instances: int = Field(default=40, ge=1, le=1000)
     auth: Literal["function", "none"] = "function"
+    package_sas_days: int = Field(
+        default=365,
+        ge=60,
+        le=730,
+        description="consumption plan: days the package URL's read-only SAS is valid, from "
+        "the first day of the deploy's month; deploy again before it expires",
+    )
     env: EnvVars = Field(default_factory=dict)

@@ -1,12 +1,20 @@
 """``slml:aws:LambdaModel``: a model on AWS Lambda behind an API Gateway HTTP API.
 
-Children (all ``parent=self``): an IAM role trusting lambda.amazonaws.com with only the
-basic execution policy (plus s3:GetObject on the uploaded zips when they go through
-S3), a log group ``/aws/lambda/<function>`` with a retention period, the dependency
-layer, the function (published), an optional ``live`` alias with provisioned
+Children (all ``parent=self``): an IAM role trusting lambda.amazonaws.com whose only
+grant is writing to its own log group (``/aws/lambda/<function>``, created here with a
+retention period; no wildcard log permissions, no S3 grant: Lambda fetches code zips
+with the deployer's credentials), the dependency layer, the function (published, with
+optional reserved concurrency), an optional ``live`` alias with provisioned
 concurrency, an HTTP API with an AWS_PROXY integration at payload format 2.0, its
-``$default`` route (AWS_IAM unless ``auth`` is ``api_key`` or ``none``), a ``$default``
-stage with auto-deploy, and a Permission scoped to this API's execution ARN.
+``$default`` route, a ``$default`` stage with auto-deploy and throttling (burst and
+rate: over them the gateway answers 429 before any function runs), and a Permission
+scoped to this API's execution ARN.
+
+Auth on the route: AWS_IAM for ``iam``; for ``api_key`` a Lambda REQUEST authorizer
+(``slml.infra.lambda_authorizer``, its own 128 MB function, role and log group) with
+identity source ``$request.header.x-api-key`` and cached answers, so a call without
+the key is refused by the gateway and a wrong key never invokes the model's function;
+NONE only for ``none``.
 
 Outputs: ``url``, ``function_name``, ``api_id``, ``log_group``.
 """
@@ -14,14 +22,18 @@ Outputs: ``url``, ``function_name``, ``api_id``, ``log_group``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
 
 from slml.infra import aws_policies as pol
+from slml.infra import lambda_authorizer
 
 TYPE = "slml:aws:LambdaModel"
+AUTHORIZER_MEMORY_MB = 128
+AUTHORIZER_TIMEOUT_S = 3
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,8 @@ class LambdaModelArgs:
     ephemeral_storage: int = 512
     reserved_concurrency: int | None = None
     provisioned_concurrency: int | None = None
+    throttle_burst: int = 100
+    throttle_rate: float = 50.0
     auth: Literal["iam", "api_key", "none"] = "iam"
     api_key: Any = None  # pulumi.Input[str], secret; only with auth: api_key
     log_retention_days: int = 14
@@ -65,13 +79,8 @@ class LambdaModel(pulumi.ComponentResource):
         self.names = pol.resource_names(args.project, args.stage)
         self.tags = {"slml:project": args.project, "slml:stage": args.stage, **args.tags}
         code = self._code()
-        self.role = self._role(code)
-        self.log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs",
-            name=self.names["log_group"],
-            retention_in_days=args.log_retention_days,
-            tags=self.tags,
-            opts=self._child,
+        self.role, self.log_group, self.log_policy = self._role_and_logs(
+            name, self.names["role"], self.names["log_group"]
         )
         self.function = self._function(code)
         target = self._alias()
@@ -101,7 +110,7 @@ class LambdaModel(pulumi.ComponentResource):
                 f"{self._name}-artifacts", force_destroy=True, tags=self.tags, opts=self._child
             ).bucket
         )
-        out: dict[str, Any] = {"bucket": bucket, "keys": []}
+        out: dict[str, Any] = {"bucket": bucket}
         for part, path in (("function", args.function_zip), ("layer", args.layer_zip)):
             if path is None:
                 out[part] = None
@@ -112,7 +121,6 @@ class LambdaModel(pulumi.ComponentResource):
                 source=pulumi.FileAsset(path), opts=self._child,
             )  # fmt: skip
             out[part] = {"s3_bucket": obj.bucket, "s3_key": obj.key, "source_code_hash": obj.etag}
-            out["keys"].append(key)
         return out
 
     def _image(self) -> pulumi.Output[str]:
@@ -140,32 +148,32 @@ class LambdaModel(pulumi.ComponentResource):
             lambda parts: f"{parts[0]}@{parts[1]}"
         )
 
-    # -- IAM -------------------------------------------------------------------------
-    def _role(self, code: dict[str, Any]) -> aws.iam.Role:
+    # -- IAM and logs ------------------------------------------------------------------
+    def _role_and_logs(
+        self, prefix: str, role_name: str, log_group_name: str
+    ) -> tuple[aws.iam.Role, aws.cloudwatch.LogGroup, aws.iam.RolePolicy]:
+        """A function's role, its log group, and the role's one grant: writing there."""
         role = aws.iam.Role(
-            f"{self._name}-role",
-            name=self.names["role"],
+            f"{prefix}-role",
+            name=role_name,
             assume_role_policy=pol.lambda_trust_policy(),
             tags=self.tags,
             opts=self._child,
         )
-        self.basic_policy = aws.iam.RolePolicyAttachment(
-            f"{self._name}-basic-execution",
-            role=role.name,
-            policy_arn=aws.iam.ManagedPolicy.AWS_LAMBDA_BASIC_EXECUTION_ROLE,
+        log_group = aws.cloudwatch.LogGroup(
+            f"{prefix}-logs",
+            name=log_group_name,
+            retention_in_days=self._args.log_retention_days,
+            tags=self.tags,
             opts=self._child,
         )
-        if "bucket" in code:
-            keys = code["keys"]
-            aws.iam.RolePolicy(
-                f"{self._name}-artifact-read",
-                role=role.id,
-                policy=pulumi.Output.from_input(code["bucket"]).apply(
-                    lambda bucket: pol.s3_read_policy(bucket, keys)
-                ),
-                opts=self._child,
-            )
-        return role
+        policy = aws.iam.RolePolicy(
+            f"{prefix}-log-write",
+            role=role.id,
+            policy=log_group.arn.apply(pol.log_write_policy),
+            opts=self._child,
+        )
+        return role, log_group, policy
 
     # -- the function ----------------------------------------------------------------
     def _function(self, code: dict[str, Any]) -> aws.lambda_.Function:
@@ -193,9 +201,7 @@ class LambdaModel(pulumi.ComponentResource):
             ),
             tags=self.tags,
             **kwargs,
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[self.log_group, self.basic_policy]
-            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, self.log_policy]),
         )
 
     def _layer(self, code: dict[str, Any]) -> aws.lambda_.LayerVersion:
@@ -256,6 +262,7 @@ class LambdaModel(pulumi.ComponentResource):
             route_key="$default",
             target=self.integration.id.apply(lambda i: f"integrations/{i}"),
             authorization_type=pol.route_authorization(args.auth),
+            authorizer_id=self._authorizer().id if args.auth == "api_key" else None,
             opts=self._child,
         )
         self.stage = aws.apigatewayv2.Stage(
@@ -263,6 +270,10 @@ class LambdaModel(pulumi.ComponentResource):
             api_id=self.api.id,
             name="$default",
             auto_deploy=True,
+            default_route_settings=aws.apigatewayv2.StageDefaultRouteSettingsArgs(
+                throttling_burst_limit=args.throttle_burst,
+                throttling_rate_limit=args.throttle_rate,
+            ),
             tags=self.tags,
             opts=self._child,
         )
@@ -275,3 +286,52 @@ class LambdaModel(pulumi.ComponentResource):
             qualifier=alias.name if alias is not None else None,
             opts=self._child,
         )
+
+    # -- the API key authorizer ----------------------------------------------------------
+    def _authorizer(self) -> aws.apigatewayv2.Authorizer:
+        """A REQUEST authorizer in its own small function that compares ``x-api-key``
+        with the key; API Gateway refuses calls without the header by itself."""
+        args, prefix = self._args, f"{self._name}-authorizer"
+        role, log_group, log_policy = self._role_and_logs(
+            prefix, self.names["authorizer_role"], self.names["authorizer_log_group"]
+        )
+        source = Path(lambda_authorizer.__file__)
+        function = aws.lambda_.Function(
+            f"{prefix}-function",
+            name=self.names["authorizer"],
+            role=role.arn,
+            runtime=args.runtime,
+            handler="slml_authorizer.handler",
+            code=pulumi.AssetArchive({"slml_authorizer.py": pulumi.FileAsset(str(source))}),
+            architectures=[args.architecture],
+            memory_size=AUTHORIZER_MEMORY_MB,
+            timeout=AUTHORIZER_TIMEOUT_S,
+            environment=aws.lambda_.FunctionEnvironmentArgs(
+                variables={"SLML_API_KEY": args.api_key}
+            ),
+            tags=self.tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, log_policy]),
+        )
+        self.authorizer = aws.apigatewayv2.Authorizer(
+            prefix,
+            api_id=self.api.id,
+            name=self.names["authorizer"],
+            authorizer_type="REQUEST",
+            authorizer_uri=function.invoke_arn,
+            authorizer_payload_format_version="2.0",
+            enable_simple_responses=True,
+            identity_sources=[pol.API_KEY_IDENTITY_SOURCE],
+            authorizer_result_ttl_in_seconds=pol.AUTHORIZER_CACHE_SECONDS,
+            opts=self._child,
+        )
+        aws.lambda_.Permission(
+            f"{prefix}-invoke",
+            action="lambda:InvokeFunction",
+            function=function.name,
+            principal="apigateway.amazonaws.com",
+            source_arn=pulumi.Output.all(self.api.execution_arn, self.authorizer.id).apply(
+                lambda parts: pol.authorizer_source_arn(parts[0], parts[1])
+            ),
+            opts=self._child,
+        )
+        return self.authorizer

@@ -32,12 +32,16 @@ def resource_names(project: str, stage: str) -> dict[str, str]:
     """Physical names of the stack's resources, each within its AWS limit."""
     base = f"{project}-{stage}"
     function = bounded(base, FUNCTION_NAME_MAX)
+    authorizer = bounded(f"{base}-auth", FUNCTION_NAME_MAX)
     return {
         "function": function,
         "role": bounded(f"{base}-lambda", ROLE_NAME_MAX),
         "layer": bounded(f"{base}-deps", LAYER_NAME_MAX),
         "api": bounded(base, API_NAME_MAX),
         "log_group": f"/aws/lambda/{function}",
+        "authorizer": authorizer,
+        "authorizer_role": bounded(f"{base}-auth-lambda", ROLE_NAME_MAX),
+        "authorizer_log_group": f"/aws/lambda/{authorizer}",
     }
 
 
@@ -57,21 +61,43 @@ def lambda_trust_policy() -> str:
     )
 
 
-def s3_read_policy(bucket: str, keys: list[str]) -> str:
-    """Read access to exactly these objects (the uploaded zips), nothing else."""
-    resources = [f"arn:aws:s3:::{bucket}/{key}" for key in keys]
+def log_write_policy(log_group_arn: str) -> str:
+    """What a function needs to log: create streams in and write to its own log group.
+    Not ``logs:CreateLogGroup`` (the stack creates the group) and no wildcard group,
+    unlike the managed AWSLambdaBasicExecutionRole. The code zips need no grant either:
+    Lambda reads them from S3 with the deployer's credentials, not the function's."""
+    group = log_group_arn.removesuffix(":*")
     return json.dumps(
         {
             "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": resources}],
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": [f"{group}:log-stream:*"],
+                }
+            ],
         }
     )
 
 
 def route_authorization(auth: str) -> str:
-    """The route's authorization type for ``aws.auth``: AWS_IAM for ``iam``; NONE for
-    ``api_key`` (the runtime checks ``x-api-key``) and for ``none`` (public)."""
-    return {"iam": "AWS_IAM", "api_key": "NONE", "none": "NONE"}[auth]
+    """The route's authorization type for ``aws.auth``: AWS_IAM for ``iam``; CUSTOM for
+    ``api_key`` (a Lambda REQUEST authorizer checks ``x-api-key`` before the model's
+    function is invoked); NONE only for ``none`` (public)."""
+    return {"iam": "AWS_IAM", "api_key": "CUSTOM", "none": "NONE"}[auth]
+
+
+#: The authorizer reads the key from this header; a request without it is refused by
+#: API Gateway itself (401) without invoking anything.
+API_KEY_IDENTITY_SOURCE = "$request.header.x-api-key"
+#: How long API Gateway caches an authorizer's answer per key value (its maximum is 3600).
+AUTHORIZER_CACHE_SECONDS = 300
+
+
+def authorizer_source_arn(execution_arn: str, authorizer_id: str) -> str:
+    """The authorizer's Permission source ARN: this one authorizer of this one API."""
+    return f"{execution_arn}/authorizers/{authorizer_id}"
 
 
 def integration_timeout_ms(timeout: int) -> int:

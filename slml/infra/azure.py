@@ -13,9 +13,11 @@ How the package reaches the app:
   ``function_app_config.deployment.storage`` names, then the ``onedeploy`` site
   extension (``Microsoft.Web/sites/extensions``, Microsoft's documented IaC path for
   Flex) deploys it; it is replaced whenever the package's sha256 changes.
-- **Consumption**: ``WEBSITE_RUN_FROM_PACKAGE`` points at the blob with a read-only
-  service SAS; the blob name carries the package hash, so a new package changes the
-  setting and restarts the app.
+- **Consumption**: ``WEBSITE_RUN_FROM_PACKAGE`` points at the blob with a read-only,
+  HTTPS-only service SAS scoped to that one blob (``sr=b``) and valid from
+  ``sas_start`` to ``sas_expiry`` (``azure.package_sas_days``, a year by default; see
+  ``azure_settings.package_sas_window``); the blob name carries the package hash, so a
+  new package changes the setting and restarts the app.
 
 Deployment storage authentication on Flex uses the storage connection string held in
 ``AzureWebJobsStorage`` (``StorageAccountConnectionString``) rather than a managed
@@ -37,6 +39,7 @@ from slml.infra.azure_settings import (
     STORAGE_SETTING,
     Plan,
     app_settings,
+    package_blob_resource,
     plan_sku,
     resource_prefix,
     site_config_fields,
@@ -46,7 +49,6 @@ from slml.infra.azure_settings import (
 TYPE_TOKEN = "slml:azure:FunctionModel"
 PACKAGE_CONTAINER = "slml-packages"
 ONEDEPLOY_API_VERSION = "2024-04-01"
-SAS_START, SAS_EXPIRY = "2024-01-01T00:00:00Z", "2099-01-01T00:00:00Z"
 #: Log Analytics keeps 31 days at no retention charge on PerGB2018; 30 stays inside it.
 LOG_RETENTION_DAYS = 30
 
@@ -60,6 +62,8 @@ class FunctionModelArgs:
     package_zip: Path
     package_sha256: str
     plan: Plan = "flex"
+    sas_start: str = ""  # the Consumption package SAS's window (UTC, Azure's format);
+    sas_expiry: str = ""  # required for consumption: azure_settings.package_sas_window
     region: str = "eastus"
     python_version: str = "3.11"
     memory_mb: int = 2048
@@ -153,7 +157,7 @@ class FunctionModel(pulumi.ComponentResource):
         )
 
     def _package_blob(self, prefix: str) -> storage.Blob:
-        blob_name = (
+        blob_name = self.blob_name = (
             FLEX_PACKAGE_BLOB
             if self._args.plan == "flex"
             else f"{self._args.project}-{self._args.package_sha256[:16]}.zip"
@@ -181,16 +185,20 @@ class FunctionModel(pulumi.ComponentResource):
         )
 
     def _package_sas_url(self) -> pulumi.Output[str]:
+        """The package blob's URL with a read-only SAS for that blob alone, bounded."""
+        a = self._args
+        if not (a.sas_start and a.sas_expiry):
+            raise ValueError("the consumption plan needs sas_start and sas_expiry")
         sas = storage.list_storage_account_service_sas_output(
             account_name=self.account.name,
             resource_group_name=self.rg.name,
             protocols=storage.HttpProtocol.HTTPS,
-            shared_access_start_time=SAS_START,
-            shared_access_expiry_time=SAS_EXPIRY,
-            resource=storage.SignedResource.C,
+            shared_access_start_time=a.sas_start,
+            shared_access_expiry_time=a.sas_expiry,
+            resource=storage.SignedResource.B,
             permissions=storage.Permissions.R,
-            canonicalized_resource=pulumi.Output.concat(
-                "/blob/", self.account.name, "/", PACKAGE_CONTAINER
+            canonicalized_resource=self.account.name.apply(
+                lambda account: package_blob_resource(account, PACKAGE_CONTAINER, self.blob_name)
             ),
         )
         return pulumi.Output.secret(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from slml.errors import ConfigError
@@ -189,6 +190,32 @@ def site_config_fields(plan: Plan, *, python_version: str) -> dict[str, Any]:
         fields.update(linux_fx_version=f"Python|{python_version}", ftps_state="Disabled")
     check_site_config(plan, fields)
     return fields
+
+
+#: The Consumption package URL's SAS: default and bounds of ``azure.package_sas_days``.
+#: At least two months: the window starts at the month's first day.
+SAS_DAYS_DEFAULT, SAS_DAYS_MIN, SAS_DAYS_MAX = 365, 60, 730
+SAS_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def package_sas_window(now: datetime, days: int) -> tuple[str, str]:
+    """The (start, expiry) of the package blob's SAS, as Azure's UTC timestamps.
+
+    The start is the first day of ``now``'s UTC month, so the signed URL (an app
+    setting: a change restarts the app) changes at most once a month when nothing else
+    does; the expiry is ``days`` after it, so a deploy leaves at least ``days - 31`` of
+    validity. After the expiry the app cannot load its package on a cold start: deploy
+    again before (``slml preview`` warns 30 days ahead)."""
+    if not SAS_DAYS_MIN <= days <= SAS_DAYS_MAX:
+        raise ValueError(f"package SAS days {days} is outside {SAS_DAYS_MIN}-{SAS_DAYS_MAX}")
+    start = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    expiry = start + timedelta(days=days)
+    return start.strftime(SAS_TIME_FORMAT), expiry.strftime(SAS_TIME_FORMAT)
+
+
+def package_blob_resource(account: str, container: str, blob: str) -> str:
+    """The SAS's canonicalized resource for one blob: ``/blob/<account>/<container>/<blob>``."""
+    return f"/blob/{account}/{container}/{blob}"
 
 
 def storage_account_name(project: str, stage: str) -> str:

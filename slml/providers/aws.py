@@ -8,11 +8,15 @@ Auth (``aws.auth``), not public by default:
 
 - ``iam`` (default): the route requires AWS_IAM; callers sign with SigV4 and need
   ``execute-api:Invoke`` on the API. ``slml invoke`` signs with your credentials.
-- ``api_key``: the route is open at the gateway and the runtime checks ``x-api-key``
-  against ``SLML_API_KEY``. The key is generated at first deploy
-  (``secrets.token_urlsafe``), kept in ``.slml/aws/<stage>/api_key`` (mode 0600) and
-  passed to Pulumi as a secret (encrypted in the stack state). HTTP APIs have no
-  usage-plan keys, hence the runtime check.
+- ``api_key``: a Lambda REQUEST authorizer on the route checks ``x-api-key`` before the
+  model's function is invoked (HTTP APIs have no usage-plan keys; a REST API would
+  change the endpoint and event shape), and the runtime checks it again against
+  ``SLML_API_KEY``. The key is generated at first deploy (``secrets.token_urlsafe``),
+  kept in ``.slml/aws/<stage>/api_key`` (mode 0600) and passed to Pulumi as a secret
+  (encrypted in the stack state).
+
+Abuse and cost limits: ``aws.throttle`` (``burst``, ``rate``) on the API Gateway stage,
+and ``aws.reserved_concurrency`` caps the function's concurrent instances.
 - ``none``: public; ``preview`` and ``deploy`` warn in plain words.
 """
 
@@ -25,12 +29,14 @@ from typing import Any, ClassVar
 from slml.bundle import cache_dir
 from slml.config import AwsConfig
 from slml.engine import Program
+from slml.errors import require_extra
 from slml.infra.aws_policies import HTTP_API_TIMEOUT_MAX
 from slml.providers.base import Bundle, ProviderContext, Status
 from slml.providers.pulumi_base import PulumiProvider
 from slml.state import read_or_create_secret
 
 PLACEHOLDER_KEY = "(generated at first deploy)"
+SDK_MODULES = ("pulumi", "pulumi_aws")
 
 
 class AwsProvider(PulumiProvider):
@@ -82,14 +88,22 @@ class AwsProvider(PulumiProvider):
             architecture=cfg.architecture, memory=cfg.memory, timeout=cfg.timeout,
             ephemeral_storage=cfg.ephemeral_storage,
             reserved_concurrency=cfg.reserved_concurrency,
+            throttle_burst=cfg.throttle.burst, throttle_rate=cfg.throttle.rate,
             provisioned_concurrency=cfg.provisioned_concurrency, auth=cfg.auth,
             api_key=api_key, log_retention_days=cfg.log_retention_days,
             artifact_bucket=cfg.artifact_bucket, env=dict(cfg.env), tags=dict(cfg.tags),
         )  # fmt: skip
 
+    def preflight(self, *, ctx: ProviderContext) -> None:
+        """Before any build: the Pulumi SDKs are importable, and the CLI is here."""
+        require_extra("aws", *SDK_MODULES)
+        super().preflight(ctx=ctx)
+
     def program(self, *, ctx: ProviderContext, bundle: Bundle, deploying: bool = False) -> Program:
         """The inline Pulumi program. A key for ``auth: api_key`` is only generated when
-        ``deploying``; a preview shows a placeholder."""
+        ``deploying``; a preview shows a placeholder. Raises ProviderUnavailable naming
+        ``slml[aws]`` when the Pulumi SDKs are missing."""
+        require_extra("aws", *SDK_MODULES)
         cfg = self.cfg(ctx)
         key = self.api_key(ctx, create=deploying) if cfg.auth == "api_key" else None
         args = self.component_args(ctx, bundle, api_key=key)

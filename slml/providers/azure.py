@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from slml.bundle.azure import build_azure_package
 from slml.config.sections import AzureConfig
 from slml.engine import Program
-from slml.errors import DeployError, ProviderUnavailable
-from slml.infra.azure_settings import check_user_env
+from slml.errors import DeployError, ProviderUnavailable, require_extra
+from slml.infra.azure_settings import SAS_TIME_FORMAT, check_user_env, package_sas_window
 from slml.providers import azure_ops
 from slml.providers.azure_ops import AzureOps
 from slml.providers.base import Bundle, ProviderContext, Status
@@ -30,6 +31,8 @@ PUBLIC_WARNING = (
     "auth level). Remove `auth: none` to require a function key."
 )
 _STATES = {"running": "running", "stopped": "stopped"}
+SAS_WARN_DAYS = 30
+SDK_MODULES = ("pulumi", "pulumi_azure_native")
 
 
 class AzureProvider(PulumiProvider):
@@ -42,17 +45,35 @@ class AzureProvider(PulumiProvider):
         *,
         ops_factory: Callable[[], AzureOps] = AzureOps,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._ops_factory = ops_factory
         self._sleep = sleep
+        self._clock = clock
 
     def stack_config(self, ctx: ProviderContext) -> dict[str, str]:
         return {"azure-native:location": self.section(ctx).region}
 
     def warnings(self, ctx: ProviderContext) -> list[str]:
-        return [PUBLIC_WARNING] if self.section(ctx).auth == "none" else []
+        out = [PUBLIC_WARNING] if self.section(ctx).auth == "none" else []
+        expiry = self._recorded_sas_expiry(ctx)
+        if expiry is not None and expiry - self._clock() < timedelta(days=SAS_WARN_DAYS):
+            out.append(
+                f"the deployed app's package URL (SAS) expires {expiry:%Y-%m-%d}: after that "
+                "the Consumption app cannot load its code on a cold start. `slml deploy` "
+                "signs a new one."
+            )
+        return out
+
+    def _recorded_sas_expiry(self, ctx: ProviderContext) -> datetime | None:
+        record = ctx.state.read_record(ctx.stage, self.name) or {}
+        value = (record.get("outputs") or {}).get("package_sas_expiry")
+        try:
+            return datetime.strptime(str(value), SAS_TIME_FORMAT).replace(tzinfo=UTC)
+        except ValueError:
+            return None
 
     def build(self, *, ctx: ProviderContext) -> Bundle:
         """The zip-deployable package for the configured Python on Linux x86_64."""
@@ -66,14 +87,21 @@ class AzureProvider(PulumiProvider):
             reporter=ctx.reporter,
         )
 
+    def preflight(self, *, ctx: ProviderContext) -> None:
+        """Before any build: the Pulumi SDKs are importable, and the CLI is here."""
+        require_extra("azure", *SDK_MODULES)
+        super().preflight(ctx=ctx)
+
     def program(self, *, ctx: ProviderContext, bundle: Bundle) -> Program:
         """Creates ``FunctionModel`` and exports url, app_name, resource_group, app_id,
-        workspace_id."""
+        workspace_id. Raises ProviderUnavailable naming ``slml[azure]`` without the SDKs."""
+        require_extra("azure", *SDK_MODULES)
         import pulumi
 
         from slml.infra.azure import FunctionModel, FunctionModelArgs
 
         section: AzureConfig = self.section(ctx)
+        sas_start, sas_expiry = package_sas_window(self._clock(), section.package_sas_days)
         args = FunctionModelArgs(
             project=ctx.name,
             stage=ctx.stage,
@@ -86,12 +114,16 @@ class AzureProvider(PulumiProvider):
             max_instances=section.max_instances,
             auth=section.auth,
             env=dict(section.env),
+            sas_start=sas_start,
+            sas_expiry=sas_expiry,
         )
 
         def run() -> None:
             model = FunctionModel(f"{ctx.name}-{ctx.stage}", args)
             for key in ("url", "app_name", "resource_group", "app_id", "workspace_id"):
                 pulumi.export(key, getattr(model, key))
+            if section.plan == "consumption":
+                pulumi.export("package_sas_expiry", sas_expiry)
 
         return run
 

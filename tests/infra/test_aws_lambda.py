@@ -36,6 +36,8 @@ class Recorder(pulumi.runtime.Mocks):
             )
         if args.typ == "aws:s3/bucket:Bucket":
             outputs["bucket"] = "generated-bucket"
+        if args.typ == "aws:cloudwatch/logGroup:LogGroup":  # the API drops any ":*" suffix
+            outputs["arn"] = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{args.inputs['name']}"
         self.resources[args.name] = (args.typ, outputs)
         return rid, outputs
 
@@ -89,14 +91,24 @@ def test_function_properties(zips):
     ]
 
 
-def test_role_has_only_basic_execution(zips):
-    res = deploy(args_for(zips))
+LOG_GROUP_ARN = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/lambda/iris-dev"
+
+
+@pytest.mark.parametrize("delivery", ["direct", "s3"])
+def test_role_may_only_write_its_own_log_group(zips, delivery):
+    """Issue 11 D14: no managed policy with ``logs:*`` on ``*``, no s3:GetObject."""
+    res = deploy(args_for(zips, delivery=delivery))
     policy = json.loads(res["iris-role"][1]["assumeRolePolicy"])
     assert policy["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
-    attachments = [v for _, (t, v) in res.items() if t.startswith("aws:iam/rolePolicy")]
-    assert [a["policyArn"] for a in attachments] == [
-        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+    assert not [
+        v for t, v in res.values() if t == "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
     ]
+    grants = [v for t, v in res.values() if t == "aws:iam/rolePolicy:RolePolicy"]
+    assert [g["role"] for g in grants] == ["iris-role-id"]
+    (statement,) = json.loads(grants[0]["policy"])["Statement"]
+    assert statement["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert statement["Resource"] == [f"{LOG_GROUP_ARN}:log-stream:*"]
+    assert "*" not in statement["Resource"][0].removesuffix(":log-stream:*")
 
 
 def test_http_api_integration_route_stage_and_permission(zips):
@@ -126,12 +138,42 @@ def test_log_group_retention(zips):
 def test_no_unauthenticated_route_unless_auth_none(zips, auth):
     res = deploy(args_for(zips, auth=auth, api_key="k" if auth == "api_key" else None))
     routes = [v for t, v in res.values() if t == "aws:apigatewayv2/route:Route"]
-    env = res["iris-function"][1]["environment"]["variables"]
-    for route in routes:
-        if route["authorizationType"] == "NONE":
-            # open at the gateway only when public on purpose, or when the runtime checks a key
-            assert auth == "none" or env.get("SLML_API_KEY") == "k"
+    assert routes and all((r["authorizationType"] == "NONE") == (auth == "none") for r in routes)
     assert (auth == "iam") == all(r["authorizationType"] == "AWS_IAM" for r in routes)
+
+
+def test_api_key_is_checked_by_an_authorizer_before_the_function(zips):
+    """Issue 11 D15: a call without the key never reaches (or bills) the model."""
+    res = deploy(args_for(zips, auth="api_key", api_key="k"))
+    _, route = res["iris-route"]
+    _, authorizer = res["iris-authorizer"]
+    assert route["authorizationType"] == "CUSTOM" and route["authorizerId"] == "iris-authorizer-id"
+    assert authorizer["authorizerType"] == "REQUEST"
+    assert authorizer["identitySources"] == ["$request.header.x-api-key"]
+    assert authorizer["authorizerPayloadFormatVersion"] == "2.0"
+    assert authorizer["enableSimpleResponses"] is True
+    assert authorizer["authorizerResultTtlInSeconds"] == 300  # cached per key value
+    _, fn = res["iris-authorizer-function"]
+    assert authorizer["authorizerUri"] == f"invoke:{fn['arn']}"
+    assert fn["handler"] == "slml_authorizer.handler" and fn["memorySize"] == 128
+    assert fn["environment"]["variables"] == {"SLML_API_KEY": "k"}
+    assert fn["role"].endswith(":role/iris-dev-auth-lambda")  # its own role, its own logs
+    (statement,) = json.loads(res["iris-authorizer-log-write"][1]["policy"])["Statement"]
+    assert statement["Resource"] == [
+        f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/lambda/iris-dev-auth:log-stream:*"
+    ]
+    _, perm = res["iris-authorizer-invoke"]
+    assert perm["function"] == "iris-dev-auth" and perm["principal"] == "apigateway.amazonaws.com"
+    assert perm["sourceArn"] == (
+        f"arn:aws:execute-api:us-east-1:{ACCOUNT}:iris-api-id/authorizers/iris-authorizer-id"
+    )
+    assert "iris-authorizer" not in deploy(args_for(zips, auth="iam"))
+
+
+def test_stage_throttling(zips):
+    """Issue 11 D15: the gateway answers 429 over these, before any function runs."""
+    _, stage = deploy(args_for(zips, throttle_burst=20, throttle_rate=5.5))["iris-stage"]
+    assert stage["defaultRouteSettings"] == {"throttlingBurstLimit": 20, "throttlingRateLimit": 5.5}
 
 
 def test_concurrency_alias_and_tags(zips):
@@ -151,11 +193,7 @@ def test_s3_delivery_uploads_objects_and_grants_read_on_them(zips):
     assert res["iris-function"][1]["s3Bucket"] == "generated-bucket"
     assert res["iris-function"][1]["s3Key"] == "iris/dev/function.zip"
     assert "code" not in res["iris-function"][1]
-    read = json.loads(res["iris-artifact-read"][1]["policy"])
-    assert read["Statement"][0]["Resource"] == [
-        "arn:aws:s3:::generated-bucket/iris/dev/function.zip",
-        "arn:aws:s3:::generated-bucket/iris/dev/layer.zip",
-    ]
+    assert "iris-artifact-read" not in res  # Lambda reads the zips as the deployer
 
 
 def test_children_are_parented_to_the_component(zips):

@@ -34,16 +34,18 @@ def test_trust_policy_only_lets_lambda_assume_the_role():
     assert statement["Action"] == "sts:AssumeRole"
 
 
-def test_s3_read_policy_is_scoped_to_the_objects():
-    doc = json.loads(pol.s3_read_policy("bkt", ["iris/dev/function.zip"]))
-    (statement,) = doc["Statement"]
-    assert statement["Action"] == ["s3:GetObject"]
-    assert statement["Resource"] == ["arn:aws:s3:::bkt/iris/dev/function.zip"]
+@pytest.mark.parametrize("suffix", ["", ":*"])
+def test_log_write_policy_is_scoped_to_one_log_group(suffix):
+    group = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/iris-dev"
+    (statement,) = json.loads(pol.log_write_policy(group + suffix))["Statement"]
+    assert statement["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert statement["Resource"] == [f"{group}:log-stream:*"]
 
 
 def test_auth_timeout_and_source_arn():
     assert pol.route_authorization("iam") == "AWS_IAM"
-    assert pol.route_authorization("api_key") == "NONE"  # the runtime checks x-api-key
+    assert pol.route_authorization("api_key") == "CUSTOM"  # the authorizer checks x-api-key
+    assert pol.route_authorization("none") == "NONE"
     assert pol.integration_timeout_ms(10) == 10_000
     assert pol.integration_timeout_ms(300) == 30_000
     arn = "arn:aws:execute-api:us-east-1:123456789012:abc123"

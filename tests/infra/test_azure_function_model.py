@@ -21,10 +21,14 @@ def package(tmp_path):
     return path
 
 
+SAS_WINDOW = {"sas_start": "2026-12-01T00:00:00Z", "sas_expiry": "2027-12-01T00:00:00Z"}
+
+
 def plan_of(package, **overrides):
     args = FunctionModelArgs(
-        project="iris", stage="dev", package_zip=package, package_sha256="ab" * 32, **overrides
-    )
+        project="iris", stage="dev", package_zip=package, package_sha256="ab" * 32,
+        **{**SAS_WINDOW, **overrides},
+    )  # fmt: skip
 
     def program():
         FunctionModel("iris-dev", args)
@@ -56,6 +60,7 @@ class DeployedMocks(pulumi.runtime.Mocks):
 
     def __init__(self) -> None:
         self.inputs: dict[str, dict] = {}
+        self.calls: dict[str, dict] = {}
 
     def new_resource(self, args):
         self.inputs[args.typ] = dict(args.inputs)
@@ -73,10 +78,11 @@ class DeployedMocks(pulumi.runtime.Mocks):
         return f"{args.name}-id", out
 
     def call(self, args):
+        self.calls[args.token] = dict(args.args)
         if args.token == "azure-native:storage:listStorageAccountKeys":
             return {"keys": [{"keyName": "key1", "value": "K3Y", "permissions": "FULL"}]}, []
         if args.token == "azure-native:storage:listStorageAccountServiceSAS":
-            return {"serviceSasToken": "sv=2024&sr=c&sp=r&sig=S1G"}, []
+            return {"serviceSasToken": "sv=2024&sr=b&sp=r&sig=S1G"}, []
         return {}, []
 
 
@@ -88,8 +94,9 @@ def deployed(package, **overrides):
 
     mocks, outputs = DeployedMocks(), {}
     args = FunctionModelArgs(
-        project="iris", stage="dev", package_zip=package, package_sha256="cd" * 32, **overrides
-    )
+        project="iris", stage="dev", package_zip=package, package_sha256="cd" * 32,
+        **{**SAS_WINDOW, **overrides},
+    )  # fmt: skip
 
     def program():
         model = FunctionModel("iris-dev", args)
@@ -101,6 +108,7 @@ def deployed(package, **overrides):
         _sync_await(run_pulumi_func(program))
 
     contextvars.copy_context().run(run)
+    outputs["calls"] = mocks.calls
     return mocks.inputs, outputs
 
 
@@ -137,8 +145,24 @@ def test_consumption_settings_carry_the_package_sas_url(package):
     assert settings["FUNCTIONS_EXTENSION_VERSION"] == "~4"
     blob = inputs["azure-native:storage:Blob"]["blobName"]
     assert settings["WEBSITE_RUN_FROM_PACKAGE"] == (
-        f"https://acct.blob.core.windows.net/slml-packages/{blob}?sv=2024&sr=c&sp=r&sig=S1G"
+        f"https://acct.blob.core.windows.net/slml-packages/{blob}?sv=2024&sr=b&sp=r&sig=S1G"
     )
+
+
+def test_consumption_package_sas_is_one_blob_read_only_and_bounded(package):
+    """Issue 11 D16: not the whole container, not until 2099."""
+    inputs, outputs = deployed(package, plan="consumption")
+    sas = outputs["calls"]["azure-native:storage:listStorageAccountServiceSAS"]
+    blob = inputs["azure-native:storage:Blob"]["blobName"]
+    assert sas["resource"] == "b" and sas["permissions"] == "r" and sas["protocols"] == "https"
+    assert sas["canonicalizedResource"] == f"/blob/irisdev/slml-packages/{blob}"
+    assert sas["sharedAccessStartTime"] == SAS_WINDOW["sas_start"]
+    assert sas["sharedAccessExpiryTime"] == SAS_WINDOW["sas_expiry"]
+
+
+def test_consumption_without_a_sas_window_is_refused(package):
+    with pytest.raises(ValueError, match="needs sas_start and sas_expiry"):
+        plan_of(package, plan="consumption", sas_start="", sas_expiry="")
 
 
 def test_flex_deployment_container_url_points_at_the_package_container(package):

@@ -95,3 +95,21 @@ def test_the_insights_connection_string_is_sent_on_both_plans_and_managed(plan):
     with pytest.raises(ConfigError, match="managed by slml"):
         app_settings(plan, storage_connection="c", package_url=url,
                      env={"applicationinsights_connection_string": "x"})  # fmt: skip
+
+
+def test_package_sas_window_is_bounded_and_stable_within_a_month():
+    """Issue 11 D16: a bounded SAS whose URL changes at most monthly when nothing else does."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from slml.infra.azure_settings import package_sas_window
+
+    early = package_sas_window(datetime(2026, 12, 1, 0, 0, tzinfo=UTC), 365)
+    late = package_sas_window(datetime(2026, 12, 31, 23, 0, tzinfo=UTC), 365)
+    assert early == late == ("2026-12-01T00:00:00Z", "2027-12-01T00:00:00Z")
+    east = timezone(timedelta(hours=9))  # already January in Tokyo: the window is UTC
+    assert package_sas_window(datetime(2027, 1, 1, 5, tzinfo=east), 90)[0] == (
+        "2026-12-01T00:00:00Z"
+    )
+    for days in (0, 59, 731, 365 * 73):
+        with pytest.raises(ValueError, match="outside 60-730"):
+            package_sas_window(datetime(2026, 12, 1, tzinfo=UTC), days)

@@ -155,3 +155,20 @@ def test_logs_read_the_recorded_log_group(tmp_path, moto_aws):
     logs.put_log_events(logGroupName="/aws/lambda/iris-dev", logStreamName="s", logEvents=[event])
     lines = list(provider().logs(ctx=ctx, lines=10, session=moto_aws))
     assert lines == ['{"status": 200}']
+
+
+def test_offline_plan_shows_the_authorizer_and_throttling(tmp_path):
+    """Issue 11 D15 in the offline preview: what `slml preview --provider aws` prints."""
+    yaml = "  auth: api_key\n  throttle: {burst: 10, rate: 2}\n  reserved_concurrency: 3\n"
+    plan = provider().plan(ctx=context(tmp_path, yaml), bundle=fake_bundle(tmp_path))
+    by_type = {r.type: r for r in plan.resources}
+    authorizer = by_type["aws:apigatewayv2/authorizer:Authorizer"]
+    assert authorizer.inputs["identity_sources"] == ["$request.header.x-api-key"]
+    assert by_type["aws:apigatewayv2/route:Route"].inputs["authorization_type"] == "CUSTOM"
+    stage = by_type["aws:apigatewayv2/stage:Stage"].inputs["default_route_settings"]
+    assert stage == {"throttling_burst_limit": 10, "throttling_rate_limit": 2.0}
+    functions = [r for r in plan.resources if r.type == "aws:lambda/function:Function"]
+    model = next(f for f in functions if f.inputs["handler"] == "slml_handler.handler")
+    assert model.inputs["reserved_concurrent_executions"] == 3
+    managed = [r for r in plan.resources if r.type.endswith("rolePolicyAttachment")]
+    assert managed == []  # no AWSLambdaBasicExecutionRole (logs:* on *)

@@ -164,3 +164,20 @@ def test_registered_under_the_entry_point():
     from slml.providers.registry import get_provider
 
     assert isinstance(get_provider("azure"), AzureProvider)
+
+
+def test_consumption_plan_signs_the_package_for_the_configured_window(tmp_path):
+    """Issue 11 D16: the window comes from azure.package_sas_days and today's month."""
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 12, 17, 10, tzinfo=UTC)
+    azure = AzureProvider(cli_available=lambda: False, clock=lambda: now)
+    ctx = context(tmp_path, "azure:\n  plan: consumption\n  package_sas_days: 90\n")
+    plan = azure.plan(ctx=ctx, bundle=bundle(tmp_path))
+    assert "azure-native:web:WebApp" in [r.type for r in plan.resources]
+    record(ctx, {"url": URL, "app_id": APP_ID, "package_sas_expiry": "2027-01-05T00:00:00Z"})
+    assert any("expires 2027-01-05" in w for w in azure.warnings(ctx))
+    record(ctx, {"url": URL, "app_id": APP_ID, "package_sas_expiry": "2027-12-01T00:00:00Z"})
+    assert azure.warnings(ctx) == []
+    with pytest.raises(ConfigError, match=r"azure\.package_sas_days"):
+        context(tmp_path, "azure:\n  package_sas_days: 36500\n")

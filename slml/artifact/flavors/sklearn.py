@@ -1,21 +1,20 @@
 """The sklearn flavor: any object with the estimator API (``fit`` + ``predict``),
 joblib-serialised to ``model/model.joblib``.
 
-Framework and requirements come from the distributions that provide the classes and
-functions the pickle refers to: an XGBClassifier gives framework ``xgboost`` and
-requires xgboost, scikit-learn, numpy, scipy and joblib. A pickle that refers to code
-no installed package provides (``__main__``, a loose local module) is refused: the
-runtime could not unpickle it.
+Requirements are the distributions providing the modules the pickle's GLOBAL opcodes
+import (slml/artifact/pickled.py), plus joblib to load it: an XGBClassifier gives
+framework ``xgboost`` and requires xgboost, scikit-learn, numpy, scipy and joblib. A
+pickle that refers to code no installed package provides (``__main__``, a loose local
+module) is refused: the runtime could not unpickle it.
 """
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
+from slml.artifact import pickled, schema
 from slml.artifact import requirements as reqs
-from slml.artifact import schema
 from slml.artifact.flavors import Saved, SaveOptions
 from slml.errors import ArtifactError
 
@@ -40,8 +39,9 @@ def save(model: Any, root: Path, *, options: SaveOptions) -> Saved:
     modules = referenced_modules(model)
     _refuse_unimportable(model, modules)
     framework = framework_of(model)
-    dists = [framework["name"], *BASE_REQUIREMENTS]
-    dists += [d for d in map(reqs.distribution_of, sorted(modules)) if d]
+    dists = [d for d in map(reqs.distribution_of, sorted(modules)) if d]
+    base = BASE_REQUIREMENTS if "scikit-learn" in dists else ("numpy", "joblib")
+    dists = [framework["name"], *base, *dists]
     if schema.is_dataframe(options.sample_input):
         dists.append("pandas")
     (root / "model").mkdir(parents=True, exist_ok=True)
@@ -57,11 +57,7 @@ def save(model: Any, root: Path, *, options: SaveOptions) -> Saved:
 
 def framework_of(model: Any) -> dict[str, str]:
     """The distribution of the model class's top-level package, and its version."""
-    dist = reqs.distribution_of(type(model).__module__) or "scikit-learn"
-    from importlib.metadata import distribution
-
-    found = distribution(dist)
-    return {"name": str(found.metadata["Name"]), "version": found.version}
+    return reqs.framework(reqs.distribution_of(type(model).__module__) or "scikit-learn")
 
 
 def signature(model: Any, sample: Any) -> dict[str, Any] | None:
@@ -88,28 +84,8 @@ def predict_sample(model: Any, sample: Any) -> Any:
 
 
 def referenced_modules(model: Any) -> set[str]:
-    """Modules of every class and function the model's pickle refers to."""
-    seen: set[str] = set()
-
-    class _Sink:
-        def write(self, data: Any) -> int:
-            return len(data)
-
-    class _Recorder(pickle.Pickler):
-        def reducer_override(self, obj: Any) -> Any:
-            seen.add(type(obj).__module__)
-            if isinstance(obj, type) or callable(obj):
-                seen.add(str(getattr(obj, "__module__", None) or "builtins"))
-            return NotImplemented
-
-    try:
-        _Recorder(_Sink(), protocol=5, buffer_callback=lambda _b: None).dump(model)
-    except Exception as exc:
-        raise ArtifactError(
-            f"the {type(model).__name__} cannot be pickled ({type(exc).__name__}: {exc})",
-            hint="an estimator holding open files, locks or lambdas cannot be saved as data",
-        ) from None
-    return seen
+    """The modules the model's pickle imports when it is loaded."""
+    return pickled.referenced_modules(model)
 
 
 def _refuse_unimportable(model: Any, modules: set[str]) -> None:

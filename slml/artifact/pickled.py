@@ -87,3 +87,22 @@ def _resolve(module: str, qualname: str) -> Any:
     for part in qualname.split("."):
         value = getattr(value, part, None)
     return value
+
+
+def requirements_of(obj: Any) -> list[str]:
+    """The distributions that provide what ``obj``'s pickle imports, sorted by module.
+    Raises ArtifactError when some of it comes from no installed package (``__main__``,
+    a loose local module): the serving runtime could not unpickle it."""
+    from slml.artifact import requirements as reqs
+
+    modules = referenced_modules(obj)
+    bad = sorted(m for m in modules if not reqs.is_importable_anywhere(m))
+    if bad:
+        raise ArtifactError(
+            f"the {type(obj).__name__} refers to code in {', '.join(bad)}, which no "
+            "installed package provides; the serving runtime could not unpickle it",
+            hint="move that code into an installed package, or save a class of your own "
+            "with flavor='python' and code_paths=[...] so the code travels with the model",
+        )
+    found = [reqs.distribution_of(m) for m in sorted(modules)]
+    return list(dict.fromkeys(d for d in found if d))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from slml.artifact import store
 from slml.artifact.flavors import Saved, SaveOptions, detect, flavor_module
 from slml.artifact.provenance import provenance
 from slml.errors import ArtifactError
-from slml.runtime.manifest import FORMAT_VERSION, MANIFEST_FILE, artifact_digest, hash_tree
+from slml.runtime.manifest import FLAVORS, FORMAT_VERSION, MANIFEST_FILE, artifact_digest, hash_tree
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,62}$")
@@ -47,6 +47,7 @@ def save_model(
     artifacts: dict[str, str | Path] | None = None,
     overwrite: bool = False,
     export: str | None = None,
+    method: str | None = None,
 ) -> ArtifactInfo:
     """Save ``model`` as an artifact directory at ``path`` and return its description.
 
@@ -56,8 +57,11 @@ def save_model(
     pins of the same name and add the others. ``name`` defaults to the directory's
     name, ``version`` to ``"1"``. ``code_paths``/``artifacts`` are for the python flavor.
     ``export="onnx"`` converts a scikit-learn model to ONNX (parity-checked on the
-    sample). An existing artifact is replaced only with ``overwrite=True``; a failed
-    save leaves nothing behind. Raises ArtifactError / UnsupportedModel.
+    sample). ``method`` is the model method the runtime serves (``predict`` by default;
+    ``predict_proba`` or ``decision_function`` where the model has them; the response
+    then names the classes). An existing artifact is replaced only with
+    ``overwrite=True``; a failed save leaves nothing behind. Raises ArtifactError /
+    UnsupportedModel.
     """
     target = Path(path).absolute()
     store.check_target(target, overwrite=overwrite)
@@ -66,6 +70,7 @@ def save_model(
         sample_input=sample_input,
         code_paths=tuple(Path(p) for p in code_paths or ()),
         artifacts={str(k): Path(v) for k, v in (artifacts or {}).items()},
+        method=_method(method),
     )
     _check_flavor_args(flavor, options)
     with store.staging(target) as staged:
@@ -86,7 +91,8 @@ def _save_flavor(
     model: Any, staged: Path, flavor: str | None, export: str | None, options: SaveOptions
 ) -> tuple[Saved, dict[str, Any]]:
     if export is None:
-        return detect(model, flavor=flavor).save(model, staged, options=options), {}
+        module = detect(model, flavor=flavor)
+        return _with_loader(module, module.save(model, staged, options=options)), {}
     if export not in EXPORTS:
         raise ArtifactError(f"export={export!r} is not supported; expected one of {EXPORTS}")
     if detect(model, flavor=flavor).NAME != "sklearn":
@@ -99,6 +105,19 @@ def _save_flavor(
     )
     saved = flavor_module("onnx").save(exported.data, staged, options=onnx_options)
     return saved, {"exported_from": exported.exported_from}
+
+
+def _with_loader(module: Any, saved: Saved) -> Saved:
+    """A plug-in flavor the runtime does not know names its loader in flavor_options."""
+    if saved.flavor in FLAVORS:
+        return saved
+    loader = getattr(module, "LOADER", None)
+    if not isinstance(loader, str) or ":" not in loader:
+        raise ArtifactError(
+            f"flavor {saved.flavor!r} is not built into the serving runtime and declares no "
+            "LOADER = 'module:function' to load it with"
+        )
+    return replace(saved, flavor_options={**saved.flavor_options, "loader": loader})
 
 
 def _manifest(
@@ -127,6 +146,15 @@ def _check_flavor_args(flavor: str | None, options: SaveOptions) -> None:
         raise ArtifactError(
             f"code_paths and artifacts apply to the python flavor only, not {flavor!r}"
         )
+
+
+METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
+
+
+def _method(method: str | None) -> str | None:
+    if method is not None and method not in METHODS:
+        raise ArtifactError(f"method={method!r} is not one of {', '.join(METHODS)}")
+    return method
 
 
 def default_name(target: Path) -> str:

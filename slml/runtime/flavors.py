@@ -29,7 +29,12 @@ Predictor = Callable[[Batch], Any]
 
 def load_flavor(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
     loaders = {"sklearn": load_sklearn, "onnx": load_onnx, "python": load_python}
-    return loaders[manifest["flavor"]](artifact_dir, manifest)
+    loader = loaders.get(manifest["flavor"])
+    if loader is None:  # the native formats and plug-ins (slml/runtime/native_flavors.py)
+        from slml.runtime.native_flavors import loader_for
+
+        loader = loader_for(manifest)
+    return loader(artifact_dir, manifest)
 
 
 def _option_file(artifact_dir: Path, manifest: dict[str, Any], default: str) -> Path:

@@ -20,6 +20,11 @@ from slml.errors import ArtifactError
 
 NAME = "sklearn"
 EXPECTS = "the sklearn flavor needs an object with fit() and predict() (the estimator API)"
+SUPPORTS = (
+    "scikit-learn estimators and anything with the estimator API (fit + predict: "
+    "pipelines, the XGBoost/LightGBM sklearn wrappers), pickled with joblib"
+)
+PRIORITY = 90
 FILE = "model/model.joblib"
 BASE_REQUIREMENTS = ("scikit-learn", "numpy", "scipy", "joblib")
 
@@ -36,23 +41,40 @@ def save(model: Any, root: Path, *, options: SaveOptions) -> Saved:
     """joblib-dump ``model``; signature from the sample and one predict on it."""
     import joblib
 
-    modules = referenced_modules(model)
-    _refuse_unimportable(model, modules)
+    dists = pickled.requirements_of(model)
     framework = framework_of(model)
-    dists = [d for d in map(reqs.distribution_of, sorted(modules)) if d]
     base = BASE_REQUIREMENTS if "scikit-learn" in dists else ("numpy", "joblib")
     dists = [framework["name"], *base, *dists]
     if schema.is_dataframe(options.sample_input):
         dists.append("pandas")
+    method = options.method or "predict"
+    flavor_options: dict[str, Any] = {"file": FILE, "method": method}
+    if method != "predict":
+        flavor_options.update(output_options(model, method))
     (root / "model").mkdir(parents=True, exist_ok=True)
     joblib.dump(model, root / FILE)
     return Saved(
         flavor=NAME,
         framework=framework,
         requirements=reqs.pin(dists),
-        flavor_options={"file": FILE, "method": "predict"},
-        signature=signature(model, options.sample_input),
+        flavor_options=flavor_options,
+        signature=signature(model, options.sample_input, method),
     )
+
+
+def output_options(model: Any, method: str) -> dict[str, Any]:
+    """For a method other than predict: check the model has it; keep its class labels
+    (one per output column) for the response. Raises ArtifactError."""
+    if not callable(getattr(model, method, None)):
+        raise ArtifactError(
+            f"the {type(model).__name__} has no method {method!r}",
+            hint="predict_proba and decision_function exist on classifiers (for SVC, "
+            "predict_proba needs probability=True)",
+        )
+    classes = getattr(model, "classes_", None)
+    if classes is None or getattr(classes, "ndim", 1) != 1:
+        return {}
+    return {"classes": [c.item() if hasattr(c, "item") else c for c in classes]}
 
 
 def framework_of(model: Any) -> dict[str, str]:
@@ -60,7 +82,7 @@ def framework_of(model: Any) -> dict[str, str]:
     return reqs.framework(reqs.distribution_of(type(model).__module__) or "scikit-learn")
 
 
-def signature(model: Any, sample: Any) -> dict[str, Any] | None:
+def signature(model: Any, sample: Any, method: str = "predict") -> dict[str, Any] | None:
     """Inputs from the sample (named by ``feature_names_in_`` when it has none),
     outputs from ``model.predict(sample)``. None without a sample."""
     if sample is None:
@@ -68,32 +90,16 @@ def signature(model: Any, sample: Any) -> dict[str, Any] | None:
     inputs = schema.infer_inputs(sample)
     names = getattr(model, "feature_names_in_", None)
     inputs = schema.with_names(inputs, list(names) if names is not None else None)
-    output = predict_sample(model, sample)
+    output = predict_sample(model, sample, method)
     return {"inputs": inputs, "outputs": schema.infer_outputs(output)}
 
 
-def predict_sample(model: Any, sample: Any) -> Any:
-    """``model.predict`` on the sample shaped as the runtime will shape requests."""
+def predict_sample(model: Any, sample: Any, method: str = "predict") -> Any:
+    """``model.<method>`` on the sample shaped as the runtime will shape requests."""
     try:
-        return model.predict(schema.as_model_input(sample))
+        return getattr(model, method)(schema.as_model_input(sample))
     except Exception as exc:
         raise ArtifactError(
             f"the model failed to predict on sample_input ({type(exc).__name__}: {exc})",
             hint="sample_input must be a few rows shaped like the training data",
         ) from None
-
-
-def referenced_modules(model: Any) -> set[str]:
-    """The modules the model's pickle imports when it is loaded."""
-    return pickled.referenced_modules(model)
-
-
-def _refuse_unimportable(model: Any, modules: set[str]) -> None:
-    bad = sorted(m for m in modules if not reqs.is_importable_anywhere(m))
-    if bad:
-        raise ArtifactError(
-            f"the {type(model).__name__} refers to code in {', '.join(bad)}, which no "
-            "installed package provides; the serving runtime could not unpickle it",
-            hint="move that code into an installed package, or save a class of your own "
-            "with flavor='python' and code_paths=[...] so the code travels with the model",
-        )

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from slml.artifact import schema
 from slml.artifact.flavors import flavor_module, registered
 from slml.artifact.save import ArtifactInfo, save_model
 from slml.errors import ArtifactError
@@ -35,6 +36,8 @@ def save_model_file(
     name: str | None = None,
     version: str | int | None = None,
     overwrite: bool = False,
+    method: str | None = None,
+    drop_requirements: Sequence[str] | None = None,
 ) -> ArtifactInfo:
     """Load (or, for .onnx, read) ``model_file`` and save it as an artifact at ``path``.
     Raises ArtifactError for a missing file, an unknown suffix or an unreadable pickle."""
@@ -43,9 +46,22 @@ def save_model_file(
         raise ArtifactError(f"model file {source} does not exist")
     model, read_by = read_model_file(source, flavor)
     return save_model(
-        model, path, sample_input=sample_input, requirements=requirements, name=name,
-        version=version, flavor=flavor or read_by, overwrite=overwrite,
+        model, path, sample_input=fit_sample(model, sample_input), requirements=requirements,
+        name=name, version=version, flavor=flavor or read_by, overwrite=overwrite,
+        method=method, drop_requirements=drop_requirements,
     )  # fmt: skip
+
+
+def fit_sample(model: Any, sample: Any) -> Any:
+    """The sample as the model takes it: a DataFrame is kept for a model fit on one
+    (``feature_names_in_``, a statsmodels formula); for any other model it becomes
+    rows, as requests will be."""
+    if not schema.is_dataframe(sample):
+        return sample
+    fit_on_frame = getattr(model, "feature_names_in_", None) is not None or (
+        getattr(getattr(model, "model", None), "formula", None) is not None
+    )
+    return sample if fit_on_frame else sample.to_numpy().tolist()
 
 
 def read_model_file(source: Path, flavor: str | None = None) -> tuple[Any, str | None]:

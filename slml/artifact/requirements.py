@@ -13,7 +13,7 @@ import functools
 import importlib.metadata as metadata
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from slml.errors import ArtifactError
@@ -152,18 +152,49 @@ def public_version(version: str) -> str:
     return version.split("+", 1)[0]
 
 
-def merge(derived: Sequence[str], overrides: Sequence[str] | None) -> list[str]:
-    """``derived`` with each override replacing the entry of the same distribution name
-    and the other overrides appended. ``overrides`` must be a list of strings."""
-    if overrides is None:
-        return list(derived)
-    if isinstance(overrides, str) or not all(isinstance(r, str) for r in overrides):
+def merge(
+    derived: Sequence[str], overrides: Sequence[str] | None, drop: Sequence[str] | None = None
+) -> list[str]:
+    """``derived`` with each override replacing the entry of the same distribution name,
+    the other overrides appended, and the ``drop`` names removed. Raises ArtifactError
+    for a malformed list or a dropped name that is not derived."""
+    return adjust(derived, add=_strings(overrides, "requirements"), remove=_strings(drop, "drop"))
+
+
+def adjust(
+    derived: Sequence[str],
+    *,
+    add: Sequence[str] = (),
+    remove: Sequence[str] = (),
+    replace: Mapping[str, str] | None = None,
+) -> list[str]:
+    """The requirements after ``remove`` (names), ``replace`` (name → another
+    requirement, in place) and ``add`` (replaces the pin of the same name, else
+    appended). Raises ArtifactError naming a removed or replaced name not in
+    ``derived``."""
+    names = [requirement_name(r) for r in derived]
+    replace = {requirement_name(k): v.strip() for k, v in (replace or {}).items()}
+    removed = {requirement_name(r) for r in remove}
+    unknown = sorted((removed | set(replace)) - set(names))
+    if unknown:
         raise ArtifactError(
-            "requirements must be a list of requirement strings, e.g. ['scikit-learn==1.5.2']"
+            f"cannot remove or replace {', '.join(unknown)}: not among the requirements "
+            f"({', '.join(names) or 'none'})"
         )
-    given = {requirement_name(r): r.strip() for r in overrides}
-    out = [given.pop(requirement_name(r), r) for r in derived]
+    out = [replace.get(n, r) for n, r in zip(names, derived, strict=True) if n not in removed]
+    given = {requirement_name(r): r.strip() for r in add}
+    out = [given.pop(requirement_name(r), r) for r in out]
     return out + list(given.values())
+
+
+def _strings(values: Sequence[str] | None, what: str) -> list[str]:
+    if values is None:
+        return []
+    if isinstance(values, str) or not all(isinstance(r, str) for r in values):
+        raise ArtifactError(
+            f"{what} must be a list of requirement strings, e.g. ['scikit-learn==1.5.2']"
+        )
+    return list(values)
 
 
 def imported_distributions(code_dir: Path) -> list[str]:

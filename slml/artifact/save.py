@@ -48,14 +48,17 @@ def save_model(
     overwrite: bool = False,
     export: str | None = None,
     method: str | None = None,
+    drop_requirements: Sequence[str] | None = None,
 ) -> ArtifactInfo:
     """Save ``model`` as an artifact directory at ``path`` and return its description.
 
     The flavor is detected (an ONNX graph, then your own class with ``predict``, then the
     estimator API) unless ``flavor`` names one. ``sample_input`` (a few rows) gives the
     signature and is predicted on once as a check. ``requirements`` replace the derived
-    pins of the same name and add the others. ``name`` defaults to the directory's
-    name, ``version`` to ``"1"``. ``code_paths``/``artifacts`` are for the python flavor.
+    pins of the same name and add the others; ``drop_requirements`` names derived pins
+    to leave out (``xgboost`` with ``requirements=["xgboost-cpu==3.2.0"]`` swaps).
+    ``name`` defaults to the directory's name, ``version`` to ``"1"``.
+    ``code_paths``/``artifacts`` are for the python flavor.
     ``export="onnx"`` converts a scikit-learn model to ONNX (parity-checked on the
     sample). ``method`` is the model method the runtime serves (``predict`` by default;
     ``predict_proba`` or ``decision_function`` where the model has them; the response
@@ -75,7 +78,8 @@ def save_model(
     _check_flavor_args(flavor, options)
     with store.staging(target) as staged:
         saved, extra = _save_flavor(model, staged, flavor, export, options)
-        manifest = _manifest(saved, meta, reqs.merge(saved.requirements, requirements), target)
+        pins = reqs.merge(saved.requirements, requirements, drop_requirements)
+        manifest = _manifest(saved, meta, pins, target)
         manifest.update(extra)
         manifest["files"] = hash_tree(staged)
         text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"

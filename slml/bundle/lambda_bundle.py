@@ -63,6 +63,7 @@ from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import MB, human, measure, package_sizes, zip_dir
 from slml.bundle.slim import slim
 from slml.bundle.uvtool import Runner
+from slml.bundle.variants import prefer_cpu
 from slml.errors import PackageTooLarge, PackagingError
 from slml.providers.base import Bundle, NullReporter, Reporter, SizeReport
 from slml.runtime.manifest import artifact_digest
@@ -373,7 +374,8 @@ def build_lambda_bundle(
     manifest = verified_manifest(artifact_dir)
     target = target or lambda_target(options.runtime, options.architecture)
     interpreter, why = choose_interpreter(options.bytecode, target.python_version, finder=finder)
-    requirements = [*manifest.get("requirements", []), *runtime_requirements(("lambda",))]
+    model_requirements, variant_notes = prefer_cpu(manifest.get("requirements", []))
+    requirements = [*model_requirements, *runtime_requirements(("lambda",))]
     reporter.step(f"resolving dependencies for {target.describe()}")
     lock = _resolve(requirements, target=target, options=options, cache_dir=cache_dir,
                     runner=runner)  # fmt: skip
@@ -393,7 +395,8 @@ def build_lambda_bundle(
         interpreter,
         why,
     )  # fmt: skip
-    return _bundle(parts, out_dir, lock, manifest, target, options, bytecode_note, reporter)
+    notes = (*variant_notes, bytecode_note) if bytecode_note else variant_notes
+    return _bundle(parts, out_dir, lock, manifest, target, options, notes, reporter)
 
 
 def _bundle(
@@ -403,7 +406,7 @@ def _bundle(
     manifest: dict,
     target: Target,
     options: LambdaOptions,
-    bytecode_note: str,
+    extra_notes: tuple[str, ...],
     reporter: Reporter,
 ) -> Bundle:
     """Choose the delivery and describe the result."""
@@ -422,7 +425,7 @@ def _bundle(
         f"dependencies for {target.describe()}"
         + (" (layer reused from cache: lock unchanged)" if parts.reused else ""),
         *parts.layer_notes,
-        *([bytecode_note] if bytecode_note else []),
+        *extra_notes,
         f"delivery: {mode}: {why}",
     )
     for note in notes:

@@ -13,6 +13,7 @@ import pytest
 
 from slml.artifact import pickled
 from slml.artifact import requirements as reqs
+from slml.errors import ArtifactError
 
 
 @pytest.fixture
@@ -124,3 +125,33 @@ def test_cython_backed_estimators_need_only_real_modules(make: str) -> None:
     modules = pickled.referenced_modules(model)
     assert not [m for m in modules if m.startswith("_cython")]
     assert {reqs.distribution_of(m) for m in modules} - {None} == {"scikit-learn", "numpy"}
+
+
+def test_adjust_removes_replaces_and_adds() -> None:
+    derived = ["xgboost==3.2.0", "numpy==2.4.6", "scipy==1.17.1"]
+    assert reqs.adjust(
+        derived, remove=["SciPy"], replace={"xgboost": "xgboost-cpu==3.2.0"},
+        add=["numpy==2.3.0", "orjson==3.10.7"],
+    ) == ["xgboost-cpu==3.2.0", "numpy==2.3.0", "orjson==3.10.7"]  # fmt: skip
+    with pytest.raises(ArtifactError, match="cannot remove or replace tensorflow") as info:
+        reqs.adjust(derived, remove=["tensorflow"])
+    assert "xgboost, numpy, scipy" in str(info.value)
+    assert reqs.merge(derived, ["xgboost-cpu==3.2.0"], ["xgboost"])[-1] == "xgboost-cpu==3.2.0"
+
+
+def test_save_drops_a_derived_requirement(tmp_path: Path) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    from slml.artifact import save_model
+
+    model = LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0])
+    info = save_model(model, tmp_path / "m", drop_requirements=["scipy"])
+    assert not [r for r in info.manifest["requirements"] if r.startswith("scipy")]
+
+
+def test_cpu_only_targets_get_the_cpu_variant() -> None:
+    from slml.bundle.variants import prefer_cpu
+
+    swapped, notes = prefer_cpu(["XGBoost==3.2.0", "numpy==2.4.6", "xgboost_cpu>=3"])
+    assert swapped == ["xgboost-cpu==3.2.0", "numpy==2.4.6", "xgboost_cpu>=3"]
+    assert len(notes) == 1 and "xgboost-cpu" in notes[0] and "CUDA" in notes[0]

@@ -41,6 +41,7 @@ def save(model: Any, root: Path, *, options: SaveOptions) -> Saved:
     """joblib-dump ``model``; signature from the sample and one predict on it."""
     import joblib
 
+    check_named_columns(model, options.sample_input)
     dists = pickled.requirements_of(model)
     framework = framework_of(model)
     base = BASE_REQUIREMENTS if "scikit-learn" in dists else ("numpy", "joblib")
@@ -75,6 +76,37 @@ def output_options(model: Any, method: str) -> dict[str, Any]:
     if classes is None or getattr(classes, "ndim", 1) != 1:
         return {}
     return {"classes": [c.item() if hasattr(c, "item") else c for c in classes]}
+
+
+def check_named_columns(model: Any, sample: Any) -> None:
+    """A model that selects columns by name (a ColumnTransformer with names) cannot
+    serve rows without those names: it needs a DataFrame sample. Raises ArtifactError."""
+    if schema.is_dataframe(sample) or isinstance(sample, dict) or not needs_named_columns(model):
+        return
+    found = getattr(model, "feature_names_in_", None)
+    names = [] if found is None else [str(n) for n in found]
+    shown = f" ({', '.join(map(str, names[:8]))}{', ...' if len(names) > 8 else ''})"
+    raise ArtifactError(
+        f"the {type(model).__name__} selects its input columns by name{shown if names else ''}"
+        f"; {'without a sample' if sample is None else 'with a sample of plain rows'} slml "
+        "cannot know their names and types, and every request would be refused",
+        hint="pass sample_input as a DataFrame of a few training rows (slml save: --sample "
+        "rows.csv with a header, or .parquet, which keeps the dtypes)",
+    )
+
+
+def needs_named_columns(model: Any) -> bool:
+    """Whether ``model`` or a step of it is a ColumnTransformer selecting by name."""
+    params = model.get_params(deep=True) if callable(getattr(model, "get_params", None)) else {}
+    for step in (model, *params.values()):
+        if type(step).__name__ != "ColumnTransformer":
+            continue
+        for _name, _transformer, columns in getattr(step, "transformers", []):
+            if isinstance(columns, str) or callable(columns):
+                return True
+            if isinstance(columns, list | tuple) and any(isinstance(c, str) for c in columns):
+                return True
+    return False
 
 
 def framework_of(model: Any) -> dict[str, str]:

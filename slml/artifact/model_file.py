@@ -38,6 +38,7 @@ def save_model_file(
     overwrite: bool = False,
     method: str | None = None,
     drop_requirements: Sequence[str] | None = None,
+    check: bool | None = None,
 ) -> ArtifactInfo:
     """Load (or, for .onnx, read) ``model_file`` and save it as an artifact at ``path``.
     Raises ArtifactError for a missing file, an unknown suffix or an unreadable pickle."""
@@ -48,7 +49,7 @@ def save_model_file(
     return save_model(
         model, path, sample_input=fit_sample(model, sample_input), requirements=requirements,
         name=name, version=version, flavor=flavor or read_by, overwrite=overwrite,
-        method=method, drop_requirements=drop_requirements,
+        method=method, drop_requirements=drop_requirements, check=check,
     )  # fmt: skip
 
 

@@ -49,6 +49,7 @@ def save_model(
     export: str | None = None,
     method: str | None = None,
     drop_requirements: Sequence[str] | None = None,
+    check: bool | None = None,
 ) -> ArtifactInfo:
     """Save ``model`` as an artifact directory at ``path`` and return its description.
 
@@ -63,8 +64,10 @@ def save_model(
     sample). ``method`` is the model method the runtime serves (``predict`` by default;
     ``predict_proba`` or ``decision_function`` where the model has them; the response
     then names the classes). An existing artifact is replaced only with
-    ``overwrite=True``; a failed save leaves nothing behind. Raises ArtifactError /
-    UnsupportedModel.
+    ``overwrite=True``; a failed save leaves nothing behind. ``check`` loads the saved
+    artifact and predicts the sample in a clean process limited to its requirements
+    (slml/artifact/serve_check.py); by default for the python flavor, whose code is the
+    likeliest to miss a helper module. Raises ArtifactError / UnsupportedModel.
     """
     target = Path(path).absolute()
     store.check_target(target, overwrite=overwrite)
@@ -84,6 +87,10 @@ def save_model(
         manifest["files"] = hash_tree(staged)
         text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
         (staged / MANIFEST_FILE).write_text(text, encoding="utf-8")
+        if check or (check is None and saved.flavor == "python"):
+            from slml.artifact import serve_check
+
+            serve_check.run(staged, manifest, sample_input)
         store.publish(staged, target, overwrite=overwrite)
     return ArtifactInfo(
         target, meta["name"], meta["version"], saved.flavor,

@@ -85,6 +85,9 @@ def save(
                     "to leave out, by name (repeatable); with -r, swaps it: --drop xgboost "
                     "-r xgboost-cpu==3.2.0.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing artifact.")] = False,
+    check: Annotated[bool, typer.Option("--check/--no-check", help="Load and predict the "
+                     "sample in a clean process limited to the requirements before "
+                     "keeping the artifact.")] = True,
     json_out: JsonOpt = False,
 ) -> None:
     """Save MODEL_FILE as an slml artifact: the model plus its manifest (flavor, schema,
@@ -103,6 +106,7 @@ def save(
         requirements=requirement or None,
         drop_requirements=drop or None,
         method=method,
+        check=check,
         name=name,
         version=version,
         overwrite=overwrite,

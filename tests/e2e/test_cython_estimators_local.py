@@ -6,27 +6,17 @@ script and real HTTP."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from cli_project import project_dir, run_slml
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-SLML = str(Path(sys.executable).with_name("slml"))
 CONFIG = "name: {name}\nmodel: artifact\nprovider: local\nstage: dev\n"
-
-
-def _slml(project: Path, *args: str) -> str:
-    done = subprocess.run([SLML, *args], cwd=project, capture_output=True, text=True,
-                          timeout=600, env=os.environ.copy(), check=False)
-    assert done.returncode == 0, f"slml {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
 
 
 def _models() -> dict[str, Any]:
@@ -42,12 +32,13 @@ def _models() -> dict[str, Any]:
     }
 
 
-def test_cython_backed_models_deploy_locally_and_answer(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
+__all__ = ["project_dir"]
+
+
+def test_cython_backed_models_deploy_locally_and_answer(project_dir: Path) -> None:
     import joblib
 
-    monkeypatch.setenv("SLML_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "slml-cache"))
+    tmp_path = project_dir
     rng = np.random.default_rng(0)
     X = rng.random((40, 3))
     y = (X[:, 0] > 0.5).astype(int)
@@ -61,10 +52,11 @@ def test_cython_backed_models_deploy_locally_and_answer(
         joblib.dump(model, project / "model.joblib")
         (project / "sample.json").write_text(json.dumps(rows))
         (project / "slml.yaml").write_text(CONFIG.format(name=name))
-        _slml(project, "save", "model.joblib", "--out", "artifact", "--sample", "sample.json")
+        run_slml(project, "save", "model.joblib", "--out", "artifact", "--sample", "sample.json")
         try:
-            _slml(project, "deploy")
-            answer = json.loads(_slml(project, "invoke", "--file", "sample.json", "--json"))
+            run_slml(project, "deploy")
+            invoked = run_slml(project, "invoke", "--file", "sample.json", "--json")
+            answer = json.loads(invoked.stdout)
             assert np.allclose(answer["predictions"], model.predict(X[:3])), name
         finally:
-            _slml(project, "destroy")
+            run_slml(project, "destroy")

@@ -6,26 +6,15 @@ real local provider) and answers rows as objects, as columns and as CSV, through
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
+from cli_project import project_dir, run_slml
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 pd = pytest.importorskip("pandas")
 
-SLML = str(Path(sys.executable).with_name("slml"))
-
-
-def _slml(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([SLML, *args], cwd=project, capture_output=True, text=True,
-                          timeout=600, env=os.environ.copy(), check=False)
-    if check:
-        assert done.returncode == 0, f"slml {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
-    return done
 
 
 def _train(project: Path) -> tuple[object, object]:
@@ -53,16 +42,15 @@ def _train(project: Path) -> tuple[object, object]:
     return model, frame
 
 
-def test_dataframe_pipeline_from_the_cli(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SLML_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "slml-cache"))
-    project = tmp_path / "people"
-    project.mkdir()
+__all__ = ["project_dir"]
+
+
+def test_dataframe_pipeline_from_the_cli(project_dir: Path) -> None:
+    project = project_dir
     model, frame = _train(project)
-    refused = _slml(project, "save", "model.joblib", "--out", "nosample", check=False)
+    refused = run_slml(project, "save", "model.joblib", "--out", "nosample", check=False)
     assert refused.returncode != 0 and "selects its input columns by name" in refused.stderr
-    _slml(project, "save", "model.joblib", "--out", "artifact", "--sample", "sample.csv")
+    run_slml(project, "save", "model.joblib", "--out", "artifact", "--sample", "sample.csv")
     manifest = json.loads((project / "artifact/slml-model.json").read_text())
     assert {c["name"]: c["dtype"] for c in manifest["signature"]["inputs"]["columns"]} == {
         "age": "int64", "income": "float64", "city": "string", "member": "bool",
@@ -70,18 +58,18 @@ def test_dataframe_pipeline_from_the_cli(
     (project / "slml.yaml").write_text("name: people\nmodel: artifact\nprovider: local\n")
     expected = model.predict(frame.head(3)).tolist()
     try:
-        url = json.loads(_slml(project, "deploy", "--json").stdout)["url"]
+        url = json.loads(run_slml(project, "deploy", "--json").stdout)["url"]
         records = frame.head(3).to_dict(orient="records")
         as_rows = httpx.post(f"{url}/predict", json={"instances": records}, timeout=30)
         assert as_rows.json()["predictions"] == expected, as_rows.text
         columns = {k: list(v) for k, v in frame.head(3).to_dict(orient="list").items()}
         as_columns = httpx.post(f"{url}/predict", json={"inputs": columns}, timeout=30)
         assert as_columns.json()["predictions"] == expected, as_columns.text
-        invoked = json.loads(_slml(project, "invoke", "--file", "sample.csv", "--json").stdout)
+        invoked = json.loads(run_slml(project, "invoke", "--file", "sample.csv", "--json").stdout)
         assert invoked["predictions"] == expected
         csv_body = (project / "sample.csv").read_text()
         sagemaker = httpx.post(f"{url}/invocations", content=csv_body,
                                headers={"content-type": "text/csv"}, timeout=30)
         assert sagemaker.json()["predictions"] == expected, sagemaker.text
     finally:
-        _slml(project, "destroy", check=False)
+        run_slml(project, "destroy", check=False)

@@ -61,6 +61,7 @@ from slml.bundle.local import verified_manifest
 from slml.bundle.lock import Lock, Target, requirement_name, resolve_lock, runtime_requirements
 from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import MB, human, measure, package_sizes, zip_dir
+from slml.bundle.size_advice import too_large_hint
 from slml.bundle.slim import slim
 from slml.bundle.uvtool import Runner
 from slml.bundle.variants import prefer_cpu
@@ -228,18 +229,22 @@ def build_function(
 
 
 def choose_delivery(
-    *, layer_zip: int, function_zip: int, unzipped: int, large_bundle: str
+    *, layer_zip: int, function_zip: int, unzipped: int, large_bundle: str,
+    largest: Sequence[tuple[str, int]] = (), manifest: dict | None = None,
 ) -> tuple[Delivery, str]:
-    """How the bundle reaches Lambda, and why, in words. Raises PackageTooLarge."""
+    """How the bundle reaches Lambda, and why, in words. Raises PackageTooLarge naming
+    the largest packages and the fixes that apply to the model's flavor."""
     if unzipped > UNZIPPED_LIMIT:
         why = f"{human(unzipped)} unzipped is over Lambda's 250 MB limit for zips and layers"
         if large_bundle == "image":
             return "image", f"{why}: building a container image (aws.large_bundle: image)"
+        manifest = manifest or {}
+        packages, hint = too_large_hint(
+            largest, flavor=manifest.get("flavor"), requirements=manifest.get("requirements", [])
+        )
         raise PackageTooLarge(
-            f"the Lambda bundle is too large: {why}",
-            hint="export the model to ONNX (onnxruntime is far smaller than most training "
-            "frameworks), drop unneeded requirements, or set `aws.large_bundle: image` to "
-            "deploy a container image (up to 10 GB)",
+            f"the Lambda bundle is too large: {why}" + (f" ({packages})" if packages else ""),
+            hint=hint,
         )
     biggest = max(layer_zip, function_zip)
     if biggest > DIRECT_UPLOAD_LIMIT:
@@ -413,7 +418,8 @@ def _bundle(
     size = parts.size
     mode, why = choose_delivery(
         layer_zip=size.parts["layer_zipped"], function_zip=size.parts["function_zipped"],
-        unzipped=size.unzipped, large_bundle=options.large_bundle,
+        unzipped=size.unzipped, large_bundle=options.large_bundle, largest=size.largest,
+        manifest=manifest,
     )  # fmt: skip
     files = {"layer": out_dir / "layer.zip", "zip": parts.function_zip}
     files |= {"function": parts.function, "layer_dir": parts.python}

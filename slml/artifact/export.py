@@ -40,7 +40,14 @@ def to_onnx(model: Any, sample_input: Any) -> Exported:
             "export='onnx' needs sample_input: it fixes the input width and is used to "
             "check the ONNX model predicts exactly what the original does"
         )
-    features = np.asarray(schema.as_rows(sample_input), dtype=np.float64)
+    try:
+        features = np.asarray(schema.as_rows(sample_input), dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ArtifactError(
+            "export='onnx' converts models of numeric features only (one float tensor); "
+            f"this sample has non-numeric columns{_non_numeric(sample_input)}",
+            hint="encode strings and booleans as numbers before the model, or " + _NO_EXPORT,
+        ) from None
     if features.ndim != 2:
         raise ArtifactError("export='onnx' needs a 2-D sample_input (rows of numeric features)")
     data = _convert(model, features.shape[1])
@@ -54,6 +61,13 @@ def to_onnx(model: Any, sample_input: Any) -> Exported:
     parity = check_parity(expected, got, classifier)
     framework = sklearn_flavor.framework_of(model)
     return Exported(data, index, {"flavor": "sklearn", "framework": framework, "parity": parity})
+
+
+def _non_numeric(sample: Any) -> str:
+    if not schema.is_dataframe(sample):
+        return ""
+    names = [str(c) for c, t in sample.dtypes.items() if getattr(t, "kind", "O") not in "iuf"]
+    return f" ({', '.join(names)})" if names else ""
 
 
 def check_parity(expected: Any, got: Any, classifier: bool) -> dict[str, Any]:

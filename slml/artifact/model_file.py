@@ -2,7 +2,9 @@
 
 ``.joblib``/``.pkl``/``.pickle`` files are unpickled (with joblib when installed, which
 also reads plain pickles): only do this with your own files, unpickling runs code.
-``.onnx`` files are copied as they are; their schema comes from the graph.
+Any other suffix is read by the flavor that declares it (``SUFFIXES`` and
+``load_file`` of a flavor module: ``.onnx``, XGBoost ``.json``/``.ubj``, LightGBM
+``.txt``, CatBoost ``.cbm``), or by the flavor named with ``flavor=``.
 """
 
 from __future__ import annotations
@@ -12,11 +14,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from slml.artifact import schema
+from slml.artifact.flavors import flavor_module, registered
 from slml.artifact.save import ArtifactInfo, save_model
 from slml.errors import ArtifactError
 
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
-SUFFIXES = (*PICKLE_SUFFIXES, ".onnx")
+PICKLE_HELP = (
+    "scikit-learn (and anything pickled): model.joblib or model.pkl, from joblib.dump(model, "
+    "...) or pickle.dump"
+)
 
 
 def save_model_file(
@@ -29,23 +36,59 @@ def save_model_file(
     name: str | None = None,
     version: str | int | None = None,
     overwrite: bool = False,
+    method: str | None = None,
+    drop_requirements: Sequence[str] | None = None,
+    check: bool | None = None,
 ) -> ArtifactInfo:
     """Load (or, for .onnx, read) ``model_file`` and save it as an artifact at ``path``.
     Raises ArtifactError for a missing file, an unknown suffix or an unreadable pickle."""
     source = Path(model_file)
     if not source.is_file():
         raise ArtifactError(f"model file {source} does not exist")
-    suffix = source.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise ArtifactError(
-            f"cannot tell what kind of model {source.name} holds; expected a file ending in "
-            f"{', '.join(SUFFIXES)}"
-        )
-    model = source if suffix == ".onnx" else load_pickle(source)
+    model, read_by = read_model_file(source, flavor)
     return save_model(
-        model, path, sample_input=sample_input, requirements=requirements, name=name,
-        version=version, flavor=flavor, overwrite=overwrite,
+        model, path, sample_input=fit_sample(model, sample_input), requirements=requirements,
+        name=name, version=version, flavor=flavor or read_by, overwrite=overwrite,
+        method=method, drop_requirements=drop_requirements, check=check,
     )  # fmt: skip
+
+
+def fit_sample(model: Any, sample: Any) -> Any:
+    """The sample as the model takes it: a DataFrame is kept for a model fit on one
+    (``feature_names_in_``, a statsmodels formula); for any other model it becomes
+    rows, as requests will be."""
+    if not schema.is_dataframe(sample):
+        return sample
+    fit_on_frame = getattr(model, "feature_names_in_", None) is not None or (
+        getattr(getattr(model, "model", None), "formula", None) is not None
+    )
+    return sample if fit_on_frame else sample.to_numpy().tolist()
+
+
+def read_model_file(source: Path, flavor: str | None = None) -> tuple[Any, str | None]:
+    """The model in ``source`` and the flavor that read it (None for a pickle, whose
+    flavor is detected). Raises ArtifactError naming what each framework's file is."""
+    suffix = source.suffix.lower()
+    if suffix in PICKLE_SUFFIXES:
+        return load_pickle(source), None
+    if flavor is not None and callable(getattr(flavor_module(flavor), "load_file", None)):
+        return flavor_module(flavor).load_file(source), flavor
+    for name, module in registered().items():
+        if suffix in getattr(module, "SUFFIXES", ()):
+            return module.load_file(source), name
+    raise ArtifactError(
+        f"cannot tell what kind of model {source.name} holds; slml reads these files:\n  "
+        + "\n  ".join(file_kinds()),
+        hint="rename the file to its framework's suffix, or pass --flavor NAME "
+        f"({', '.join(n for n, m in registered().items() if hasattr(m, 'load_file'))})",
+    )
+
+
+def file_kinds() -> list[str]:
+    """One line per framework: what its native model file looks like."""
+    kinds = [PICKLE_HELP]
+    kinds += [str(m.FILE_HELP) for m in registered().values() if hasattr(m, "FILE_HELP")]
+    return kinds
 
 
 def load_pickle(source: Path) -> Any:

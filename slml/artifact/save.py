@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from slml.artifact.provenance import provenance
 from slml.errors import ArtifactError
 from slml.runtime.manifest import (
     DIGEST_PREFIX,
+    FLAVORS,
     FORMAT_VERSION,
     MANIFEST_FILE,
     ArtifactIntegrityError,
@@ -65,17 +66,27 @@ def save_model(
     artifacts: dict[str, str | Path] | None = None,
     overwrite: bool = False,
     export: str | None = None,
+    method: str | None = None,
+    drop_requirements: Sequence[str] | None = None,
+    check: bool | None = None,
 ) -> ArtifactInfo:
     """Save ``model`` as an artifact directory at ``path`` and return its description.
 
     The flavor is detected (an ONNX graph, then your own class with ``predict``, then the
     estimator API) unless ``flavor`` names one. ``sample_input`` (a few rows) gives the
     signature and is predicted on once as a check. ``requirements`` replace the derived
-    pins of the same name and add the others. ``name`` defaults to the directory's
-    name, ``version`` to ``"1"``. ``code_paths``/``artifacts`` are for the python flavor.
+    pins of the same name and add the others; ``drop_requirements`` names derived pins
+    to leave out (``xgboost`` with ``requirements=["xgboost-cpu==3.2.0"]`` swaps).
+    ``name`` defaults to the directory's name, ``version`` to ``"1"``.
+    ``code_paths``/``artifacts`` are for the python flavor.
     ``export="onnx"`` converts a scikit-learn model to ONNX (parity-checked on the
-    sample). An existing artifact is replaced only with ``overwrite=True``; a failed
-    save leaves nothing behind. Raises ArtifactError / UnsupportedModel.
+    sample). ``method`` is the model method the runtime serves (``predict`` by default;
+    ``predict_proba`` or ``decision_function`` where the model has them; the response
+    then names the classes). An existing artifact is replaced only with
+    ``overwrite=True``; a failed save leaves nothing behind. ``check`` loads the saved
+    artifact and predicts the sample in a clean process limited to its requirements
+    (slml/artifact/serve_check.py); by default for the python flavor, whose code is the
+    likeliest to miss a helper module. Raises ArtifactError / UnsupportedModel.
     """
     target = Path(path).absolute()
     store.check_target(target, overwrite=overwrite)
@@ -84,15 +95,21 @@ def save_model(
         sample_input=sample_input,
         code_paths=tuple(Path(p) for p in code_paths or ()),
         artifacts={str(k): Path(v) for k, v in (artifacts or {}).items()},
+        method=_method(method),
     )
     _check_flavor_args(flavor, options)
     with store.staging(target) as staged:
         saved, extra = _save_flavor(model, staged, flavor, export, options)
-        manifest = _manifest(saved, meta, reqs.merge(saved.requirements, requirements), target)
+        pins = reqs.merge(saved.requirements, requirements, drop_requirements)
+        manifest = _manifest(saved, meta, pins, target)
         manifest.update(extra)
         manifest["files"] = _hash_staged(staged)
         text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
         (staged / MANIFEST_FILE).write_text(text, encoding="utf-8")
+        if check or (check is None and saved.flavor == "python"):
+            from slml.artifact import serve_check
+
+            serve_check.run(staged, manifest, sample_input)
         store.publish(staged, target, overwrite=overwrite)
     return ArtifactInfo(
         target, meta["name"], meta["version"], saved.flavor,
@@ -112,7 +129,8 @@ def _save_flavor(
     model: Any, staged: Path, flavor: str | None, export: str | None, options: SaveOptions
 ) -> tuple[Saved, dict[str, Any]]:
     if export is None:
-        return detect(model, flavor=flavor).save(model, staged, options=options), {}
+        module = detect(model, flavor=flavor)
+        return _with_loader(module, module.save(model, staged, options=options)), {}
     if export not in EXPORTS:
         raise ArtifactError(f"export={export!r} is not supported; expected one of {EXPORTS}")
     if detect(model, flavor=flavor).NAME != "sklearn":
@@ -125,6 +143,19 @@ def _save_flavor(
     )
     saved = flavor_module("onnx").save(exported.data, staged, options=onnx_options)
     return saved, {"exported_from": exported.exported_from}
+
+
+def _with_loader(module: Any, saved: Saved) -> Saved:
+    """A plug-in flavor the runtime does not know names its loader in flavor_options."""
+    if saved.flavor in FLAVORS:
+        return saved
+    loader = getattr(module, "LOADER", None)
+    if not isinstance(loader, str) or ":" not in loader:
+        raise ArtifactError(
+            f"flavor {saved.flavor!r} is not built into the serving runtime and declares no "
+            "LOADER = 'module:function' to load it with"
+        )
+    return replace(saved, flavor_options={**saved.flavor_options, "loader": loader})
 
 
 def _manifest(
@@ -153,6 +184,15 @@ def _check_flavor_args(flavor: str | None, options: SaveOptions) -> None:
         raise ArtifactError(
             f"code_paths and artifacts apply to the python flavor only, not {flavor!r}"
         )
+
+
+METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
+
+
+def _method(method: str | None) -> str | None:
+    if method is not None and method not in METHODS:
+        raise ArtifactError(f"method={method!r} is not one of {', '.join(METHODS)}")
+    return method
 
 
 def default_name(target: Path) -> str:

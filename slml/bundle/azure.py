@@ -54,6 +54,7 @@ from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import files_under, measure, zip_dir
 from slml.bundle.slim import slim
 from slml.bundle.uvtool import Runner
+from slml.bundle.variants import prefer_cpu
 from slml.providers.base import Bundle, NullReporter, Reporter, SizeReport
 from slml.runtime.manifest import artifact_digest
 from slml.templates import render
@@ -196,7 +197,8 @@ def build_azure_package(
     target = azure_target(python_version)
     manifest = verified_manifest(artifact_dir)
     started = time.perf_counter()
-    requirements = azure_requirements(manifest.get("requirements") or [])
+    model_requirements, variant_notes = prefer_cpu(manifest.get("requirements") or [])
+    requirements = azure_requirements(model_requirements)
     reporter.step(f"resolving {len(requirements)} requirements for {target.describe()}")
     lock = resolve_lock(requirements, target=target, cache_dir=cache, runner=runner)
     deps = cached_dependencies(lock, target=target, cache_dir=cache, runner=runner)
@@ -230,6 +232,7 @@ def build_azure_package(
             "binary wheels only, ELF-checked)" + (", from cache" if deps.reused else ""),
             how,
             f"auth level {auth_level(auth)}",
+            *variant_notes,
         ),
         reused=deps.reused,
     )

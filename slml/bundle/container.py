@@ -37,6 +37,7 @@ from slml.bundle.lock import Lock, Target, resolve_lock, runtime_requirements
 from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import files_under
 from slml.bundle.uvtool import Runner, run_uv
+from slml.bundle.variants import prefer_cpu
 from slml.errors import ConfigError
 from slml.providers.base import Bundle, SizeReport
 from slml.runtime.manifest import MANIFEST_FILE, artifact_digest
@@ -227,7 +228,8 @@ def build_container_context(
     artifact_dir, dest = Path(artifact_dir), Path(dest)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     manifest, digest = _read_artifact(artifact_dir)
-    requirements = [*manifest.get("requirements", []), *runtime_requirements()]
+    model_requirements, variant_notes = prefer_cpu(manifest.get("requirements", []))
+    requirements = [*model_requirements, *runtime_requirements()]
     target = Target(provider, python_version=python_version, platform=LOCK_PLATFORM)
     lock = resolve_lock(requirements, target=target, cache_dir=cache, runner=runner)
     context_reused = _write_context_if_changed(
@@ -251,6 +253,7 @@ def build_container_context(
         f"expected image size ~{size.unzipped / 1e6:.0f} MB uncompressed "
         f"({_parts_words(size.parts)})",
     )
+    notes += variant_notes
     if reused_parts:
         notes += (f"unchanged since the last build, reused: {', '.join(reused_parts)}",)
     return Bundle(

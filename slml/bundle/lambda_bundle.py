@@ -61,8 +61,10 @@ from slml.bundle.install import install_for_target
 from slml.bundle.lock import Lock, Target, requirement_name, resolve_lock, runtime_requirements
 from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import MB, human, measure, package_sizes, zip_dir
+from slml.bundle.size_advice import too_large_hint
 from slml.bundle.slim import slim
 from slml.bundle.uvtool import Runner
+from slml.bundle.variants import prefer_cpu
 from slml.errors import PackageTooLarge, PackagingError
 from slml.providers.base import Bundle, NullReporter, Reporter, SizeReport
 from slml.runtime.manifest import artifact_digest
@@ -227,18 +229,22 @@ def build_function(
 
 
 def choose_delivery(
-    *, layer_zip: int, function_zip: int, unzipped: int, large_bundle: str
+    *, layer_zip: int, function_zip: int, unzipped: int, large_bundle: str,
+    largest: Sequence[tuple[str, int]] = (), manifest: dict | None = None,
 ) -> tuple[Delivery, str]:
-    """How the bundle reaches Lambda, and why, in words. Raises PackageTooLarge."""
+    """How the bundle reaches Lambda, and why, in words. Raises PackageTooLarge naming
+    the largest packages and the fixes that apply to the model's flavor."""
     if unzipped > UNZIPPED_LIMIT:
         why = f"{human(unzipped)} unzipped is over Lambda's 250 MB limit for zips and layers"
         if large_bundle == "image":
             return "image", f"{why}: building a container image (aws.large_bundle: image)"
+        manifest = manifest or {}
+        packages, hint = too_large_hint(
+            largest, flavor=manifest.get("flavor"), requirements=manifest.get("requirements", [])
+        )
         raise PackageTooLarge(
-            f"the Lambda bundle is too large: {why}",
-            hint="export the model to ONNX (onnxruntime is far smaller than most training "
-            "frameworks), drop unneeded requirements, or set `aws.large_bundle: image` to "
-            "deploy a container image (up to 10 GB)",
+            f"the Lambda bundle is too large: {why}" + (f" ({packages})" if packages else ""),
+            hint=hint,
         )
     biggest = max(layer_zip, function_zip)
     if biggest > DIRECT_UPLOAD_LIMIT:
@@ -374,7 +380,8 @@ def build_lambda_bundle(
     manifest = verified_manifest(artifact_dir)
     target = target or lambda_target(options.runtime, options.architecture)
     interpreter, why = choose_interpreter(options.bytecode, target.python_version, finder=finder)
-    requirements = [*manifest.get("requirements", []), *runtime_requirements(("lambda",))]
+    model_requirements, variant_notes = prefer_cpu(manifest.get("requirements", []))
+    requirements = [*model_requirements, *runtime_requirements(("lambda",))]
     reporter.step(f"resolving dependencies for {target.describe()}")
     lock = _resolve(requirements, target=target, options=options, cache_dir=cache_dir,
                     runner=runner)  # fmt: skip
@@ -394,7 +401,8 @@ def build_lambda_bundle(
         interpreter,
         why,
     )  # fmt: skip
-    return _bundle(parts, out_dir, lock, manifest, target, options, bytecode_note, reporter)
+    notes = (*variant_notes, bytecode_note) if bytecode_note else variant_notes
+    return _bundle(parts, out_dir, lock, manifest, target, options, notes, reporter)
 
 
 def _bundle(
@@ -404,14 +412,15 @@ def _bundle(
     manifest: dict,
     target: Target,
     options: LambdaOptions,
-    bytecode_note: str,
+    extra_notes: tuple[str, ...],
     reporter: Reporter,
 ) -> Bundle:
     """Choose the delivery and describe the result."""
     size = parts.size
     mode, why = choose_delivery(
         layer_zip=size.parts["layer_zipped"], function_zip=size.parts["function_zipped"],
-        unzipped=size.unzipped, large_bundle=options.large_bundle,
+        unzipped=size.unzipped, large_bundle=options.large_bundle, largest=size.largest,
+        manifest=manifest,
     )  # fmt: skip
     files = {"layer": out_dir / "layer.zip", "zip": parts.function_zip}
     files |= {"function": parts.function, "layer_dir": parts.python}
@@ -423,7 +432,7 @@ def _bundle(
         f"dependencies for {target.describe()}"
         + (" (layer reused from cache: lock unchanged)" if parts.reused else ""),
         *parts.layer_notes,
-        *([bytecode_note] if bytecode_note else []),
+        *extra_notes,
         f"delivery: {mode}: {why}",
     )
     for note in notes:

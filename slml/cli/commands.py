@@ -62,36 +62,51 @@ def init(
 @app.command()
 def save(
     model_file: Annotated[Path, typer.Argument(help="A model file made elsewhere: .joblib, "
-                                               ".pkl/.pickle or .onnx.")],
+                                               ".pkl/.pickle, .onnx, XGBoost .json/.ubj, "
+                                               "LightGBM .txt, CatBoost .cbm.")],
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Artifact directory "
                                                  "(default: artifacts/<file stem>).")] = None,
     name: Annotated[str | None, typer.Option(help="Model name.")] = None,
     version: Annotated[str | None, typer.Option(help="Model version.")] = None,
-    flavor: Annotated[str | None, typer.Option(help="sklearn, onnx or python "
-                                               "(default: detected).")] = None,
-    sample: Annotated[Path | None, typer.Option(help="JSON or CSV rows to infer the input "
-                                                "schema from.")] = None,
+    flavor: Annotated[str | None, typer.Option(help="sklearn, onnx, python, xgboost, "
+                                               "lightgbm, catboost, statsmodels (default: "
+                                               "detected).")] = None,
+    sample: Annotated[Path | None, typer.Option(help="A few rows (.csv with a header, .json "
+                                                "or .parquet) to infer the input schema "
+                                                "from; a model fit on a DataFrame keeps "
+                                                "its column names and dtypes.")] = None,
+    method: Annotated[str | None, typer.Option(help="The method to serve: predict "
+                                               "(default), predict_proba, "
+                                               "decision_function.")] = None,
     requirement: Annotated[list[str] | None, typer.Option("--requirement", "-r", help="A "
                            "pinned requirement (repeatable); replaces the derived pin of the "
                            "same name, adds new names.")] = None,
+    drop: Annotated[list[str] | None, typer.Option("--drop", help="A derived requirement "
+                    "to leave out, by name (repeatable); with -r, swaps it: --drop xgboost "
+                    "-r xgboost-cpu==3.2.0.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing artifact.")] = False,
+    check: Annotated[bool, typer.Option("--check/--no-check", help="Load and predict the "
+                     "sample in a clean process limited to the requirements before "
+                     "keeping the artifact.")] = True,
     json_out: JsonOpt = False,
 ) -> None:
     """Save MODEL_FILE as an slml artifact: the model plus its manifest (flavor, schema,
     pinned requirements, sha256 of every file, who and when)."""
     from slml.artifact import save_model_file
+    from slml.cli.payload import load_sample
 
     if not model_file.is_file():
-        raise UsageError(f"{model_file} is not a file", hint="give a .joblib, .pkl or .onnx file")
-    sample_input = None
-    if sample is not None:
-        sample_input = load_payload(None, sample).get("instances")
+        raise UsageError(f"{model_file} is not a file",
+                         hint="give a model file such as model.joblib, model.onnx or model.json")
     info = save_model_file(
         model_file,
         out_dir or Path("artifacts") / model_file.stem,
         flavor=flavor,
-        sample_input=sample_input,
+        sample_input=load_sample(sample) if sample is not None else None,
         requirements=requirement or None,
+        drop_requirements=drop or None,
+        method=method,
+        check=check,
         name=name,
         version=version,
         overwrite=overwrite,
@@ -180,12 +195,29 @@ def invoke(
     json_out: JsonOpt = False,
 ) -> None:
     """Send inputs to the deployed endpoint and print the predictions."""
-    payload = load_payload(data, file)
+    payload = load_payload(data, file, schema=_input_schema(config) if file else None)
     result = api.invoke(payload, **_opts(config, provider, stage))
     if json_out:
         render.print_json(out, result)
         return
     render.predictions(out, result)
+
+
+def _input_schema(config: Path | None) -> dict | None:
+    """The project's model input schema (to type CSV cells), or None when unreadable."""
+    import json
+
+    from slml.config import load_config
+    from slml.errors import SlmlError
+    from slml.runtime.manifest import MANIFEST_FILE
+
+    path = config or Path.cwd() / CONFIG_FILE
+    try:
+        model = load_config(path if path.is_file() else path / CONFIG_FILE).model
+        manifest = json.loads((model / MANIFEST_FILE).read_text(encoding="utf-8"))
+        return (manifest.get("signature") or {}).get("inputs")
+    except (SlmlError, OSError, ValueError, AttributeError):
+        return None
 
 
 @app.command()

@@ -5,7 +5,8 @@ is the process-wide instance built from the environment (what Lambda, Azure and
 container entrypoints import at init). Routes:
 
     POST /predict        {"instances": [...]} or {"inputs": {...}}
-                         → {"predictions": [...], "model", "version"}
+                         → {"predictions": [...], "model", "version"} (+ "classes" when
+                           the served method is predict_proba / decision_function)
     POST /invocations    the same, plus text/csv rows (SageMaker)
     GET  /healthz, /ping {"status": "ok", "model", "version"}
     GET  /metadata       the manifest
@@ -176,6 +177,8 @@ class _Service:
         self.policy.observe(len(body), time.perf_counter() - start)
         request.state.batch_size = size
         out = {"predictions": predictions, "model": self.model.name, "version": self.model.version}
+        if self.model.classes is not None:  # predict_proba and friends: one column per class
+            out["classes"] = self.model.classes
         return _json(200, out)
 
     def _check_key(self, request: Request) -> None:

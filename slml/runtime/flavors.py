@@ -34,7 +34,12 @@ def load_flavor(artifact_dir: Path, manifest: dict[str, Any], *, verify: bool = 
     loaders = {"sklearn": load_sklearn, "onnx": load_onnx, "python": load_python}
     if manifest["flavor"] == "python":  # the one flavor that imports files by itself
         return load_python(artifact_dir, manifest, verify=verify)
-    return loaders[manifest["flavor"]](artifact_dir, manifest)
+    loader = loaders.get(manifest["flavor"])
+    if loader is None:  # the native formats and plug-ins (slml/runtime/native_flavors.py)
+        from slml.runtime.native_flavors import loader_for
+
+        loader = loader_for(manifest)
+    return loader(artifact_dir, manifest)
 
 
 def _option_file(artifact_dir: Path, manifest: dict[str, Any], default: str) -> Path:

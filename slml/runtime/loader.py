@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from slml.runtime.errors import RequestError
 from slml.runtime.flavors import Predictor, load_flavor
 from slml.runtime.manifest import read_manifest, verify_files
 from slml.runtime.validation import DEFAULT_MAX_ROWS, Batch, InputSpec, input_spec, parse_payload
@@ -52,7 +53,24 @@ class LoadedModel:
             payload = batch if isinstance(batch, dict) else {"instances": batch}
             batch = self.parse(payload, max_rows=max(DEFAULT_MAX_ROWS, _len(payload)))
         out = jsonable(self.predictor(batch))
-        return out if isinstance(out, list) else [out]
+        out = out if isinstance(out, list) else [out]
+        if len(out) != len(batch) and (batch.validated or self.flavor != "python"):
+            raise RequestError(
+                500, "model_error",
+                f"the model returned {len(out)} prediction(s) for {len(batch)} input row(s); "
+                "a model must return one prediction per row",
+            )  # fmt: skip
+        return out
+
+    @property
+    def classes(self) -> list[Any] | None:
+        """The class labels of the served output's columns (``predict_proba`` and
+        friends), answered beside the predictions; None for ``predict``."""
+        options = self.manifest.get("flavor_options") or {}
+        if options.get("method", "predict") == "predict":
+            return None
+        classes = options.get("classes")
+        return list(classes) if isinstance(classes, list) else None
 
 
 def load(model_dir: str | Path, *, verify: bool = True) -> LoadedModel:

@@ -9,7 +9,9 @@ An artifact is a directory::
 Manifest (JSON object), ``format`` 1::
 
     name, version            str, str
-    flavor                   "sklearn" | "onnx" | "python"
+    flavor                   "sklearn" | "onnx" | "python" | "xgboost" | "lightgbm" |
+                             "catboost" | "statsmodels", or a plug-in's name when
+                             flavor_options.loader names its loader ("module:function")
     framework                {"name": str, "version": str}   e.g. scikit-learn 1.9.1
     python_version           "3.11.7"
     requirements             ["scikit-learn==1.9.1", ...] pinned, what the model needs
@@ -56,7 +58,7 @@ from typing import Any
 
 MANIFEST_FILE = "slml-model.json"
 FORMAT_VERSION = 1
-FLAVORS = ("sklearn", "onnx", "python")
+FLAVORS = ("sklearn", "onnx", "python", "xgboost", "lightgbm", "catboost", "statsmodels")
 MAX_MANIFEST_BYTES = 16 << 20
 DIGEST_PREFIX = "sha256:"
 _DIGEST_TAG = b"slml-artifact-digest-1\n"
@@ -214,7 +216,9 @@ def parse_manifest(data: bytes, path: Path) -> dict[str, Any]:
     missing = [k for k in ("name", "version", "flavor", "files") if k not in manifest]
     if missing:
         raise ArtifactFormatError(f"{path} lacks required keys: {', '.join(missing)}")
-    if manifest["flavor"] not in FLAVORS:
+    options = manifest.get("flavor_options")
+    plugin = isinstance(options, dict) and isinstance(options.get("loader"), str)
+    if manifest["flavor"] not in FLAVORS and not plugin:
         raise ArtifactFormatError(
             f"{path}: unknown flavor {manifest['flavor']!r}; expected one of {', '.join(FLAVORS)}"
         )

@@ -54,8 +54,12 @@ def test_bad_model_files(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="does not exist"):
         save_model_file(tmp_path / "missing.joblib", tmp_path / "a")
     (tmp_path / "model.h5").write_bytes(b"x")
-    with pytest.raises(ArtifactError, match=r"\.joblib, \.pkl, \.pickle, \.onnx"):
+    with pytest.raises(ArtifactError, match="cannot tell what kind of model") as unknown:
         save_model_file(tmp_path / "model.h5", tmp_path / "a")
+    for native in ("model.joblib", ".onnx", "model.json or model.ubj", "model.txt", "model.cbm",
+                   "results.save"):  # fmt: skip
+        assert native in str(unknown.value)
+    assert "--flavor" in str(unknown.value)
     (tmp_path / "broken.pkl").write_bytes(b"not a pickle")
     with pytest.raises(ArtifactError, match="is not a readable joblib/pickle model file"):
         save_model_file(tmp_path / "broken.pkl", tmp_path / "a")

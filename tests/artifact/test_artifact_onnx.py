@@ -146,3 +146,17 @@ def test_export_needs_a_sample_and_an_sklearn_model(
         save_model(iris_onnx, tmp_path / "b", export="onnx")
     with pytest.raises(ArtifactError, match="export='tflite' is not supported"):
         save_model(iris_clf, tmp_path / "c", export="tflite")
+
+
+def test_export_of_a_mixed_type_pipeline_says_why_not(tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "city": ["a", "b", "a", "b"]})
+    prep = ColumnTransformer([("c", OneHotEncoder(), ["city"])], remainder="passthrough")
+    model = Pipeline([("p", prep), ("m", LogisticRegression())]).fit(frame, [0, 1, 0, 1])
+    with pytest.raises(ArtifactError, match=r"numeric features only.*\(city\)"):
+        save_model(model, tmp_path / "m", sample_input=frame, export="onnx")

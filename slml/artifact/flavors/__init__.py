@@ -1,33 +1,43 @@
 """Flavors: how one kind of model is written into an artifact.
 
-Each flavor module has ``NAME``, ``matches(model) -> bool`` and
-``save(model, root, *, options: SaveOptions) -> Saved`` (and optionally a looser
-``accepts(model)`` used when the flavor is named); ``save`` writes under
-``root/model/`` and returns what goes into the manifest. The runtime side of each
-flavor is slml/runtime/flavors.py; the ``flavor_options`` both agree on are in
-docs/CONTRACTS.md.
+Flavors are plug-ins: every flavor, built-in or third-party, registers a module through
+the ``slml.flavors`` entry-point group (pyproject.toml), so adding a framework adds a
+module and an entry point, never an edit here. A flavor module has
+
+- ``NAME`` (the entry point's name) and ``EXPECTS`` (what it saves, for errors);
+  optionally ``SUPPORTS`` (one line for the list of what slml saves; else EXPECTS);
+- ``matches(model) -> bool`` (detection) and optionally a looser ``accepts(model)``
+  used when the flavor is named;
+- ``save(model, root, *, options: SaveOptions) -> Saved``: writes under
+  ``root/model/`` and returns what goes into the manifest;
+- optionally ``PRIORITY`` (detection order, lower first, default 50), ``SUFFIXES``
+  (model-file suffixes it reads), ``load_file(path)`` (the model in such a file) and
+  ``FILE_HELP`` (what its native file looks like);
+- for a flavor the serving runtime does not know, ``LOADER = "module:function"``,
+  written to ``flavor_options.loader``: the runtime imports it (its package must be
+  among the requirements) and calls it as ``(artifact_dir, manifest) -> Predictor``.
+
+The runtime side of each built-in flavor is slml/runtime/flavors.py; the
+``flavor_options`` both agree on are in docs/CONTRACTS.md. Each flavor module is
+checked when it is loaded; a wrong shape is an ArtifactError naming its package.
 """
 
 from __future__ import annotations
 
-import importlib
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from slml.errors import ArtifactError, UnsupportedModel
 
-# Detection order: an ONNX graph, then a plain class with predict (no fit), then
-# anything with the estimator API.
-ORDER = ("onnx", "python", "sklearn")
-
-SUPPORTED = (
-    "scikit-learn estimators and anything with the estimator API (fit + predict: "
-    "XGBoost/LightGBM sklearn wrappers, pipelines); ONNX models (onnx.ModelProto, "
-    "a .onnx path or its bytes); an instance of your own class with predict(inputs) "
-    "(and optional load(data_dir)), flavor='python'"
-)
+GROUP = "slml.flavors"
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "NAME": str, "EXPECTS": str, "matches": Callable, "save": Callable,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,7 @@ class SaveOptions:
     code_paths: tuple[Path, ...] = ()
     artifacts: dict[str, Path] = field(default_factory=dict)
     output_index: int | None = None
+    method: str | None = None  # the model method to serve (predict, predict_proba, ...)
 
 
 @dataclass(frozen=True)
@@ -51,10 +62,68 @@ class Saved:
     signature: dict[str, Any] | None
 
 
+@functools.cache
+def registered() -> dict[str, ModuleType]:
+    """Every flavor registered in ``slml.flavors``, in detection order. Raises
+    ArtifactError for a plug-in that fails to import or has the wrong shape."""
+    found: dict[str, tuple[ModuleType, str]] = {}
+    for ep in entry_points(group=GROUP):
+        module, package = _checked(ep), _package(ep)
+        if ep.name in found and found[ep.name][1] != package:
+            raise ArtifactError(
+                f"flavor {ep.name!r} is registered twice, by {found[ep.name][1]} and {package}",
+                hint="uninstall one of the two packages",
+            )
+        found[ep.name] = (module, package)
+    if not found:
+        raise ArtifactError(
+            f"no flavors are registered in the {GROUP!r} entry-point group",
+            hint="reinstall slml (pip install -e . in a checkout) so its entry points exist",
+        )
+    order = sorted(found, key=lambda n: (getattr(found[n][0], "PRIORITY", 50), n))
+    return {name: found[name][0] for name in order}
+
+
+def _package(ep: EntryPoint) -> str:
+    return str(ep.dist.name) if ep.dist is not None else "an unknown package"
+
+
+def _checked(ep: EntryPoint) -> ModuleType:
+    where = f"flavor plug-in {ep.name!r} of package {_package(ep)} ({ep.value})"
+    try:
+        module = ep.load()
+    except Exception as exc:
+        raise ArtifactError(
+            f"{where} cannot be imported ({type(exc).__name__}: {exc})",
+            hint=f"reinstall or uninstall {_package(ep)}",
+        ) from None
+    problems = [
+        f"{attr} is missing or not a {getattr(kind, '__name__', kind)}"
+        for attr, kind in _REQUIRED.items()
+        if not isinstance(getattr(module, attr, None), kind)
+    ]
+    if not problems and ep.name != module.NAME:
+        problems.append(f"NAME is {module.NAME!r}, not the entry point's name {ep.name!r}")
+    if problems:
+        raise ArtifactError(
+            f"{where} is not a valid flavor: {'; '.join(problems)}",
+            hint=f"a flavor module needs {', '.join(_REQUIRED)}; report this to {_package(ep)}",
+        )
+    return module
+
+
+def supported() -> str:
+    """What slml can save, one clause per flavor (for error hints)."""
+    return "; ".join(
+        str(getattr(module, "SUPPORTS", module.EXPECTS)) for module in registered().values()
+    )
+
+
 def flavor_module(name: str) -> ModuleType:
-    if name not in ORDER:
-        raise ArtifactError(f"unknown flavor {name!r}; expected one of {', '.join(ORDER)}")
-    return importlib.import_module(f"slml.artifact.flavors.{name}")
+    flavors = registered()
+    if name not in flavors:
+        raise ArtifactError(f"unknown flavor {name!r}; expected one of {', '.join(flavors)}")
+    return flavors[name]
 
 
 def detect(model: Any, *, flavor: str | None = None) -> ModuleType:
@@ -65,14 +134,18 @@ def detect(model: Any, *, flavor: str | None = None) -> ModuleType:
             raise UnsupportedModel(
                 f"a {type(model).__name__} cannot be saved with flavor {flavor!r}: "
                 f"{module.EXPECTS}",
-                hint=f"supported: {SUPPORTED}",
+                hint=f"supported: {supported()}",
             )
-        return module
-    for name in ORDER:
-        module = flavor_module(name)
-        if module.matches(model):
-            return module
-    raise UnsupportedModel(
-        f"slml does not know how to save a {type(model).__module__}.{type(model).__name__}",
-        hint=f"supported: {SUPPORTED}",
-    )
+    else:
+        module = next((m for m in registered().values() if m.matches(model)), None)
+        if module is None:
+            raise UnsupportedModel(
+                f"slml does not know how to save a {type(model).__module__}."
+                f"{type(model).__name__}",
+                hint=f"supported: {supported()}",
+            )
+    if module.NAME == "python":
+        from slml.artifact.flavors.third_party import refuse_installed_class
+
+        refuse_installed_class(model)
+    return module

@@ -19,6 +19,10 @@ from slml.runtime.flavors import ONNX_DTYPES
 
 NAME = "onnx"
 EXPECTS = "the onnx flavor needs an onnx.ModelProto, the path of a .onnx file, or its bytes"
+SUPPORTS = "ONNX models (onnx.ModelProto, a .onnx path or its bytes)"
+PRIORITY = 10
+SUFFIXES = (".onnx",)
+FILE_HELP = "ONNX: a .onnx file (torch.onnx.export, skl2onnx, tf2onnx, ...)"
 FILE = "model/model.onnx"
 REQUIREMENTS = ("onnxruntime", "numpy")
 
@@ -29,6 +33,11 @@ def matches(model: Any) -> bool:
     if isinstance(model, bytes | bytearray):
         return True
     return isinstance(model, str | Path) and str(model).lower().endswith(".onnx")
+
+
+def load_file(path: Path) -> Any:
+    """An .onnx file is saved from its path (its bytes are copied as they are)."""
+    return path
 
 
 def save(model: Any, root: Path, *, options: SaveOptions) -> Saved:

@@ -22,21 +22,15 @@ def client(tmp_path_factory: pytest.TempPathFactory):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    frame = pd.DataFrame(
-        {
-            "age": [22.0, 35.0, 58.0, 41.0, 19.0, 63.0, 30.0, 47.0],
-            "income": [18.0, 52.0, 80.0, 61.0, 12.0, 95.0, 40.0, 70.0],
-            "city": ["oslo", "rome", "oslo", "lima", "rome", "lima", "oslo", "rome"],
-        }
-    )
+    frame = pd.DataFrame({
+        "age": [22.0, 35.0, 58.0, 41.0, 19.0, 63.0, 30.0, 47.0],
+        "income": [18.0, 52.0, 80.0, 61.0, 12.0, 95.0, 40.0, 70.0],
+        "city": ["oslo", "rome", "oslo", "lima", "rome", "lima", "oslo", "rome"],
+    })
     target = [0, 1, 1, 1, 0, 1, 0, 1]
     model = make_pipeline(
-        ColumnTransformer(
-            [
-                ("num", StandardScaler(), ["age", "income"]),
-                ("cat", OneHotEncoder(handle_unknown="ignore"), ["city"]),
-            ]
-        ),
+        ColumnTransformer([("num", StandardScaler(), ["age", "income"]),
+                           ("cat", OneHotEncoder(handle_unknown="ignore"), ["city"])]),
         LogisticRegression(),
     ).fit(frame, target)
     path = tmp_path_factory.mktemp("columns") / "credit"
@@ -44,10 +38,7 @@ def client(tmp_path_factory: pytest.TempPathFactory):
     manifest = info.manifest
     assert manifest["signature"]["inputs"]["kind"] == "columns"
     assert [c["name"] for c in manifest["signature"]["inputs"]["columns"]] == [
-        "age",
-        "income",
-        "city",
-    ]
+        "age", "income", "city"]
     assert any(r.startswith("pandas==") for r in manifest["requirements"])
     expected = model.predict(frame).tolist()
     with TestClient(create_app(Path(path))) as test_client:

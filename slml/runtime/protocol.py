@@ -172,7 +172,7 @@ class SlmlH11Protocol(H11Protocol):
         raw = self._raw
         assert raw is not None
         self._lingering = True
-        self.registry.forget(self)
+        self.registry.idle.pop(self, None)  # still counted as live: it holds a descriptor
         self._unset_keepalive_if_required()
         if self.cycle is not None and not self.cycle.response_complete:
             self.cycle.disconnected = True  # the app may not write any more

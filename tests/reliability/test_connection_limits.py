@@ -208,6 +208,57 @@ def test_malformed_http_is_a_json_400(timed_server: Server) -> None:
     _assert_error(_parse(data), 400, "invalid_http")
 
 
+def test_pipelined_requests_are_all_answered(timed_server: Server) -> None:
+    with _connect(timed_server) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 2 + b"GET /ping HTTP/1.1\r\n"
+                     b"Host: x\r\nConnection: close\r\n\r\n")  # fmt: skip
+        data, _ = _read_until_closed(sock, 10)
+    assert data.count(b"HTTP/1.1 200 OK") == 3, data
+
+
+CAP = 4
+
+
+@pytest.fixture(scope="module")
+def capped_server(module_artifact: Path) -> Iterator[Server]:
+    env = {**TIMEOUTS, "SLML_IDLE_TIMEOUT": "30", "SLML_BODY_TIMEOUT": "30",
+           "SLML_MAX_CONNECTIONS": str(CAP)}  # fmt: skip
+    with _server(module_artifact, module_artifact.parent / "capped.log", env) as server:
+        yield server
+
+
+def test_over_the_cap_the_oldest_idle_connection_makes_room(capped_server: Server) -> None:
+    idle = [_connect(capped_server) for _ in range(CAP)]
+    try:
+        time.sleep(0.3)
+        assert http_status(capped_server.url + "/healthz", timeout=5) == 200
+        time.sleep(0.3)
+        assert _closed_by_server(idle) >= 1  # the oldest went to make room
+        assert _closed_by_server(idle[1:]) == 0
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_over_the_cap_with_none_idle_the_newcomer_gets_a_json_503(capped_server: Server):
+    busy = [_connect(capped_server) for _ in range(CAP)]
+    try:
+        for sock in busy:  # each one mid-body: in a request, not idle
+            sock.sendall(PREDICT_HEAD + b'{"instances"')
+        time.sleep(0.3)
+        with _connect(capped_server) as newcomer:
+            newcomer.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            data, _ = _read_until_closed(newcomer, 10)
+        resp = _parse(data)
+        _assert_error(resp, 503, "overloaded")
+        assert resp.headers["retry-after"] == "1"
+    finally:
+        for sock in busy:
+            sock.close()
+    time.sleep(0.3)
+    assert http_status(capped_server.url + "/healthz", timeout=5) == 200
+
+
 FD_LIMIT = 512
 IDLE_CONNECTIONS = 600
 

@@ -294,6 +294,7 @@ def _closed_by_server(socks: list[socket.socket]) -> int:
     return closed
 
 
+@pytest.mark.slow
 def test_healthz_answers_with_600_idle_connections_under_512_descriptors(
     module_artifact: Path,
 ) -> None:

@@ -38,6 +38,7 @@ from slml.runtime.logs import get_logger, log_event
 
 _HEAD_END = re.compile(rb"\n\r?\n")
 _LOGGER = get_logger()
+SHUTDOWN_LINGER_SECONDS = 0.5
 
 
 class _Registry:
@@ -120,6 +121,7 @@ class SlmlH11Protocol(H11Protocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._deadline_kind = ""
         self._lingering = False
+        self._linger_seconds = self.limits.linger_seconds
         self._drained = 0
 
     # connection life -------------------------------------------------------------
@@ -180,7 +182,15 @@ class SlmlH11Protocol(H11Protocol):
         self.flow.resume_reading()
         if raw.can_write_eof():
             raw.write_eof()  # after the buffered answer: the client reads it, then EOF
-        self._arm("linger", self.limits.linger_seconds)
+        self._arm("linger", self._linger_seconds)
+
+    def shutdown(self) -> None:
+        """Graceful server shutdown: lingering is cut to ``SHUTDOWN_LINGER_SECONDS``."""
+        self._linger_seconds = min(self._linger_seconds, SHUTDOWN_LINGER_SECONDS)
+        if self._lingering:
+            self._arm("linger", self._linger_seconds)
+        else:
+            super().shutdown()
 
     # reading ---------------------------------------------------------------------
 

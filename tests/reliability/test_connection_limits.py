@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import select
+import signal
 import socket
 import sys
 import time
@@ -257,6 +258,28 @@ def test_over_the_cap_with_none_idle_the_newcomer_gets_a_json_503(capped_server:
             sock.close()
     time.sleep(0.3)
     assert http_status(capped_server.url + "/healthz", timeout=5) == 200
+
+
+def test_sigterm_with_lingering_and_half_sent_connections_exits_0_promptly(
+    module_artifact: Path,
+) -> None:
+    log = module_artifact.parent / "sigterm.log"
+    with _server(module_artifact, log, {}) as server:
+        socks = [_connect(server) for _ in range(9)]
+        try:
+            for sock in socks[:3]:  # answered 413 early, the body still coming: lingering
+                sock.sendall(PREDICT_HEAD.replace(b"40", b"99999999") + b"x" * 1000)
+            for sock in socks[3:6]:  # half a request head
+                sock.sendall(b"GET /heal")
+            time.sleep(0.5)
+            start = time.monotonic()
+            server.proc.send_signal(signal.SIGTERM)
+            assert server.proc.wait(15) == 0
+            took = time.monotonic() - start
+        finally:
+            for sock in socks:
+                sock.close()
+    assert took < 5.0, took
 
 
 FD_LIMIT = 512

@@ -13,8 +13,10 @@ container entrypoints import at init). Routes:
     GET  /openapi.json   OpenAPI 3.0.3 built from the model's signature
 
 Environment: ``SLML_MODEL_DIR``, ``SLML_MAX_BODY_BYTES`` (default 6 MiB),
-``SLML_MAX_BATCH_ROWS`` (default 10000), ``SLML_API_KEY`` (when set, /predict and
-/invocations need the header ``x-api-key`` with that value, else 401).
+``SLML_MAX_BATCH_ROWS`` (default 10000), ``SLML_MAX_CONCURRENCY`` (default 256 requests
+in the app at once, health checks aside; more get a 503 ``overloaded``), ``SLML_API_KEY``
+(when set, every route but /healthz and /ping needs the header ``x-api-key`` with that
+value, else 401; set but empty or blank, the app refuses to start: ValueError).
 
 Errors are ``{"error": {"code", "message", "request_id"}}`` (codes in
 slml/runtime/errors.py). Bad input is always a 4xx. When the model has an input
@@ -40,19 +42,22 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from slml.runtime.errors import RequestError
-from slml.runtime.logs import get_logger, log_event
+from slml.runtime.logs import RateLimiter, get_logger, log_event
 from slml.runtime.scheduling import InlinePolicy
 from slml.runtime.validation import DEFAULT_MAX_ROWS, parse_csv
 
 DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
+DEFAULT_MAX_CONCURRENCY = 256
+_OPEN_PATHS = frozenset({"/healthz", "/ping"})  # health checks: no key, no concurrency limit
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 _INPUT_ERRORS = (ValueError, TypeError, OverflowError, IndexError, KeyError)
+_TRACEBACKS = RateLimiter(burst=5, window=60.0)  # per distinct error message
 
 
 def create_app(
@@ -62,13 +67,16 @@ def create_app(
     max_body_bytes: int | None = None,
     max_batch_rows: int | None = None,
     api_key: str | None = None,
+    max_concurrency: int | None = None,
     logger: logging.Logger | None = None,
 ) -> Starlette:
     """Load the model (unless ``model``, a LoadedModel, is given) and build the app.
 
     Explicit arguments win over the environment. Raises ArtifactFormatError /
-    ArtifactIntegrityError when the model cannot be loaded, ValueError on a bad env value.
+    ArtifactIntegrityError when the model cannot be loaded, ValueError on a bad env value
+    or an empty API key (checked before the model loads).
     """
+    key = api_key_from_env() if api_key is None else _checked_key(api_key, "api_key")
     if model is None:
         from slml.runtime.loader import load
 
@@ -80,15 +88,20 @@ def create_app(
         model,
         max_body=max_body_bytes or _env_int("SLML_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
         max_rows=max_batch_rows or _env_int("SLML_MAX_BATCH_ROWS", DEFAULT_MAX_ROWS),
-        api_key=api_key if api_key is not None else os.environ.get("SLML_API_KEY") or None,
+        api_key=key,
         logger=logger or get_logger(),
     )
+    limit = max_concurrency or _env_int("SLML_MAX_CONCURRENCY", DEFAULT_MAX_CONCURRENCY)
     app = Starlette(
         routes=service.routes(),
         exception_handlers={HTTPException: _http_exception},
     )
     app.state.model = model
-    app.add_middleware(_RequestMiddleware, logger=service.logger)  # type: ignore[arg-type]
+    app.add_middleware(
+        _RequestMiddleware,  # type: ignore[arg-type]
+        logger=service.logger,
+        max_concurrency=limit,
+    )
     return app
 
 
@@ -101,6 +114,23 @@ def get_app() -> Starlette:
     if _APP is None:
         _APP = create_app()
     return _APP
+
+
+def api_key_from_env() -> str | None:
+    """``SLML_API_KEY`` stripped, None when unset. Raises ValueError when it is set but
+    empty or blank: an empty key file must never turn the key check off."""
+    raw = os.environ.get("SLML_API_KEY")
+    return None if raw is None else _checked_key(raw, "SLML_API_KEY")
+
+
+def _checked_key(raw: str, name: str) -> str:
+    key = raw.strip()
+    if not key:
+        raise ValueError(
+            f"{name} is set but empty: refusing to serve without the key check "
+            "(set it to the key, or unset it to serve without authentication)"
+        )
+    return key
 
 
 def _env_int(name: str, default: int) -> int:
@@ -155,9 +185,11 @@ class _Service:
         return _json(200, body)
 
     async def metadata(self, request: Request) -> Response:
+        self._check_key(request)
         return _json(200, self.model.manifest)
 
     async def openapi(self, request: Request) -> Response:
+        self._check_key(request)
         if self._openapi is None:
             from slml.runtime.openapi import build_openapi
 
@@ -308,10 +340,12 @@ def _request_id(scope: Scope) -> str:
 
 
 class _RequestMiddleware:
-    """Request id, error bodies for RequestError and crashes, one JSON log line each."""
+    """Request id, the concurrency limit, error bodies for RequestError and crashes, one
+    JSON log line each."""
 
-    def __init__(self, app: ASGIApp, logger: logging.Logger) -> None:
+    def __init__(self, app: ASGIApp, logger: logging.Logger, max_concurrency: int) -> None:
         self.app, self.logger = app, logger
+        self.max_concurrency, self.in_flight = max_concurrency, 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -332,16 +366,32 @@ class _RequestMiddleware:
                 }
             await send(message)
 
+        limited = scope["path"] not in _OPEN_PATHS
+        if limited and self.in_flight >= self.max_concurrency:
+            await _overloaded(self.max_concurrency, rid)(scope, receive, send_with_id)
+        else:
+            self.in_flight += limited
+            try:
+                await self._serve(scope, receive, send_with_id, rid, sent)
+            finally:
+                self.in_flight -= limited
+        status = state.get("slml_answered") or int(sent["status"])  # set by the HTTP layer
+        self._log_request(scope, rid, status, start)
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, rid: str, sent: dict[str, Any]
+    ) -> None:
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send)
         except RequestError as exc:
-            await _error(exc.status, exc.code, exc.message, rid)(scope, receive, send_with_id)
+            await _error(exc.status, exc.code, exc.message, rid)(scope, receive, send)
+        except ClientDisconnect:
+            sent["status"] = 499  # the client went (or the HTTP layer answered a timeout)
         except Exception as exc:
             self._log_crash(scope, rid, exc)
             if not sent["started"]:
                 msg = f"the model failed on this input; request id {rid} has the details in the log"
-                await _error(500, "model_error", msg, rid)(scope, receive, send_with_id)
-        self._log_request(scope, rid, int(sent["status"]), start)
+                await _error(500, "model_error", msg, rid)(scope, receive, send)
 
     def _log_request(self, scope: Scope, rid: str, status: int, start: float) -> None:
         log_event(
@@ -357,13 +407,24 @@ class _RequestMiddleware:
         )
 
     def _log_crash(self, scope: Scope, rid: str, exc: BaseException) -> None:
-        tb = "".join(traceback.format_exception(exc))
+        error = f"{type(exc).__name__}: {exc}"
+        if _TRACEBACKS.check(error[:200]) is None:  # the same crash again and again
+            tb = "suppressed: this error's traceback was logged in the last minute"
+        else:
+            tb = "".join(traceback.format_exception(exc))
         log_event(
             self.logger,
             logging.ERROR,
             "model_error",
             request_id=rid,
             path=scope["path"],
-            error=f"{type(exc).__name__}: {exc}",
+            error=error,
             traceback=tb,
         )
+
+
+def _overloaded(limit: int, rid: str) -> Response:
+    message = f"the server has {limit} requests in progress, its limit; retry shortly"
+    response = _error(503, "overloaded", message, rid)
+    response.headers["retry-after"] = "1"
+    return response

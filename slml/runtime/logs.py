@@ -2,7 +2,13 @@
 
 The logger is ``slml.runtime``. Each record's message is already a JSON object (built
 by ``log_event``), so any handler can forward it as is (CloudWatch, Cloud Logging and
-Azure parse JSON lines).
+Azure parse JSON lines). Each line has ``level`` (lower case) and ``severity`` (upper
+case, the key Cloud Logging reads, so errors show as errors there).
+
+Repeated errors are rate-limited (``RateLimiter``): ``log_event(..., limit=key)`` drops
+a line over the limit and the next line logged for that key says how many were
+``suppressed``; ``RateLimitFilter`` does the same for other libraries' loggers
+(asyncio's accept() errors when descriptors run out, uvicorn's bad-request warnings).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 LOGGER_NAME = "slml.runtime"
@@ -43,14 +50,83 @@ def get_logger() -> logging.Logger:
     return logger
 
 
-def log_event(logger: logging.Logger, level: int, event: str, **fields: Any) -> None:
-    """Log ``{"ts", "level", "event", **fields}`` as one JSON line."""
+class RateLimiter:
+    """At most ``burst`` events per key in each ``window`` seconds. Not thread-safe
+    (the serving runtime logs these from its event loop)."""
+
+    MAX_KEYS = 1024
+
+    def __init__(
+        self, burst: int = 10, window: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.burst, self.window, self._clock = burst, window, clock
+        self._state: dict[str, tuple[float, int, int]] = {}  # key: (start, count, dropped)
+
+    def check(self, key: str) -> int | None:
+        """None to drop this event; else log it, and the int says how many events of
+        this key were dropped since the last one let through."""
+        now = self._clock()
+        start, count, dropped = self._state.get(key, (now, 0, 0))
+        if now - start >= self.window:
+            start, count = now, 0
+        if count >= self.burst:
+            self._state[key] = (start, count, dropped + 1)
+            return None
+        if len(self._state) >= self.MAX_KEYS and key not in self._state:
+            self._state.clear()
+        self._state[key] = (start, count + 1, 0)
+        return dropped
+
+
+_LIMITER = RateLimiter()
+
+
+def log_event(
+    logger: logging.Logger, level: int, event: str, *, limit: str | None = None, **fields: Any
+) -> None:
+    """Log ``{"ts", "level", "severity", "event", **fields}`` as one JSON line. With
+    ``limit``, the line is rate-limited under that key (see ``RateLimiter``)."""
     if not logger.isEnabledFor(level):
         return
+    if limit is not None:
+        dropped = _LIMITER.check(limit)
+        if dropped is None:
+            return
+        if dropped:
+            fields["suppressed"] = dropped
+    name = logging.getLevelName(level)
     record = {
         "ts": round(time.time(), 3),
-        "level": logging.getLevelName(level).lower(),
+        "level": name.lower(),
+        "severity": name,
         "event": event,
         **fields,
     }
     logger.log(level, json.dumps(record, default=str, separators=(",", ":")))
+
+
+class RateLimitFilter(logging.Filter):
+    """A logging filter: records at WARNING and above are rate-limited per message
+    template; one let through after drops says how many were suppressed."""
+
+    def __init__(self, limiter: RateLimiter | None = None) -> None:
+        super().__init__()
+        self.limiter = limiter or RateLimiter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        dropped = self.limiter.check(f"{record.name}:{str(record.msg)[:200]}")
+        if dropped is None:
+            return False
+        if dropped:
+            record.msg = f"{record.msg} [{dropped} similar messages suppressed]"
+        return True
+
+
+def rate_limit_loggers(*names: str) -> None:
+    """Add a ``RateLimitFilter`` to each named logger (once)."""
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RateLimitFilter) for f in logger.filters):
+            logger.addFilter(RateLimitFilter())

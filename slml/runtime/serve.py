@@ -13,6 +13,11 @@
   app, to reach this very process (0 = a free port).
 - Once the model is loaded and the sockets listen, one JSON line goes to stdout:
   ``{"event": "ready", "host", "port", "admin_port", "pid", "model", "version"}``.
+- Connection timeouts and limits come from ``SLML_IDLE_TIMEOUT``, ``SLML_HEADER_TIMEOUT``,
+  ``SLML_BODY_TIMEOUT``, ``SLML_MAX_REQUEST_LINE``, ``SLML_MAX_HEADER_BYTES`` and
+  ``SLML_MAX_CONNECTIONS`` (slml/runtime/limits.py; the HTTP layer is
+  slml/runtime/protocol.py). A bad value, or ``SLML_API_KEY`` set but empty: one line
+  on stderr, exit 2, before the model loads.
 - SIGTERM/SIGINT: graceful shutdown, exit 0. A model that fails to load: one line on
   stderr, exit 3 (the traceback too with SLML_DEBUG=1). Bad arguments: exit 2.
 """
@@ -27,7 +32,10 @@ import socket
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from slml.runtime.limits import Limits
 
 EXIT_LOAD_FAILED = 3
 SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
@@ -89,6 +97,11 @@ def bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
+        limits = _settings()
+    except ValueError as exc:
+        _fail(f"slml serve: {exc}")
+        return 2
+    try:
         app = _load_app(args)
     except Exception as exc:  # any load failure is reported in one line
         _fail(f"slml serve: cannot load the model from {args.model}: {exc}")
@@ -109,8 +122,17 @@ def main(argv: list[str] | None = None) -> int:
         "model": app.state.model.name,
         "version": app.state.model.version,
     }
-    _run(app, sockets, ready, log_level=args.log_level)
+    _run(app, sockets, ready, log_level=args.log_level, limits=limits)
     return 0
+
+
+def _settings() -> Limits:
+    """The connection limits and the API key check, refused before the model loads."""
+    from slml.runtime.app import api_key_from_env
+    from slml.runtime.limits import limits_from_env
+
+    api_key_from_env()
+    return limits_from_env()
 
 
 def _load_app(args: argparse.Namespace) -> Any:
@@ -125,8 +147,14 @@ def _fail(message: str) -> None:
         traceback.print_exc()
 
 
-def _run(app: Any, sockets: list[socket.socket], ready: dict[str, Any], *, log_level: str) -> None:
+def _run(
+    app: Any, sockets: list[socket.socket], ready: dict[str, Any], *, log_level: str, limits: Limits
+) -> None:
     import uvicorn
+
+    from slml.runtime.limits import connection_cap
+    from slml.runtime.logs import rate_limit_loggers
+    from slml.runtime.protocol import protocol_class
 
     class _Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -141,7 +169,11 @@ def _run(app: Any, sockets: list[socket.socket], ready: dict[str, Any], *, log_l
         lifespan="off",
         timeout_graceful_shutdown=20,
         server_header=False,
+        http=protocol_class(limits, connection_cap(limits)),
+        timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type]
+        h11_max_incomplete_event_size=limits.max_header_bytes + 1024,  # ours answer first
     )
+    rate_limit_loggers("asyncio", "uvicorn.error")  # e.g. accept() errors once fds run out
     # uvicorn re-raises the signal it caught once shut down; a no-op handler underneath
     # turns that into a normal return (exit 0) instead of death by SIGTERM.
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -69,7 +69,8 @@ def test_serve_predicts_logs_and_stops_cleanly_on_sigterm(iris_artifact):
     predict = [x for x in lines if x.get("request_id") == "serve-test-1"]
     assert len(predict) == 1
     assert predict[0] | {"latency_ms": 0, "ts": 0} == {
-        "ts": 0, "level": "info", "event": "request", "request_id": "serve-test-1",
+        "ts": 0, "level": "info", "severity": "INFO", "event": "request",
+        "request_id": "serve-test-1",
         "method": "POST", "path": "/predict", "status": 200, "latency_ms": 0, "batch_size": 1,
     }  # fmt: skip
 
@@ -148,3 +149,19 @@ def test_runtime_imports_stay_lean(module):
     outside = [n for n in names if n.startswith("slml") and not n.startswith("slml.runtime")]
     assert outside == ["slml"] or outside == [], outside  # only the lazy package __init__
     assert [n for n in names if FORBIDDEN.match(n)] == []
+
+
+def _imported(code: str) -> set[str]:
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", code],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
+            if line.startswith("import time:") and "|" in line}  # fmt: skip
+
+
+def test_http_layer_imports_only_what_uvicorn_serving_imports():
+    """slml.runtime.protocol runs in the server process only, where uvicorn's h11
+    protocol is imported anyway: it may add nothing but its slml.runtime siblings."""
+    base = _imported("import uvicorn.protocols.http.h11_impl, slml.runtime.app")
+    added = _imported("import slml.runtime.protocol, slml.runtime.app") - base
+    assert {n for n in added if not n.startswith("slml.runtime.")} == set(), added

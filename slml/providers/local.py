@@ -15,7 +15,6 @@ Every write to ``.slml/`` happens under the project lock.
 from __future__ import annotations
 
 import contextlib
-import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,13 +41,15 @@ from slml.state import RecordUnreadable, now_iso, who
 
 PROVIDER = "local"
 KEEP_VERSIONS = 3
+LOG_MAX_BYTES = 10 * 1024 * 1024  # per part of a server's log
+LOG_KEEP = 3  # rotated parts kept beside the current one
 _LOG_LINES_IN_ERRORS = 15
-_VDIR = re.compile(r"^v(\d+)$")
 
 
 class LocalProvider:
     """Runs bundles as local servers. ``transport`` (httpx) and ``cache_dir`` are
-    injectable; ``stop_grace`` is how long an old server gets to finish requests."""
+    injectable; ``stop_grace`` is how long an old server gets to finish requests;
+    each server's log rotates at ``log_max_bytes``, ``log_keep`` old parts kept."""
 
     name: ClassVar[str] = PROVIDER
     config_model: ClassVar[type[LocalConfig]] = LocalConfig
@@ -59,10 +60,13 @@ class LocalProvider:
         transport: httpx.BaseTransport | None = None,
         cache_dir: Path | None = None,
         stop_grace: float = 10.0,
+        log_max_bytes: int = LOG_MAX_BYTES,
+        log_keep: int = LOG_KEEP,
     ) -> None:
         self._transport = transport
         self._cache_dir = cache_dir
         self._grace = stop_grace
+        self._rotate = (log_max_bytes, log_keep)
 
     @property
     def cache_dir(self) -> Path:
@@ -177,17 +181,21 @@ class LocalProvider:
             fh.write(f"--- slml: starting version {version} at {now_iso()} ---\n")
         offset = log.stat().st_size
         pid = None
-        record_path = ctx.state.record_path(ctx.stage, PROVIDER)
+        # a bundle built by an older slml has no standby or log rotation: start it as before
+        standby = proc.bundle_supports(vdir, "control")
+        record_path = ctx.state.record_path(ctx.stage, PROVIDER) if standby else None
+        rotate = self._rotate if proc.bundle_supports(vdir, "logfile") else None
         try:
             command = proc.server_command(env, vdir, host=cfg.host, port=port, record=record_path)
             pid = proc.spawn(command, cwd=vdir, env=proc.server_env(vdir, extra), log_path=log,
-                             marker=stage_state.marker(ctx), control=True)  # fmt: skip
+                             marker=stage_state.marker(ctx), control=standby,
+                             rotate=rotate)  # fmt: skip
             stage_state.write_pending(ctx, version, pid=pid)
             ctx.reporter.detail(f"pid {pid}, log {log}")
             started = proc.wait_healthy(
                 pid, log_path=log, offset=offset, host=cfg.host, timeout=cfg.health_timeout
             )
-            shared = proc.promote(pid, log_path=log, offset=offset)
+            shared = proc.promote(pid, log_path=log, offset=offset) if standby else started.port
         except proc.ServerFailed as exc:
             self._abandon(pid, vdir)
             raise self._failed(ctx, version, str(exc), log, port) from None
@@ -239,20 +247,14 @@ class LocalProvider:
         return ctx.state.stage_dir(PROVIDER, ctx.stage)
 
     def _version_dir(self, ctx: ProviderContext, version: int) -> Path:
-        return self._stage_dir(ctx) / f"v{version}"
+        return stage_state.version_dir(ctx, version)
 
     def versions(self, *, ctx: ProviderContext) -> list[int]:
         """Versions whose bundle copy is still on disk (rollback candidates), ascending."""
-        found = []
-        for path in self._stage_dir(ctx).glob("v*"):
-            match = _VDIR.match(path.name)
-            if match and path.is_dir():
-                found.append(int(match.group(1)))
-        return sorted(found)
+        return stage_state.versions(ctx)
 
     def _prune(self, ctx: ProviderContext, *, keep: int) -> None:
-        versions = self.versions(ctx=ctx)
-        for version in versions[:-KEEP_VERSIONS]:
+        for version in self.versions(ctx=ctx)[:-KEEP_VERSIONS]:
             if version != keep:
                 shutil.rmtree(self._version_dir(ctx, version), ignore_errors=True)
 
@@ -378,7 +380,7 @@ class LocalProvider:
 
 def _destroyed(record: dict[str, Any] | None) -> str:
     return f"destroyed version {record['version']} ({record['url']})" if record else (
-        "destroyed every server of the stage")
+        "destroyed every server of the stage")  # fmt: skip
 
 
 def _not_deployed(ctx: ProviderContext) -> str:

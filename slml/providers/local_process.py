@@ -23,18 +23,24 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from slml.providers.local_logs import follow, tail
+
+__all__ = ["follow", "tail"]  # the log readers, here for the provider's convenience
+
 SERVE_MODULE = "slml.runtime.serve"
 MARKER_VAR = "SLML_LOCAL_DEPLOYMENT"
 _SCRUBBED = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP", "SLML_MODEL_DIR")
 _SPAWNED: dict[int, subprocess.Popen] = {}  # our own children, reaped through Popen
 _CONTROL: dict[int, int] = {}  # pid -> our end of its control pipe
+_LOGGERS: dict[int, subprocess.Popen] = {}  # pid -> the process writing its rotating log
+LOG_MODULE = "slml.runtime.logfile"
 Clock = Callable[[], float]
 
 
@@ -83,6 +89,12 @@ def server_command(
     return [*command, "--admin-port", "0"]
 
 
+def bundle_supports(bundle_dir: Path, module: str) -> bool:
+    """Whether the bundle's runtime has ``slml/runtime/<module>.py`` (a bundle built by
+    an older slml lacks the newer ones: ``control`` for standby, ``logfile``)."""
+    return (Path(bundle_dir) / "app" / "slml" / "runtime" / f"{module}.py").is_file()
+
+
 def server_env(bundle_dir: Path, extra: Mapping[str, str]) -> dict[str, str]:
     """This environment minus anything that would leak slml's own Python into the
     bundle's, plus the bundle's code path and the user's ``local.env``."""
@@ -100,10 +112,13 @@ def spawn(
     log_path: Path,
     marker: str | None = None,
     control: bool = False,
+    rotate: tuple[int, int] | None = None,
 ) -> int:
     """Start ``command`` detached (own session), stdout+stderr appended to ``log_path``,
     carrying ``marker``; with ``control``, a control pipe (``--control-fd``) whose end
-    this process keeps until ``release``. Returns the pid (also its process group)."""
+    this process keeps until ``release``; with ``rotate=(max_bytes, keep)``, through
+    ``slml.runtime.logfile`` (run by ``command``'s Python), which rotates the log.
+    Returns the pid (also its process group)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**env, **({MARKER_VAR: marker} if marker else {})}
     read_end, write_end = os.pipe() if control else (None, None)
@@ -113,9 +128,12 @@ def spawn(
     try:
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True, pass_fds=fds,
+                command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE if rotate else log, stderr=subprocess.STDOUT,
+                start_new_session=True, pass_fds=fds,
             )  # fmt: skip
+            if rotate:
+                _start_logger(proc, command[0], log_path, rotate, cwd=cwd, env=env, log=log)
     except BaseException:
         for fd in (read_end, write_end):
             if fd is not None:
@@ -126,6 +144,36 @@ def spawn(
         _CONTROL[proc.pid] = write_end
     _SPAWNED[proc.pid] = proc
     return proc.pid
+
+
+def _start_logger(
+    server: subprocess.Popen, python: str, log_path: Path, rotate: tuple[int, int], *,
+    cwd: Path, env: Mapping[str, str], log: Any,
+) -> None:  # fmt: skip
+    """The log writer reads the server's output pipe; it ends when the server does."""
+    max_bytes, keep = rotate
+    try:
+        logger = subprocess.Popen(
+            [python, "-m", LOG_MODULE, str(log_path), "--max-bytes", str(max_bytes),
+             "--keep", str(keep)],
+            cwd=cwd, env=dict(env), stdin=server.stdout, stdout=subprocess.DEVNULL,
+            stderr=log, start_new_session=True,
+        )  # fmt: skip
+    except BaseException:
+        server.kill()
+        raise
+    finally:
+        if server.stdout is not None:
+            server.stdout.close()
+    _LOGGERS[server.pid] = logger
+
+
+def _reap_logger(pid: int, timeout: float = 5.0) -> None:
+    """Once server ``pid`` is gone, wait for its log writer to write the rest."""
+    logger = _LOGGERS.pop(pid, None)
+    if logger is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            logger.wait(timeout=timeout)
 
 
 def promote(pid: int, *, log_path: Path, offset: int, timeout: float = 30.0) -> int:
@@ -264,6 +312,7 @@ def stop_server(pid: int, pgid: int | None = None, *, grace: float = 10.0) -> bo
     release(pid)
     if not is_our_server(pid):
         _SPAWNED.pop(pid, None)
+        _reap_logger(pid)
         return False
     group = pgid or pid
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
@@ -272,6 +321,7 @@ def stop_server(pid: int, pgid: int | None = None, *, grace: float = 10.0) -> bo
         if _wait_dead(pid, wait):
             break
     _SPAWNED.pop(pid, None)
+    _reap_logger(pid)
     return True
 
 
@@ -282,32 +332,3 @@ def _wait_dead(pid: int, seconds: float) -> bool:
             return True
         time.sleep(0.05)
     return not is_alive(pid)
-
-
-def tail(path: Path, lines: int) -> list[str]:
-    """The last ``lines`` lines of a text file (empty when it does not exist)."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - max(lines, 1) * 400))
-            text = fh.read().decode("utf-8", errors="replace")
-    except OSError:
-        return []
-    return text.splitlines()[-lines:] if lines > 0 else []
-
-
-def follow(path: Path, lines: int, *, poll: float = 0.2) -> Iterator[str]:
-    """The last ``lines`` lines, then every new line as it is written; never ends."""
-    with open(path, "rb") as fh:
-        fh.seek(0, os.SEEK_END)  # before the tail is read, so no line falls in between
-        yield from tail(path, lines)
-        pending = b""
-        while True:
-            chunk = fh.readline()
-            if not chunk:
-                time.sleep(poll)
-                continue
-            pending += chunk
-            if pending.endswith(b"\n"):
-                yield pending.decode("utf-8", errors="replace").rstrip("\n")
-                pending = b""

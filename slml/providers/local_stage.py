@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from slml.providers.base import ProviderContext
 from slml.state import RecordUnreadable, now_iso, write_json_atomic
 
 PROVIDER = "local"
+_VDIR = re.compile(r"^v(\d+)$")
 _FIELDS = {"version": int, "pid": int, "port": int, "url": str}
 
 
@@ -41,6 +43,20 @@ def read_record(ctx: ProviderContext) -> dict[str, Any] | None:
             path = ctx.state.record_path(ctx.stage, PROVIDER)
             raise RecordUnreadable(path, f"{key!r} is missing or not a {kind.__name__}")
     return record
+
+
+def version_dir(ctx: ProviderContext, version: int) -> Path:
+    return ctx.state.stage_dir(PROVIDER, ctx.stage) / f"v{version}"
+
+
+def versions(ctx: ProviderContext) -> list[int]:
+    """Versions whose bundle copy is on disk, ascending."""
+    found = []
+    for path in ctx.state.stage_dir(PROVIDER, ctx.stage).glob("v*"):
+        match = _VDIR.match(path.name)
+        if match and path.is_dir():
+            found.append(int(match.group(1)))
+    return sorted(found)
 
 
 def marker(ctx: ProviderContext) -> str:

@@ -135,10 +135,14 @@ def rollback(
     return method(ctx=session.ctx, version=version)
 
 
-def destroy(config: PathLike | None = None, **options: Any) -> None:
-    """Tear the deployment down. Raises NotDeployed when there is nothing to destroy."""
+def destroy(config: PathLike | None = None, *, force: bool = False, **options: Any) -> None:
+    """Tear the deployment down (idempotent). ``force``: also when the deployment record
+    is unreadable (the provider stops what it can find and sets the record aside)."""
     session = open_session(config, **options)
-    session.provider.destroy(ctx=session.ctx)
+    if force:
+        session.provider.destroy(ctx=session.ctx, force=True)
+    else:
+        session.provider.destroy(ctx=session.ctx)
 
 
 def status(config: PathLike | None = None, **options: Any) -> Status:

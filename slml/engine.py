@@ -11,9 +11,10 @@ programs or for tests decorated with ``@pulumi.runtime.test``.
 ``PulumiEngine`` drives ``pulumi.automation`` with an inline program: a local file
 backend under ``.slml/pulumi`` unless a backend URL is configured, and the passphrase
 secrets provider. The passphrase comes from ``PULUMI_CONFIG_PASSPHRASE`` or
-``PULUMI_CONFIG_PASSPHRASE_FILE``; failing both, one is generated at first use and
-kept in ``.slml/pulumi/passphrase`` (mode 0600). Keep that file: without it the
-stack's secrets (e.g. the API key) cannot be decrypted. It needs the ``pulumi`` CLI;
+``PULUMI_CONFIG_PASSPHRASE_FILE`` (which must exist); failing both, one is generated
+at first use and kept in ``.slml/pulumi/passphrase`` (mode 0600, written whole or not at
+all, kept out of git by ``.slml/.gitignore``; an empty one is refused). Keep that file:
+without it the stack's secrets (e.g. the API key) cannot be decrypted. It needs the ``pulumi`` CLI;
 without it every call raises ``ProviderUnavailable``.
 """
 
@@ -23,7 +24,7 @@ import contextvars
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import Any
 
 from slml.errors import DeployError, ProviderUnavailable
 from slml.providers.base import Plan, PlannedResource
-from slml.state import read_or_create_secret
+from slml.state import read_or_create_secret, read_secret
 
 Program = Callable[[], None]
 OutputSink = Callable[[str], None]
@@ -200,19 +201,35 @@ def offline_plan(program: Program, *, project: str, stack: str) -> tuple[Planned
 # -- the Automation API ------------------------------------------------------------------
 
 
-def resolve_passphrase(pulumi_dir: Path, environ: dict[str, str] | None = None) -> str:
+def resolve_passphrase(pulumi_dir: Path, environ: Mapping[str, str] | None = None) -> str:
     """The stack's secrets passphrase: ``PULUMI_CONFIG_PASSPHRASE``, else the file named
-    by ``PULUMI_CONFIG_PASSPHRASE_FILE``, else ``<pulumi_dir>/passphrase`` (created
-    with a random value and mode 0600 on first use)."""
+    by ``PULUMI_CONFIG_PASSPHRASE_FILE`` (which must exist: a missing one is an error,
+    never a new passphrase), else ``<pulumi_dir>/passphrase`` (created with a random
+    value, whole or not at all, mode 0600, on first use). Raises DeployError naming the
+    file when it is missing, empty or malformed."""
     env = os.environ if environ is None else environ
     if env.get("PULUMI_CONFIG_PASSPHRASE"):
         return env["PULUMI_CONFIG_PASSPHRASE"]
-    path = (
-        Path(env["PULUMI_CONFIG_PASSPHRASE_FILE"])
-        if env.get("PULUMI_CONFIG_PASSPHRASE_FILE")
-        else pulumi_dir / "passphrase"
-    )
-    return read_or_create_secret(path)
+    named = env.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+    if not named:
+        return read_or_create_secret(pulumi_dir / "passphrase")
+    path = Path(named)
+    if not path.is_file():
+        raise DeployError(
+            f"PULUMI_CONFIG_PASSPHRASE_FILE names {path}, which does not exist",
+            hint="point it at the file holding this stack's passphrase, or unset it to use "
+            f"{pulumi_dir / 'passphrase'}",
+        )
+    return read_secret(path)
+
+
+def passphrase_file(pulumi_dir: Path, environ: Mapping[str, str] | None = None) -> Path | None:
+    """The file the passphrase comes from (None when ``PULUMI_CONFIG_PASSPHRASE`` is set)."""
+    env = os.environ if environ is None else environ
+    if env.get("PULUMI_CONFIG_PASSPHRASE"):
+        return None
+    named = env.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+    return Path(named) if named else pulumi_dir / "passphrase"
 
 
 @dataclass(frozen=True)

@@ -237,6 +237,8 @@ def destroy(
     config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageOpt = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (cloud providers "
                                       "ask before deleting resources).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Also when the deployment record is "
+                                        "unreadable: stop what it ran, set it aside.")] = False,
 ) -> None:
     """Stop and remove the deployment (its record stays in .slml/history.jsonl)."""
     chosen = api.open_session(**_opts(config, provider, stage)).ctx.config
@@ -246,4 +248,5 @@ def destroy(
             abort=True,
         )
     # the provider reports what it stopped, or that nothing was deployed
-    _run(lambda r: api.destroy(reporter=r, **_opts(config, provider, stage)), json_mode=False)
+    _run(lambda r: api.destroy(reporter=r, force=force, **_opts(config, provider, stage)),
+         json_mode=False)

@@ -2,16 +2,19 @@
 
 Each deploy copies the bundle to ``.slml/local/<stage>/v<N>/`` (so rebuilding never
 disturbs a running server) and runs it in the bundle's own environment, not slml's.
-Redeploys are blue/green: the new server binds the same port (SO_REUSEPORT) and must
-pass its health check before the record switches and the old server stops. A failed
-or interrupted deploy stops only the new server; the old record and server stay.
+Redeploys are blue/green: the new server starts in standby (its admin port only), must
+pass its health check, is then promoted onto the shared port (SO_REUSEPORT), the record
+switches to it, and the old server stops. A failed or interrupted deploy stops only the
+new server; the old record and server stay. Even a deploy killed with SIGKILL leaves no
+server outside the record: each server serves only while the record names it once its
+deployer is gone (``slml.runtime.control``), and the next deploy or destroy stops every
+server of the stage the record does not name, found by the marker it carries.
 Every write to ``.slml/`` happens under the project lock.
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,18 +35,21 @@ from slml.bundle.lock import Target, read_lock
 from slml.config import LocalConfig
 from slml.errors import DeployError, InvokeError, NotDeployed
 from slml.providers import local_process as proc
+from slml.providers import local_stage as stage_state
 from slml.providers.base import Bundle, DeployResult, Plan, ProviderContext, Status
-from slml.state import now_iso, who
+from slml.state import RecordUnreadable, now_iso, who
 
 PROVIDER = "local"
 KEEP_VERSIONS = 3
+LOG_MAX_BYTES = 10 * 1024 * 1024  # per part of a server's log
+LOG_KEEP = 3  # rotated parts kept beside the current one
 _LOG_LINES_IN_ERRORS = 15
-_VDIR = re.compile(r"^v(\d+)$")
 
 
 class LocalProvider:
     """Runs bundles as local servers. ``transport`` (httpx) and ``cache_dir`` are
-    injectable; ``stop_grace`` is how long an old server gets to finish requests."""
+    injectable; ``stop_grace`` is how long an old server gets to finish requests;
+    each server's log rotates at ``log_max_bytes``, ``log_keep`` old parts kept."""
 
     name: ClassVar[str] = PROVIDER
     config_model: ClassVar[type[LocalConfig]] = LocalConfig
@@ -54,10 +60,13 @@ class LocalProvider:
         transport: httpx.BaseTransport | None = None,
         cache_dir: Path | None = None,
         stop_grace: float = 10.0,
+        log_max_bytes: int = LOG_MAX_BYTES,
+        log_keep: int = LOG_KEEP,
     ) -> None:
         self._transport = transport
         self._cache_dir = cache_dir
         self._grace = stop_grace
+        self._rotate = (log_max_bytes, log_keep)
 
     @property
     def cache_dir(self) -> Path:
@@ -77,8 +86,8 @@ class LocalProvider:
     def plan(self, *, ctx: ProviderContext, bundle: Bundle) -> Plan:
         """What ``deploy`` would do, in words. Reads state; changes nothing."""
         cfg: LocalConfig = ctx.config.local
-        old = ctx.state.read_record(ctx.stage, PROVIDER)
-        version = ctx.state.next_version(ctx.stage, PROVIDER)
+        old = stage_state.read_record(ctx)
+        version = self._next_version(ctx)
         port = cfg.port or (old or {}).get("port")
         where = f"{cfg.host}:{port}" if port else f"{cfg.host} on a free port"
         env = bundle.files.get("env")
@@ -93,7 +102,13 @@ class LocalProvider:
             steps.append(
                 "write the deployment record" + (" (the old server is down)" if old else "")
             )
-        return Plan(provider=PROVIDER, stage=ctx.stage, kind="local", steps=tuple(steps))
+        warnings = tuple(stage_state.host_warnings(cfg.host))
+        return Plan(provider=PROVIDER, stage=ctx.stage, kind="local", steps=tuple(steps),
+                    warnings=warnings)  # fmt: skip
+
+    def _next_version(self, ctx: ProviderContext) -> int:
+        seen = [*self.versions(ctx=ctx), *stage_state.pending_version(ctx)]
+        return ctx.state.next_version(ctx.stage, PROVIDER, seen=seen)
 
     # -- deploy ----------------------------------------------------------------------
     def deploy(self, *, ctx: ProviderContext, bundle: Bundle) -> DeployResult:
@@ -101,18 +116,24 @@ class LocalProvider:
 
         Raises DeployError quoting the server's log when the new version fails to start
         or become healthy; the previous version keeps serving. KeyboardInterrupt stops
-        the new server, leaves the previous one and is re-raised."""
-        waiting = f"waiting for another slml command on {ctx.project_dir} to finish..."
-        with ctx.state.lock(waiting=waiting):
-            old = ctx.state.read_record(ctx.stage, PROVIDER)
-            version = ctx.state.next_version(ctx.stage, PROVIDER)
-            ctx.reporter.step(f"starting version {version}")
-            vdir = self._copy_bundle(ctx, bundle, version)
-            record = self._start(ctx, vdir, version, old)
-            ctx.state.write_record(ctx.stage, PROVIDER, record)
-            ctx.state.append_history(_event("deploy", record))
-            notes = self._retire(ctx, old, record)
-            self._prune(ctx, keep=record["version"])
+        the new server, leaves the previous one and is re-raised. Raises RecordUnreadable
+        when the stage's record is (``slml destroy --force`` first)."""
+        for warning in stage_state.host_warnings(ctx.config.local.host):
+            ctx.reporter.warn(warning)
+        with ctx.state.lock(on_wait=ctx.reporter.step):
+            old = stage_state.read_record(ctx)
+            notes = stage_state.sweep(ctx, old, grace=self._grace)
+            version = self._next_version(ctx)
+            stage_state.write_pending(ctx, version)
+            try:
+                ctx.reporter.step(f"starting version {version}")
+                vdir = self._copy_bundle(ctx, bundle, version)
+                record = self._start(ctx, vdir, version, old)
+                self._commit(ctx, record, vdir)
+                notes += self._retire(ctx, old, record)
+                self._prune(ctx, keep=record["version"])
+            finally:
+                stage_state.clear_pending(ctx)
         return DeployResult(
             provider=PROVIDER,
             stage=ctx.stage,
@@ -121,6 +142,16 @@ class LocalProvider:
             outputs={k: record[k] for k in ("pid", "port", "admin_port", "log", "model_sha256")},
             notes=tuple(notes),
         )
+
+    def _commit(self, ctx: ProviderContext, record: dict[str, Any], vdir: Path) -> None:
+        """Switch the record to the new server, then let it run on its own."""
+        try:
+            ctx.state.write_record(ctx.stage, PROVIDER, record)
+        except BaseException:
+            self._abandon(record["pid"], vdir)
+            raise
+        proc.release(record["pid"])
+        ctx.state.append_history(_event("deploy", record))
 
     def _copy_bundle(self, ctx: ProviderContext, bundle: Bundle, version: int) -> Path:
         vdir = self._version_dir(ctx, version)
@@ -150,13 +181,21 @@ class LocalProvider:
             fh.write(f"--- slml: starting version {version} at {now_iso()} ---\n")
         offset = log.stat().st_size
         pid = None
+        # a bundle built by an older slml has no standby or log rotation: start it as before
+        standby = proc.bundle_supports(vdir, "control")
+        record_path = ctx.state.record_path(ctx.stage, PROVIDER) if standby else None
+        rotate = self._rotate if proc.bundle_supports(vdir, "logfile") else None
         try:
-            command = proc.server_command(env, vdir, host=cfg.host, port=port)
-            pid = proc.spawn(command, cwd=vdir, env=proc.server_env(vdir, extra), log_path=log)
+            command = proc.server_command(env, vdir, host=cfg.host, port=port, record=record_path)
+            pid = proc.spawn(command, cwd=vdir, env=proc.server_env(vdir, extra), log_path=log,
+                             marker=stage_state.marker(ctx), control=standby,
+                             rotate=rotate)  # fmt: skip
+            stage_state.write_pending(ctx, version, pid=pid)
             ctx.reporter.detail(f"pid {pid}, log {log}")
             started = proc.wait_healthy(
                 pid, log_path=log, offset=offset, host=cfg.host, timeout=cfg.health_timeout
             )
+            shared = proc.promote(pid, log_path=log, offset=offset) if standby else started.port
         except proc.ServerFailed as exc:
             self._abandon(pid, vdir)
             raise self._failed(ctx, version, str(exc), log, port) from None
@@ -164,11 +203,11 @@ class LocalProvider:
             self._abandon(pid, vdir)
             ctx.state.append_history(_failure("deploy-interrupted", ctx, version, "interrupted"))
             raise
-        ctx.reporter.detail(f"version {version} is healthy on port {started.port}")
+        ctx.reporter.detail(f"version {version} is healthy and serves port {shared}")
         host = proc.connect_host(cfg.host)
         return {
             "name": ctx.name, "stage": ctx.stage, "provider": PROVIDER, "version": version,
-            "url": f"http://{host}:{started.port}", "host": cfg.host, "port": started.port,
+            "url": f"http://{host}:{shared}", "host": cfg.host, "port": shared,
             "admin_port": started.admin_port, "pid": started.pid, "pgid": started.pgid,
             "model": info["model"], "model_sha256": info["model"]["sha256"],
             "lock_hash": info["lock_hash"], "bundle": str(vdir), "env": str(env),
@@ -185,7 +224,7 @@ class LocalProvider:
     ) -> DeployError:
         ctx.state.append_history(_failure("deploy-failed", ctx, version, reason))
         last = "\n".join("    " + line for line in proc.tail(log, _LOG_LINES_IN_ERRORS))
-        old = ctx.state.read_record(ctx.stage, PROVIDER)
+        old = stage_state.read_record(ctx)
         kept = f"version {old['version']} is still serving" if old else "nothing was deployed"
         return DeployError(
             f"version {version} did not start on port {port}: {reason}; {kept}.\n"
@@ -208,27 +247,21 @@ class LocalProvider:
         return ctx.state.stage_dir(PROVIDER, ctx.stage)
 
     def _version_dir(self, ctx: ProviderContext, version: int) -> Path:
-        return self._stage_dir(ctx) / f"v{version}"
+        return stage_state.version_dir(ctx, version)
 
     def versions(self, *, ctx: ProviderContext) -> list[int]:
         """Versions whose bundle copy is still on disk (rollback candidates), ascending."""
-        found = []
-        for path in self._stage_dir(ctx).glob("v*"):
-            match = _VDIR.match(path.name)
-            if match and path.is_dir():
-                found.append(int(match.group(1)))
-        return sorted(found)
+        return stage_state.versions(ctx)
 
     def _prune(self, ctx: ProviderContext, *, keep: int) -> None:
-        versions = self.versions(ctx=ctx)
-        for version in versions[:-KEEP_VERSIONS]:
+        for version in self.versions(ctx=ctx)[:-KEEP_VERSIONS]:
             if version != keep:
                 shutil.rmtree(self._version_dir(ctx, version), ignore_errors=True)
 
     def rollback(self, *, ctx: ProviderContext, version: int | None = None) -> DeployResult:
         """Redeploy a kept version's bundle (default: the newest before the current one)
         as a new version. Raises DeployError when that version is not kept."""
-        record = ctx.state.read_record(ctx.stage, PROVIDER)
+        record = stage_state.read_record(ctx)
         current = record["version"] if record else None
         kept = [v for v in self.versions(ctx=ctx) if v != current]
         if version is None:
@@ -247,11 +280,21 @@ class LocalProvider:
 
     # -- operations ------------------------------------------------------------------
     def status(self, *, ctx: ProviderContext) -> Status:
-        """running, down (recorded but dead or unhealthy) or not-deployed. Read-only."""
-        record = ctx.state.read_record(ctx.stage, PROVIDER)
+        """running, down (recorded but dead or unhealthy), not-deployed, or unknown (the
+        record is unreadable; ``details["servers"]`` lists the stage's live servers).
+        ``details["unrecorded_servers"]`` lists live servers the record does not name.
+        Read-only."""
+        try:
+            record = stage_state.read_record(ctx)
+        except RecordUnreadable as exc:
+            details = {"reason": exc.message, "hint": exc.hint,
+                       "servers": stage_state.servers(ctx)}  # fmt: skip
+            return Status(provider=PROVIDER, stage=ctx.stage, state="unknown", details=details)
         if record is None:
             return Status(provider=PROVIDER, stage=ctx.stage, state="not-deployed")
         details = {k: record.get(k) for k in ("pid", "port", "log", "model", "deployed_at")}
+        if strays := stage_state.strays(ctx, record):
+            details["unrecorded_servers"] = strays
         if not proc.is_our_server(record.get("pid")):
             state, details["reason"] = "down", f"process {record.get('pid')} is not running"
         elif not self._healthy(record["url"]):
@@ -294,33 +337,50 @@ class LocalProvider:
     ) -> Iterator[str]:
         """The current version's server log (else the newest one, e.g. of a failed
         deploy). With ``follow``, keeps yielding new lines until the caller stops."""
-        record = ctx.state.read_record(ctx.stage, PROVIDER)
+        with contextlib.suppress(RecordUnreadable):
+            record = None
+            record = stage_state.read_record(ctx)
         logs = sorted(self._stage_dir(ctx).glob("server-v*.log"), key=lambda p: p.stat().st_mtime)
         log = Path(record["log"]) if record else (logs[-1] if logs else None)
         if log is None:
             raise NotDeployed(_not_deployed(ctx), hint="deploy first: `slml deploy`")
         return proc.follow(log, lines) if follow else iter(proc.tail(log, lines))
 
-    def destroy(self, *, ctx: ProviderContext) -> None:
-        """Stop the server, delete the record and the kept bundles; keeps the logs.
-        Idempotent: with nothing deployed it only reports so."""
-        with ctx.state.lock(waiting="waiting for another slml command to finish..."):
-            record = ctx.state.read_record(ctx.stage, PROVIDER)
-            if record is None:
+    def destroy(self, *, ctx: ProviderContext, force: bool = False) -> None:
+        """Stop every server of the stage (the recorded one and any other carrying the
+        stage's marker), and only once they are all stopped delete the record and the
+        kept bundles; keeps the logs. Idempotent: with nothing deployed it only reports
+        so. An unreadable record raises RecordUnreadable unless ``force``, which sets it
+        aside instead. Raises DeployError, deleting nothing, when a server won't stop."""
+        with ctx.state.lock(on_wait=ctx.reporter.step):
+            try:
+                record, unreadable = stage_state.read_record(ctx), False
+            except RecordUnreadable:
+                if not force:
+                    raise
+                record, unreadable = None, True
+            servers = set(stage_state.servers(ctx))
+            recorded = record["pid"] if record and proc.is_our_server(record["pid"]) else None
+            if record is None and not unreadable and not servers:
+                stage_state.clear_pending(ctx)
                 ctx.reporter.step(_not_deployed(ctx) + "; nothing to destroy")
                 return
-            stopped = proc.stop_server(record["pid"], record.get("pgid"), grace=self._grace)
-            ctx.state.delete_record(ctx.stage, PROVIDER)
-            ctx.state.append_history({**_event("destroy", record), "was_running": stopped})
-            for version in self.versions(ctx=ctx):
-                shutil.rmtree(self._version_dir(ctx, version), ignore_errors=True)
-            ctx.reporter.step(f"destroyed version {record['version']} ({record['url']})")
+            stage_state.stop_for_destroy(ctx, record, sorted(servers - {recorded}),
+                                         grace=self._grace)  # fmt: skip
+            stage_state.forget(ctx, record, unreadable=unreadable, was_running=bool(recorded),
+                               bundles=[self._version_dir(ctx, v) for v in self.versions(ctx=ctx)])
+            ctx.reporter.step(_destroyed(record))
 
     def _record(self, ctx: ProviderContext) -> dict[str, Any]:
-        record = ctx.state.read_record(ctx.stage, PROVIDER)
+        record = stage_state.read_record(ctx)
         if record is None:
             raise NotDeployed(_not_deployed(ctx), hint="deploy first: `slml deploy`")
         return record
+
+
+def _destroyed(record: dict[str, Any] | None) -> str:
+    return f"destroyed version {record['version']} ({record['url']})" if record else (
+        "destroyed every server of the stage")  # fmt: skip
 
 
 def _not_deployed(ctx: ProviderContext) -> str:

@@ -31,7 +31,7 @@ from slml import engine as engine_mod
 from slml.engine import INSTALL_HINT, PluginSpec, Program, PulumiEngine
 from slml.errors import DeployError, NotDeployed, ProviderUnavailable
 from slml.providers.base import Bundle, DeployResult, Plan, ProviderContext, Status
-from slml.state import now_iso, who
+from slml.state import RecordUnreadable, now_iso, secret_warnings, who
 
 OFFLINE_NOTE = (
     "offline plan: the program ran under Pulumi's mocks on this machine; it is not "
@@ -100,6 +100,13 @@ class PulumiProvider:
     def warnings(self, ctx: ProviderContext) -> list[str]:
         return []
 
+    def _all_warnings(self, ctx: ProviderContext) -> list[str]:
+        """The subclass's warnings, plus secret files others may read."""
+        pulumi_dir = ctx.state.path("pulumi")
+        files = [*ctx.state.secret_files(), engine_mod.passphrase_file(pulumi_dir)]
+        unique = sorted({f for f in files if f is not None})
+        return [*self.warnings(ctx), *secret_warnings(unique)]
+
     def deploy_program(self, *, ctx: ProviderContext, bundle: Bundle) -> Program:
         """The program ``deploy`` runs; ``program`` by default. Override to create
         what only a real deploy may (e.g. a generated secret)."""
@@ -145,7 +152,7 @@ class PulumiProvider:
 
     def plan(self, *, ctx: ProviderContext, bundle: Bundle) -> Plan:
         """A real preview when the Pulumi CLI works here, else the offline plan."""
-        warnings = tuple(self.warnings(ctx))
+        warnings = tuple(self._all_warnings(ctx))
         program = self.program(ctx=ctx, bundle=bundle)
         fallback = "the Pulumi CLI is not installed"
         if self._cli_available():
@@ -172,10 +179,10 @@ class PulumiProvider:
         """``pulumi up``, then record the deployment. Blocking; the previous deployment
         keeps serving if this fails (Pulumi updates in place)."""
         engine = self.engine(ctx)
-        for warning in self.warnings(ctx):
+        for warning in self._all_warnings(ctx):
             ctx.reporter.warn(warning)
         program = self.deploy_program(ctx=ctx, bundle=bundle)
-        with ctx.state.lock(waiting="waiting for another slml command to finish..."):
+        with ctx.state.lock(on_wait=ctx.reporter.step):
             version_no = ctx.state.next_version(ctx.stage, self.name)
             base = {"stage": ctx.stage, "provider": self.name, "version": version_no}
             try:
@@ -248,18 +255,29 @@ class PulumiProvider:
             hint="`slml history` lists every deploy",
         )
 
-    def destroy(self, *, ctx: ProviderContext) -> None:
-        """``pulumi destroy`` and forget the record. Idempotent: with nothing recorded it
-        says so and returns (`slml list` shows what is deployed)."""
-        if ctx.state.read_record(ctx.stage, self.name) is None:
+    def destroy(self, *, ctx: ProviderContext, force: bool = False) -> None:
+        """``pulumi destroy``, then forget the record (only once the resources are gone).
+        Idempotent: with nothing recorded it says so and returns (`slml list` shows what
+        is deployed). An unreadable record raises RecordUnreadable unless ``force``: then
+        the stack (known by its name) is destroyed and the record set aside."""
+        try:
+            unreadable = False
+            recorded = ctx.state.read_record(ctx.stage, self.name) is not None
+        except RecordUnreadable:
+            if not force:
+                raise
+            recorded, unreadable = True, True
+        if not recorded:
             ctx.reporter.step(
                 f"no {self.name} deployment is recorded for stage {ctx.stage}; nothing to destroy"
             )
             return
         engine = self.engine(ctx)
-        with ctx.state.lock(waiting="waiting for another slml command to finish..."):
+        with ctx.state.lock(on_wait=ctx.reporter.step):
             ctx.reporter.step(f"destroying every {self.name} resource of stage {ctx.stage}")
             engine.destroy(on_output=ctx.reporter.detail)
+            if unreadable:
+                ctx.state.set_aside_record(ctx.stage, self.name)
             ctx.state.delete_record(ctx.stage, self.name)
             ctx.state.append_history(
                 {"stage": ctx.stage, "provider": self.name, "event": "destroy"}

@@ -18,6 +18,9 @@
   ``SLML_MAX_CONNECTIONS`` (slml/runtime/limits.py; the HTTP layer is
   slml/runtime/protocol.py). A bad value, or ``SLML_API_KEY`` set but empty: one line
   on stderr, exit 2, before the model loads.
+- ``--standby``, ``--control-fd N``, ``--record PATH``: how the local provider starts a
+  server off the shared port, promotes it onto it, and ties its life to the deployment
+  record (see ``slml.runtime.control``). Needs ``--admin-port``.
 - SIGTERM/SIGINT: graceful shutdown, exit 0. A model that fails to load: one line on
   stderr, exit 3 (the traceback too with SLML_DEBUG=1). Bad arguments: exit 2.
 """
@@ -51,6 +54,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=None)
     parser.add_argument("--admin-port", type=int, default=None)
     parser.add_argument("--reuse-port", action="store_true")
+    parser.add_argument("--standby", action="store_true",
+                        help="listen on the admin port only until promoted (slml.runtime.control)")
+    parser.add_argument("--control-fd", type=int, default=None, help="the deployer's pipe")
+    parser.add_argument("--record", type=Path, default=None,
+                        help="keep serving only while this deployment record names this pid")
     parser.add_argument("--max-body-bytes", type=int, default=None)
     parser.add_argument(
         "--log-level",
@@ -106,8 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # any load failure is reported in one line
         _fail(f"slml serve: cannot load the model from {args.model}: {exc}")
         return EXIT_LOAD_FAILED
+    if args.standby and args.admin_port is None:
+        _fail("slml serve: --standby needs --admin-port (the only port it listens on)")
+        return 2
     try:
-        sockets = [bind(args.host, args.port, reuse_port=args.reuse_port)]
+        sockets = [] if args.standby else [bind(args.host, args.port, reuse_port=args.reuse_port)]
         if args.admin_port is not None:
             sockets.append(bind(args.host, args.admin_port, reuse_port=False))
     except OSError as exc:
@@ -116,13 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     ready = {
         "event": "ready",
         "host": args.host,
-        "port": sockets[0].getsockname()[1],
-        "admin_port": sockets[1].getsockname()[1] if len(sockets) > 1 else None,
+        "port": args.port if args.standby else sockets[0].getsockname()[1],
+        "admin_port": sockets[-1].getsockname()[1] if args.admin_port is not None else None,
+        "standby": args.standby,
         "pid": os.getpid(),
         "model": app.state.model.name,
         "version": app.state.model.version,
     }
-    _run(app, sockets, ready, log_level=args.log_level, limits=limits)
+    _run(app, sockets, ready, args, limits=limits)
     return 0
 
 
@@ -148,10 +160,18 @@ def _fail(message: str) -> None:
 
 
 def _run(
-    app: Any, sockets: list[socket.socket], ready: dict[str, Any], *, log_level: str, limits: Limits
+    app: Any,
+    sockets: list[socket.socket],
+    ready: dict[str, Any],
+    args: argparse.Namespace,
+    *,
+    limits: Limits,
 ) -> None:
+    import asyncio
+
     import uvicorn
 
+    from slml.runtime.control import Control
     from slml.runtime.limits import connection_cap
     from slml.runtime.logs import rate_limit_loggers
     from slml.runtime.protocol import protocol_class
@@ -159,13 +179,40 @@ def _run(
     class _Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
+            self.loop = asyncio.get_running_loop()
             if not self.should_exit:
                 print(json.dumps(ready), flush=True)
+                control.start()
+
+        async def listen(self, sock: socket.socket) -> None:
+            """Serve one more listening socket (the shared port, once promoted)."""
+            config = self.config
+
+            def create_protocol(_loop: asyncio.AbstractEventLoop | None = None) -> Any:
+                return config.http_protocol_class(  # type: ignore[call-arg]
+                    config=config, server_state=self.server_state,
+                    app_state=self.lifespan.state, _loop=_loop,
+                )  # fmt: skip
+
+            loop = asyncio.get_running_loop()
+            self.servers.append(
+                await loop.create_server(create_protocol, sock=sock, backlog=config.backlog)
+            )
+
+        def promote(self) -> int:
+            """Bind the shared port and serve it (called from the control thread)."""
+            sock = bind(args.host, args.port, reuse_port=args.reuse_port)
+            asyncio.run_coroutine_threadsafe(self.listen(sock), self.loop).result(timeout=30)
+            return int(sock.getsockname()[1])
+
+        def stop(self, reason: str) -> None:
+            print(json.dumps({"event": "exiting", "reason": reason}), flush=True)
+            self.should_exit = True
 
     config = uvicorn.Config(
         app,
         access_log=False,
-        log_level=log_level,
+        log_level=args.log_level,
         lifespan="off",
         timeout_graceful_shutdown=20,
         server_header=False,
@@ -178,7 +225,10 @@ def _run(
     # turns that into a normal return (exit 0) instead of death by SIGTERM.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    _Server(config).run(sockets=sockets)
+    server = _Server(config)
+    control = Control(fd=args.control_fd, record=args.record, promote=server.promote,
+                      stop=server.stop)  # fmt: skip
+    server.run(sockets=sockets)
 
 
 if __name__ == "__main__":

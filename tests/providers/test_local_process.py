@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from benchmarks.procs import processes_with
 from slml.providers import local_process as proc
 
 
@@ -81,3 +84,62 @@ def test_tail_reads_the_last_lines(tmp_path: Path) -> None:
     assert proc.tail(log, 2) == ["line 998", "line 999"]
     assert proc.tail(log, 0) == []
     assert proc.tail(tmp_path / "missing.log", 5) == []
+
+
+# -- rotating logs (D19) ---------------------------------------------------------------
+
+
+def _writer(script: str, log: Path, *, max_bytes: int, keep: int) -> int:
+    return proc.spawn([sys.executable, "-c", script], cwd=log.parent, env=os.environ,
+                      log_path=log, rotate=(max_bytes, keep))  # fmt: skip
+
+
+def test_a_servers_log_rotates_and_keeps_every_recent_line(tmp_path: Path) -> None:
+    log = tmp_path / "server-v1.log"
+    script = "import sys\nfor i in range(3000): print(f'line {i:05d} ' + 'x' * 40)\n"
+    pid = _writer(script, log, max_bytes=8192, keep=2)
+    deadline = time.monotonic() + 30
+    while proc.is_alive(pid):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.stop_server(pid, pid)  # nothing left to stop; waits for the log writer
+    while proc.tail(log, 1) != [f"line 02999 {'x' * 40}"]:
+        assert time.monotonic() < deadline, proc.tail(log, 3)
+        time.sleep(0.05)
+    parts = sorted(p.name for p in tmp_path.iterdir())
+    assert parts == ["server-v1.log", "server-v1.log.1", "server-v1.log.2"]
+    assert all((tmp_path / p).stat().st_size <= 8192 for p in parts)
+    kept = "".join((tmp_path / p).read_text() for p in reversed(parts)).splitlines()
+    numbers = [int(line.split()[1]) for line in kept]
+    assert numbers == list(range(numbers[0], 3000))  # whole lines, none lost, in order
+    last = proc.tail(log, 150)  # more than the current part holds: the one before too
+    assert len(last) == 150 and [int(x.split()[1]) for x in last] == list(range(2850, 3000))
+
+
+def test_a_killed_writer_loses_no_written_line(tmp_path: Path) -> None:
+    log = tmp_path / "server-v1.log"
+    script = "import time\nprint('before the kill', flush=True)\ntime.sleep(60)\n"
+    pid = _writer(script, log, max_bytes=4096, keep=1)
+    deadline = time.monotonic() + 30
+    while proc.tail(log, 1) != ["before the kill"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(pid, signal.SIGKILL)
+    proc.stop_server(pid, pid, grace=1)
+    assert not list(processes_with(str(log)))  # the log writer ended with the server
+
+
+def test_follow_keeps_reading_across_a_rotation(tmp_path: Path) -> None:
+    from slml.runtime.logfile import RotatingFile
+
+    log = tmp_path / "server-v1.log"
+    sink = RotatingFile(log, max_bytes=1024, keep=2)
+    sink.write_line(b"first\n")
+    stream = proc.follow(log, 1, poll=0.01)
+    assert next(stream) == "first"
+    for i in range(40):  # 40 * 50 bytes: rotates at least once
+        sink.write_line(f"after {i:02d} ".encode() + b"y" * 40 + b"\n")
+    seen = [next(stream) for _ in range(40)]
+    assert [line.split()[1] for line in seen] == [f"{i:02d}" for i in range(40)]
+    assert log.with_name("server-v1.log.1").exists()
+    sink.close()

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -22,7 +23,7 @@ from slml.providers import local_process as proc
 from slml.providers.base import Bundle, NullReporter, Provider, ProviderContext
 from slml.providers.local import LocalProvider
 from slml.runtime.manifest import MANIFEST_FILE, hash_tree
-from slml.state import ProjectState
+from slml.state import ProjectState, RecordUnreadable
 from tests.conftest import _train_iris, write_sklearn_artifact
 
 pytestmark = pytest.mark.e2e
@@ -250,3 +251,108 @@ def test_port_taken_by_another_program_fails_cleanly(provider, project, iris_art
             provider.deploy(ctx=ctx, bundle=provider.build(ctx=ctx))
     assert ctx.state.read_record("dev", "local") is None
     assert provider.status(ctx=ctx).state == "not-deployed"
+
+
+def _record_path(ctx: ProviderContext) -> Path:
+    return ctx.state.record_path(ctx.stage, "local")
+
+
+def test_a_server_the_record_no_longer_names_stops_by_itself(provider, deployed) -> None:
+    ctx, _ = deployed
+    record = ctx.state.read_record("dev", "local")
+    assert proc.find_servers(proc.stage_marker(ctx.project_dir, "dev")) == [record["pid"]]
+    ctx.state.write_record("dev", "local", {**record, "pid": record["pid"] + 100000})
+    _wait(lambda: not proc.is_alive(record["pid"]), timeout=30)  # what a killed deploy leaves
+
+
+def test_a_wrong_shaped_record_is_never_deleted_before_its_server_stops(
+    provider, deployed
+) -> None:
+    ctx, _ = deployed
+    record = ctx.state.read_record("dev", "local")
+    _record_path(ctx).write_text(json.dumps({**record, "pid": str(record["pid"])}))
+    assert provider.status(ctx=ctx).state == "unknown"
+    assert provider.status(ctx=ctx).details["servers"] == [record["pid"]]
+    with pytest.raises(RecordUnreadable, match="'pid' is missing or not a int") as err:
+        provider.destroy(ctx=ctx)
+    assert "destroy --force" in str(err.value)
+    time.sleep(1.5)  # the server does not take an unreadable record for "not me"
+    assert proc.is_our_server(record["pid"]) and _record_path(ctx).exists()
+    assert provider.versions(ctx=ctx) == [1]
+    with pytest.raises(RecordUnreadable):
+        provider.deploy(ctx=ctx, bundle=provider.build(ctx=ctx))
+
+    provider.destroy(ctx=ctx, force=True)
+    assert not proc.is_alive(record["pid"]) and not _record_path(ctx).exists()
+    assert provider.versions(ctx=ctx) == []
+    assert ctx.state.history()[-1]["forced"] is True
+    assert provider.status(ctx=ctx).state == "not-deployed"
+
+
+def test_next_deploy_stops_a_stray_server_of_the_stage(provider, deployed) -> None:
+    ctx, bundle = deployed
+    record = ctx.state.read_record("dev", "local")
+    vdir = Path(record["bundle"])
+    log = vdir.parent / "stray.log"
+    stray = proc.spawn(  # as a deploy killed after spawning would leave it, unrecorded
+        proc.server_command(Path(record["env"]), vdir, host="127.0.0.1", port=record["port"]),
+        cwd=vdir, env=proc.server_env(vdir, {}), log_path=log,
+        marker=proc.stage_marker(ctx.project_dir, "dev"),
+    )  # fmt: skip
+    try:
+        proc.wait_healthy(stray, log_path=log, offset=0, host="127.0.0.1", timeout=90)
+        assert provider.status(ctx=ctx).details["unrecorded_servers"] == [stray]
+        result = provider.deploy(ctx=ctx, bundle=bundle)
+        assert not proc.is_alive(stray)
+        assert any("stopped its unrecorded server" in n for n in result.notes), result.notes
+        assert ctx.state.history()[-2]["event"] == "deploy-killed"
+    finally:
+        proc.stop_server(stray, stray, grace=1.0)
+
+
+def test_listening_beyond_loopback_is_warned_about(provider, deployed) -> None:
+    ctx, bundle = deployed
+    wide = _ctx(ctx.project_dir, ctx.config.model, host="0.0.0.0")
+    (warning,) = provider.plan(ctx=wide, bundle=bundle).warnings
+    assert "accept connections from other machines" in warning
+    assert provider.plan(ctx=ctx, bundle=bundle).warnings == ()
+
+
+def test_server_logs_rotate_and_logs_follows_across(project, iris_artifact, iris_rows, cache):
+    provider = LocalProvider(cache_dir=cache, stop_grace=5.0, log_max_bytes=4096, log_keep=2)
+    ctx = _ctx(project, iris_artifact)
+    provider.deploy(ctx=ctx, bundle=provider.build(ctx=ctx))
+    stream = provider.logs(ctx=ctx, lines=1, follow=True)
+    next(stream)
+    for _ in range(60):  # one JSON line (~250 bytes) each: several rotations
+        provider.invoke(ctx=ctx, payload={"instances": iris_rows})
+    followed = [next(stream) for _ in range(60)]
+    assert sum('"/predict"' in line for line in followed) == 60
+    log = Path(ctx.state.read_record("dev", "local")["log"])
+    parts = sorted(log.parent.glob(log.name + "*"))
+    assert [p.name for p in parts] == [log.name, log.name + ".1", log.name + ".2"]
+    assert all(p.stat().st_size <= 4096 for p in parts)
+    assert any('"/predict"' in line for line in provider.logs(ctx=ctx, lines=5))
+    provider.destroy(ctx=ctx)
+
+
+_BEFORE_STANDBY = "f5dd48b"
+
+
+def test_a_bundle_built_before_standby_still_deploys(provider, project, iris_artifact) -> None:
+    ctx = _ctx(project, iris_artifact)
+    bundle = provider.build(ctx=ctx)
+    runtime = bundle.path / "app" / "slml" / "runtime"
+    old_serve = subprocess.run(  # the runtime of slml before standby servers
+        ["git", "show", f"{_BEFORE_STANDBY}:slml/runtime/serve.py"], capture_output=True,
+        text=True, cwd=Path(__file__).parent,
+    )  # fmt: skip
+    if old_serve.returncode != 0:
+        pytest.skip("the git history of slml is not available here")
+    (runtime / "serve.py").write_text(old_serve.stdout)
+    for module in ("control.py", "logfile.py"):
+        (runtime / module).unlink()
+    result = provider.deploy(ctx=ctx, bundle=bundle)
+    assert _served_version(result.url) == "1" and provider.status(ctx=ctx).state == "running"
+    provider.destroy(ctx=ctx)
+    assert not proc.is_alive(result.outputs["pid"])

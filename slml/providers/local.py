@@ -337,9 +337,10 @@ class LocalProvider:
     ) -> Iterator[str]:
         """The current version's server log (else the newest one, e.g. of a failed
         deploy). With ``follow``, keeps yielding new lines until the caller stops."""
-        with contextlib.suppress(RecordUnreadable):
-            record = None
+        try:
             record = stage_state.read_record(ctx)
+        except RecordUnreadable:  # the newest log still helps to find out what happened
+            record = None
         logs = sorted(self._stage_dir(ctx).glob("server-v*.log"), key=lambda p: p.stat().st_mtime)
         log = Path(record["log"]) if record else (logs[-1] if logs else None)
         if log is None:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -143,3 +145,51 @@ def test_follow_keeps_reading_across_a_rotation(tmp_path: Path) -> None:
     assert [line.split()[1] for line in seen] == [f"{i:02d}" for i in range(40)]
     assert log.with_name("server-v1.log.1").exists()
     sink.close()
+
+
+# -- standby, promote, tied to the record (D27) ----------------------------------------
+
+
+def test_a_server_reads_its_record_on_the_safe_side(tmp_path: Path) -> None:
+    from slml.runtime.control import named_in_record
+
+    record = tmp_path / "local.json"
+    assert named_in_record(record, 42) is False  # absent: nobody keeps it
+    for text, named in [('{"pid": 42}', True), ('{"pid": 43}', False), ('{"pid": "42"}', True),
+                        ("[42]", True), ('{"pid', True)]:  # fmt: skip
+        record.write_text(text)
+        assert named_in_record(record, 42) is named, text
+
+
+def test_standby_joins_the_port_only_when_promoted_and_leaves_the_record(
+    tmp_path: Path, iris_artifact: Path
+) -> None:
+    port, record, log = proc.free_port("127.0.0.1"), tmp_path / "local.json", tmp_path / "s.log"
+    command = [sys.executable, "-m", proc.SERVE_MODULE, "--model", str(iris_artifact),
+               "--port", str(port), "--reuse-port", "--standby", "--record", str(record),
+               "--admin-port", "0"]  # fmt: skip
+    pid = proc.spawn(command, cwd=tmp_path, env=os.environ, log_path=log, control=True,
+                     marker="test/standby")  # fmt: skip
+    try:
+        started = proc.wait_healthy(pid, log_path=log, offset=0, host="127.0.0.1", timeout=60)
+        assert _answers(started.admin_port) and not _answers(port)  # not on the port yet
+        assert proc.promote(pid, log_path=log, offset=0) == port and _answers(port)
+        assert proc.find_servers("test/standby") == [pid]
+        record.write_text(json.dumps({"pid": pid}))
+        proc.release(pid)  # on its own now: it stays while the record names it
+        time.sleep(1.5)
+        assert proc.is_alive(pid)
+        record.write_text(json.dumps({"pid": pid + 1}))
+        deadline = time.monotonic() + 30
+        while proc.is_alive(pid):
+            assert time.monotonic() < deadline, proc.tail(log, 5)
+            time.sleep(0.05)
+        assert any('"event": "exiting"' in line for line in proc.tail(log, 20))
+    finally:
+        proc.stop_server(pid, pid, grace=2)
+
+
+def _answers(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0

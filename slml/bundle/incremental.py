@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from slml.bundle.size import add_file, files_under
+from slml.bundle.staging import staging_path, sweep
 
 RECORD_SUFFIX = ".inputs.json"
 
@@ -126,7 +127,7 @@ def save_record(path: Path, *, inputs: str, outputs: Sequence[Path], data: dict)
     if missing:
         raise FileNotFoundError(f"cannot record outputs that do not exist: {missing}")
     record = BuildRecord(inputs=inputs, outputs=stamps, data=data)  # type: ignore[arg-type]
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
+    tmp = staging_path(Path(path))
     payload = {"inputs": inputs, "outputs": stamps, "data": data}
     tmp.write_text(json.dumps(payload, sort_keys=True), encoding="utf-8")
     os.replace(tmp, path)
@@ -163,7 +164,8 @@ def zip_onto(base: Path, src: Path, dest: Path, *, exclude: Collection[str] = ()
     appended name is already in ``base`` (a zip must not hold two entries of one name)."""
     src, dest = Path(src), Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
+    sweep(dest.parent)  # what builds killed mid-write left here
+    tmp = staging_path(dest)
     shutil.copyfile(base, tmp)
     try:
         with zipfile.ZipFile(tmp, "a", compression=zipfile.ZIP_DEFLATED) as zf:

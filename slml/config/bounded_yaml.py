@@ -24,6 +24,9 @@ MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 32
 MAX_NODES = 10_000
 
+#: libyaml's parser when built in: PyYAML's own scanner slows down on deep flow nesting
+#: (its simple-key lookahead is quadratic in depth: ~1 s for 1,000 levels), libyaml's not.
+_EVENT_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _OPEN = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
 _CLOSE = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 _HINT = "slml.yaml is a short, flat file: see `slml init` for its shape"
@@ -54,7 +57,7 @@ def load_bounded(text: str, *, source: str) -> Any:
 
 def _check_depth(text: str, *, source: str) -> None:
     depth = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+    for event in yaml.parse(text, Loader=_EVENT_LOADER):
         if isinstance(event, _OPEN):
             depth += 1
             if depth > MAX_DEPTH:

@@ -146,3 +146,11 @@ def test_help_shows_no_type_after_boolean_flags(capsys: pytest.CaptureFixture[st
             main(argv)
         out = capsys.readouterr().out
         assert "<bool>" not in out and "--help" in out
+
+
+def test_disk_full_names_the_file_and_its_free_space_when_the_os_says(tmp_path: Path) -> None:
+    error = OSError(errno.EDQUOT, os.strerror(errno.EDQUOT), str(tmp_path / "bundle.zip"))
+    mapped = translate(error)
+    assert isinstance(mapped, DiskFull) and "quota is exceeded" in mapped.message
+    assert f"writing {tmp_path}/bundle.zip" in mapped.message
+    assert f"file system of {tmp_path}:" in mapped.message

@@ -22,7 +22,9 @@ from slml.bundle.staging import staging_path, sweep
 from slml.bundle.uvtool import Runner, run_uv, stderr_tail
 from slml.errors import PackagingError
 
-RUNTIME_REQUIREMENTS = ("starlette>=0.37", "uvicorn>=0.29")
+# slml/runtime/protocol.py subclasses uvicorn's H11Protocol: bundles get the minor series
+# it was tested with, never a newer uvicorn whose internals may have moved
+RUNTIME_REQUIREMENTS = ("starlette>=0.37", "uvicorn>=0.54,<0.55")
 EXTRA_REQUIREMENTS = {"lambda": ("mangum>=0.17",), "azure": ("azure-functions>=1.20",)}
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 

@@ -76,7 +76,8 @@ def service_name(name: str, stage: str) -> str:
 
 
 def container_env(spec: CloudRunSpec) -> dict[str, str]:
-    """The container's environment: the user's ``gcp.env`` plus SLML_MODEL_DIR.
+    """The container's environment: the user's ``gcp.env`` plus SLML_MODEL_DIR, and a
+    request limit no lower than the service's ``concurrency``.
     Raises ConfigError for a variable Cloud Run reserves."""
     reserved = sorted(RESERVED_ENV & set(spec.env))
     if reserved:
@@ -84,7 +85,10 @@ def container_env(spec: CloudRunSpec) -> dict[str, str]:
             f"gcp.env: {', '.join(reserved)} is set by Cloud Run and cannot be configured",
             hint="remove it from gcp.env; the container reads $PORT as Cloud Run sets it",
         )
-    return {**spec.env, "SLML_MODEL_DIR": MODEL_DIR}
+    # the runtime answers 503 past SLML_MAX_CONCURRENCY (256 by default): never below
+    # what Cloud Run sends one instance
+    limit = {"SLML_MAX_CONCURRENCY": str(max(spec.concurrency, 256))}
+    return {**limit, **spec.env, "SLML_MODEL_DIR": MODEL_DIR}
 
 
 def is_public(spec: CloudRunSpec) -> bool:

@@ -62,9 +62,19 @@ def test_service_properties_that_matter(built) -> None:
     assert {e["name"]: e["value"] for e in container["envs"]} == {
         "A": "b",
         "SLML_MODEL_DIR": "/app/model",
+        "SLML_MAX_CONCURRENCY": "256",  # never below concurrency (40 here)
     }
     assert container["image"] == "(known after deploy)"  # the pushed digest
     assert "template" in by_type[SERVICE].unknowns
+
+
+def test_the_runtime_limit_follows_a_high_concurrency() -> None:
+    from slml.infra.cloudrun import CloudRunSpec, container_env
+    from slml.infra.image import ImageSource
+
+    spec = CloudRunSpec(service="s", region="r", image=ImageSource(image_uri="i"),
+                        concurrency=1000)
+    assert container_env(spec)["SLML_MAX_CONCURRENCY"] == "1000"
 
 
 def test_building_creates_the_registry_and_an_amd64_pushed_image(built) -> None:

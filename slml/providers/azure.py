@@ -64,6 +64,7 @@ class AzureProvider(PulumiProvider):
             python_version=section.python_version,
             auth=section.auth,
             reporter=ctx.reporter,
+            requirements_changes=ctx.config.requirements,
         )
 
     def program(self, *, ctx: ProviderContext, bundle: Bundle) -> Program:

@@ -31,6 +31,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
@@ -54,7 +55,7 @@ from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import files_under, measure, zip_dir
 from slml.bundle.slim import slim
 from slml.bundle.uvtool import Runner
-from slml.bundle.variants import prefer_cpu
+from slml.bundle.variants import model_requirements
 from slml.providers.base import Bundle, NullReporter, Reporter, SizeReport
 from slml.runtime.manifest import artifact_digest
 from slml.templates import render
@@ -181,8 +182,10 @@ def build_azure_package(
     reporter: Reporter | None = None,
     cache_dir: Path | None = None,
     runner: Runner = subprocess.run,
+    requirements_changes: Any = None,
 ) -> Bundle:
-    """Build the Function App package for ``artifact_dir`` under ``out_dir``.
+    """Build the Function App package for ``artifact_dir`` under ``out_dir`` (its
+    requirements changed by slml.yaml's ``requirements:``, ``requirements_changes``).
 
     Incremental: dependencies come from the cache (``cached_dependencies``); when only
     the model or the app changed, the package keeps its dependency tree and the zip is
@@ -197,8 +200,8 @@ def build_azure_package(
     target = azure_target(python_version)
     manifest = verified_manifest(artifact_dir)
     started = time.perf_counter()
-    model_requirements, variant_notes = prefer_cpu(manifest.get("requirements") or [])
-    requirements = azure_requirements(model_requirements)
+    model_reqs, variant_notes = model_requirements(manifest, requirements_changes, cpu=True)
+    requirements = azure_requirements(model_reqs)
     reporter.step(f"resolving {len(requirements)} requirements for {target.describe()}")
     lock = resolve_lock(requirements, target=target, cache_dir=cache, runner=runner)
     deps = cached_dependencies(lock, target=target, cache_dir=cache, runner=runner)

@@ -28,6 +28,7 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import slml
 from slml.artifact.store import copy_artifact, verified_manifest
@@ -37,7 +38,7 @@ from slml.bundle.lock import Lock, Target, resolve_lock, runtime_requirements
 from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import files_under
 from slml.bundle.uvtool import Runner, run_uv
-from slml.bundle.variants import prefer_cpu
+from slml.bundle.variants import model_requirements
 from slml.errors import ConfigError
 from slml.providers.base import Bundle, SizeReport
 from slml.runtime.manifest import MANIFEST_FILE, artifact_digest
@@ -217,8 +218,10 @@ def build_container_context(
     measure: bool = True,
     bytecode: bool = True,
     runner: Runner = subprocess.run,
+    requirements_changes: Any = None,
 ) -> Bundle:
-    """Resolve the artifact's requirements plus the runtime's for linux x86_64 and
+    """Resolve the artifact's requirements (changed by slml.yaml's ``requirements:``,
+    ``requirements_changes``) plus the runtime's for linux x86_64 and
     ``python_version``, write the build context at ``dest`` (replacing it), and
     optionally ``model_tar`` (SageMaker). ``bytecode`` counts the .pyc files pip writes
     in the image (slower to measure, cached per lock). Raises ArtifactError/IntegrityError for a bad
@@ -228,8 +231,8 @@ def build_container_context(
     artifact_dir, dest = Path(artifact_dir), Path(dest)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     manifest, digest = _read_artifact(artifact_dir)
-    model_requirements, variant_notes = prefer_cpu(manifest.get("requirements", []))
-    requirements = [*model_requirements, *runtime_requirements()]
+    model_reqs, variant_notes = model_requirements(manifest, requirements_changes, cpu=True)
+    requirements = [*model_reqs, *runtime_requirements()]
     target = Target(provider, python_version=python_version, platform=LOCK_PLATFORM)
     lock = resolve_lock(requirements, target=target, cache_dir=cache, runner=runner)
     context_reused = _write_context_if_changed(

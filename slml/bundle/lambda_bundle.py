@@ -40,7 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from filelock import FileLock
 
@@ -64,7 +64,7 @@ from slml.bundle.size import MB, human, measure, package_sizes, zip_dir
 from slml.bundle.size_advice import too_large_hint
 from slml.bundle.slim import slim
 from slml.bundle.uvtool import Runner
-from slml.bundle.variants import prefer_cpu
+from slml.bundle.variants import model_requirements
 from slml.errors import PackageTooLarge, PackagingError
 from slml.providers.base import Bundle, NullReporter, Reporter, SizeReport
 from slml.runtime.manifest import artifact_digest
@@ -90,6 +90,7 @@ class LambdaOptions:
     architecture: str = "x86_64"
     large_bundle: Literal["fail", "image"] = "fail"
     bytecode: Mode = "auto"
+    requirements: Any = None  # slml.yaml's requirements: (RequirementsConfig)
 
 
 def layer_key(lock: Lock, target: Target, interpreter: Interpreter | None = None) -> str:
@@ -380,8 +381,8 @@ def build_lambda_bundle(
     manifest = verified_manifest(artifact_dir)
     target = target or lambda_target(options.runtime, options.architecture)
     interpreter, why = choose_interpreter(options.bytecode, target.python_version, finder=finder)
-    model_requirements, variant_notes = prefer_cpu(manifest.get("requirements", []))
-    requirements = [*model_requirements, *runtime_requirements(("lambda",))]
+    model_reqs, variant_notes = model_requirements(manifest, options.requirements, cpu=True)
+    requirements = [*model_reqs, *runtime_requirements(("lambda",))]
     reporter.step(f"resolving dependencies for {target.describe()}")
     lock = _resolve(requirements, target=target, options=options, cache_dir=cache_dir,
                     runner=runner)  # fmt: skip

@@ -35,6 +35,7 @@ from slml.bundle.env import ensure_env, env_is_ready
 from slml.bundle.lock import Target, read_lock, resolve_lock, runtime_requirements
 from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.uvtool import Runner
+from slml.bundle.variants import model_requirements
 from slml.errors import PackagingError
 from slml.providers.base import Bundle, NullReporter, Reporter, SizeReport
 from slml.runtime.manifest import artifact_digest, hash_tree
@@ -60,8 +61,10 @@ def build_local_bundle(
     reporter: Reporter | None = None,
     cache_dir: Path | None = None,
     runner: Runner = subprocess.run,
+    requirements_changes: Any = None,
 ) -> Bundle:
-    """Build (or rebuild) the bundle for ``artifact_dir`` at ``out_dir``.
+    """Build (or rebuild) the bundle for ``artifact_dir`` at ``out_dir`` (its
+    requirements changed by slml.yaml's ``requirements:``, ``requirements_changes``).
 
     Blocking; reuses the cached lock and environment when the requirements did not
     change. Raises ArtifactError/IntegrityError for a bad artifact (before anything is
@@ -71,7 +74,8 @@ def build_local_bundle(
     reporter = reporter or NullReporter()
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     manifest = verified_manifest(artifact_dir)
-    requirements = runtime_requirements() + list(manifest.get("requirements") or [])
+    model_reqs, _notes = model_requirements(manifest, requirements_changes, cpu=False)
+    requirements = runtime_requirements() + model_reqs
     reporter.step(f"resolving {len(requirements)} requirements for {target.describe()}")
     started = time.perf_counter()
     lock = resolve_lock(requirements, target=target, cache_dir=cache, runner=runner)

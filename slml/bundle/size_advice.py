@@ -39,7 +39,8 @@ def too_large_hint(
         fixes.append(ONNX)
     if flavor == "sklearn":
         fixes += [fix for framework, fix in NATIVE.items() if framework in names]
-    big_extras = [n for n, _ in top if n in ("pyarrow", "pandas", "matplotlib", "plotly")]
+    big_extras = [n for n, _ in top if n in ("pyarrow", "pandas", "matplotlib", "plotly")
+                  and n in names]  # only a direct requirement can be dropped
     if big_extras:
         fixes.append(
             f"leave out what serving does not use ({', '.join(big_extras)}): "

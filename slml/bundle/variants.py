@@ -10,21 +10,60 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
+
+from slml.errors import ArtifactError, ConfigError
 
 CPU_VARIANTS = {"xgboost": "xgboost-cpu"}
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(.*)$", re.DOTALL)
 
 
-def prefer_cpu(requirements: Sequence[str]) -> tuple[list[str], tuple[str, ...]]:
+def model_requirements(
+    manifest: dict[str, Any], changes: Any = None, *, cpu: bool
+) -> tuple[list[str], tuple[str, ...]]:
+    """The artifact's requirements after slml.yaml's ``requirements:`` (``changes``, a
+    RequirementsConfig) and, for a CPU-only target (``cpu``), the CPU variants; with a
+    note per change. Raises ConfigError naming a removed/replaced name not there."""
+    from slml.artifact.requirements import adjust, requirement_name
+
+    derived = list(manifest.get("requirements") or [])
+    notes: tuple[str, ...] = ()
+    chosen: set[str] = set()
+    if changes is not None and (changes.add or changes.remove or changes.replace):
+        try:
+            derived = adjust(
+                derived, add=changes.add, remove=changes.remove, replace=changes.replace
+            )
+        except ArtifactError as exc:
+            raise ConfigError(f"requirements: {exc.message}") from None
+        chosen = {requirement_name(r) for r in [*changes.add, *changes.replace.values()]}
+        notes = (f"requirements changed by slml.yaml: {_describe(changes)}",)
+    if not cpu:
+        return derived, notes
+    swapped, cpu_notes = prefer_cpu(derived, keep=chosen)
+    return swapped, notes + cpu_notes
+
+
+def _describe(changes: Any) -> str:
+    parts = [f"removed {', '.join(changes.remove)}"] if changes.remove else []
+    parts += [f"{old} → {new}" for old, new in changes.replace.items()]
+    parts += [f"added {', '.join(changes.add)}"] if changes.add else []
+    return "; ".join(parts)
+
+
+def prefer_cpu(
+    requirements: Sequence[str], *, keep: set[str] | frozenset[str] = frozenset()
+) -> tuple[list[str], tuple[str, ...]]:
     """``requirements`` with each framework that has a CPU-only variant swapped for it
-    (same version specifier), and one note per swap."""
+    (same version specifier), except the names in ``keep`` (chosen by the user), and
+    one note per swap."""
     out: list[str] = []
     notes: list[str] = []
     for requirement in requirements:
         match = _NAME.match(requirement)
         name = re.sub(r"[-_.]+", "-", match.group(1)).lower() if match else ""
         variant = CPU_VARIANTS.get(name)
-        if match is None or variant is None:
+        if match is None or variant is None or name in keep:
             out.append(requirement)
             continue
         out.append(f"{variant}{match.group(2)}")

@@ -21,6 +21,7 @@ from slml.config.sections import (
     AzureConfig,
     GcpConfig,
     LocalConfig,
+    RequirementsConfig,
     SageMakerConfig,
 )
 from slml.errors import ConfigError
@@ -80,6 +81,10 @@ class ProjectConfig(BaseModel):
     sagemaker: SageMakerConfig = Field(default_factory=SageMakerConfig)
     gcp: GcpConfig = Field(default_factory=GcpConfig)
     azure: AzureConfig = Field(default_factory=AzureConfig)
+    requirements: RequirementsConfig = Field(
+        default_factory=RequirementsConfig,
+        description="remove / replace / add requirements of the artifact when building",
+    )
 
     @field_validator("model", mode="before")
     @classmethod

@@ -199,3 +199,18 @@ class AzureConfig(Section):
         "the first day of the deploy's month; deploy again before it expires",
     )
     env: EnvVars = Field(default_factory=dict)
+
+
+_REQUIREMENT = r"^\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[^\]]*\])?\s*([<>=!~;@ ].*)?$"
+_DIST_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+class RequirementsConfig(Section):
+    """`requirements:` changes to the artifact's derived requirements, applied when a
+    bundle is built (the artifact itself is never changed): ``remove`` names, ``replace``
+    a name by another requirement, ``add`` (re-pins a name already there)."""
+
+    add: list[Annotated[str, Field(pattern=_REQUIREMENT)]] = Field(default_factory=list)
+    remove: list[Annotated[str, Field(pattern=_DIST_NAME)]] = Field(default_factory=list)
+    replace: dict[Annotated[str, Field(pattern=_DIST_NAME)],
+                  Annotated[str, Field(pattern=_REQUIREMENT)]] = Field(default_factory=dict)

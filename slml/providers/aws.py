@@ -56,7 +56,7 @@ class AwsProvider(PulumiProvider):
         cfg = self.cfg(ctx)
         options = LambdaOptions(
             runtime=cfg.runtime, architecture=cfg.architecture, large_bundle=cfg.large_bundle,
-            bytecode=cfg.bytecode,
+            bytecode=cfg.bytecode, requirements=ctx.config.requirements,
         )  # fmt: skip
         return build_lambda_bundle(
             ctx.config.model, ctx.state.build_dir(self.name), options=options,

@@ -85,6 +85,7 @@ class AzureProvider(PulumiProvider):
             python_version=section.python_version,
             auth=section.auth,
             reporter=ctx.reporter,
+            requirements_changes=ctx.config.requirements,
         )
 
     def preflight(self, *, ctx: ProviderContext) -> None:

@@ -74,6 +74,7 @@ def build(ctx: ProviderContext, provider: str, *, python_version: str, tarball: 
         python_version=python_version,
         cache_dir=cache_dir(),
         model_tar=out / "model.tar.gz" if tarball else None,
+        requirements_changes=ctx.config.requirements,
     )
 
 

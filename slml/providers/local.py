@@ -81,6 +81,7 @@ class LocalProvider:
             target=Target.here(PROVIDER),
             reporter=ctx.reporter,
             cache_dir=self.cache_dir,
+            requirements_changes=ctx.config.requirements,
         )
 
     def plan(self, *, ctx: ProviderContext, bundle: Bundle) -> Plan:

@@ -20,7 +20,11 @@ def test_the_error_names_the_largest_packages() -> None:
     assert "catboost 300" in str(info.value) and "plotly" in str(info.value)
     hint = info.value.hint or ""
     assert "ONNX" not in hint  # no converter slml can run for CatBoost
-    assert "--drop plotly" in hint and "large_bundle: image" in hint
+    assert "--drop" not in hint  # plotly comes with catboost: not a requirement to drop
+    assert "large_bundle: image" in hint
+    _, frame_hint = too_large_hint((("pyarrow", 120 * MB),), flavor="statsmodels",
+                                   requirements=["statsmodels==0.15.0", "pyarrow==26.0.1"])
+    assert "--drop pyarrow" in frame_hint
 
 
 def test_fixes_follow_the_framework() -> None:

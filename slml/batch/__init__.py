@@ -177,6 +177,11 @@ def _score_all(table: Table, output: Output, engine: Engine, features: list[str]
                 _add(counts, earlier)
                 continue
             chunks[chunk.index] = chunk
+            if chunk.csv is not None:
+                yield Work(chunk.index, [], True, csv=chunk.csv, width=len(table.header),
+                           features=tuple(map(table.header.index, features)),
+                           keep=tuple(map(table.header.index, options.keep)))  # fmt: skip
+                continue
             rows = chunk.select(features)
             if chunk.bad:
                 rows = [r for i, r in enumerate(rows) if i not in chunk.bad]
@@ -187,7 +192,12 @@ def _score_all(table: Table, output: Output, engine: Engine, features: list[str]
         chunk = chunks.pop(item.key)
         began = time.perf_counter()
         scored = with_unreadable(scored, len(chunk), chunk.bad)
-        _add(counts, output.write(chunk, scored, seconds=time.perf_counter() - began))
+        if chunk.csv is not None:
+            kept = {table.header[j]: values for j, values in scored.kept.items()}
+        else:
+            kept = {name: chunk.column(name) for name in options.keep}
+        record = output.write(chunk, scored, kept=kept, seconds=time.perf_counter() - began)
+        _add(counts, record)
         if progress is not None:
             progress(counts["rows"], total, table.fraction_read())
         if options.max_errors is not None and counts["errors"] > options.max_errors:

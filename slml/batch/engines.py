@@ -36,6 +36,16 @@ class Work:
     key: int
     rows: list[Any]
     text: bool
+    csv: str | None = None  # instead of rows: CSV lines, parsed by the worker
+    width: int = 0
+    features: tuple[int, ...] = ()
+    keep: tuple[int, ...] = ()
+
+    def frame(self) -> dict[str, Any]:
+        if self.csv is None:
+            return {"id": self.key, "rows": self.rows, "text": self.text}
+        return {"id": self.key, "csv": self.csv, "width": self.width,
+                "features": list(self.features), "keep": list(self.keep)}  # fmt: skip
 
 
 class Engine(Protocol):
@@ -91,12 +101,9 @@ class _Worker:
 
     def score(self, item: Work) -> Scored:
         assert self.proc.stdin is not None
-        frame = {"id": item.key, "rows": item.rows, "text": item.text}
-        self.proc.stdin.write(json.dumps(frame, allow_nan=False) + "\n")
+        self.proc.stdin.write(json.dumps(item.frame(), allow_nan=False) + "\n")
         self.proc.stdin.flush()
-        answer = self._read()
-        return Scored(answer["ok"], answer["predictions"],
-                      [tuple(e) for e in answer["errors"]])  # fmt: skip
+        return Scored.from_dict(self._read())
 
     def close(self) -> None:
         if self.proc.stdin is not None and not self.proc.stdin.closed:
@@ -200,7 +207,7 @@ class RayEngine:
             if not idle:
                 yield from self._collect(pending, idle)
             actor = idle.pop()
-            pending[actor.score.remote(item.rows, item.text)] = (item, actor)
+            pending[actor.score.remote(item.frame())] = (item, actor)
         while pending:
             yield from self._collect(pending, idle)
 
@@ -210,8 +217,7 @@ class RayEngine:
         for ref in done:
             item, actor = pending.pop(ref)
             idle.append(actor)
-            ok, predictions, errors = self._ray.get(ref)
-            yield item, Scored(ok, predictions, [tuple(e) for e in errors])
+            yield item, Scored.from_dict(self._ray.get(ref))
 
     def close(self) -> None:
         for actor in getattr(self, "_actors", []):
@@ -231,8 +237,7 @@ class _RayScorer:
     def ready(self) -> bool:
         return True
 
-    def score(self, rows: list[Any], text: bool) -> tuple[list[int], list[Any], list[Any]]:
-        from slml.runtime.batch import score
+    def score(self, frame: dict[str, Any]) -> dict[str, Any]:
+        from slml.runtime.batch import score_frame
 
-        scored = score(self.model, rows, text=text)
-        return scored.ok, scored.predictions, [list(e) for e in scored.errors]
+        return score_frame(self.model, frame).as_dict()

@@ -81,10 +81,12 @@ class Output:
         path = self._path("_done", f"{PART.format(index)}.json")
         return json.loads(self.fs.cat_file(path)) if self.fs.exists(path) else None
 
-    def write(self, chunk: Chunk, scored: Scored, *, seconds: float) -> dict[str, Any]:
-        """Write partition ``chunk.index`` (predictions, then errors, then its record)."""
+    def write(self, chunk: Chunk, scored: Scored, *, kept: dict[str, list[Any]],
+              seconds: float) -> dict[str, Any]:
+        """Write partition ``chunk.index`` (predictions, then errors, then its record);
+        ``kept`` holds the pass-through columns' values for every row of the chunk."""
         name = PART.format(chunk.index)
-        self._write_bytes(self._path(f"{name}.{self.format}"), self._table(chunk, scored))
+        self._write_bytes(self._path(f"{name}.{self.format}"), self._table(chunk, scored, kept))
         errors = "".join(
             json.dumps({"row": chunk.start + i, "code": code, "message": message}) + "\n"
             for i, code, message in sorted(scored.errors)
@@ -118,10 +120,9 @@ class Output:
             handle.write(data)
         self.fs.mv(tmp, path)
 
-    def _table(self, chunk: Chunk, scored: Scored) -> bytes:
+    def _table(self, chunk: Chunk, scored: Scored, passed: dict[str, list[Any]]) -> bytes:
         rows = [chunk.start + i for i in scored.ok]
-        kept = {name: [values[i] for i in scored.ok]
-                for name, values in ((n, chunk.column(n)) for n in self.keep)}  # fmt: skip
+        kept = {name: [passed[name][i] for i in scored.ok] for name in self.keep}
         if self.format == "jsonl":
             lines = (
                 json.dumps({"row": row, **{n: v[j] for n, v in kept.items()},

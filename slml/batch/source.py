@@ -39,9 +39,11 @@ class Chunk:
     rows: list[list[Any]]
     text: bool
     bad: dict[int, str] = field(default_factory=dict)  # row in chunk -> why unreadable
+    csv: str | None = None  # instead of rows: the CSV lines, for the worker to parse
+    size: int = 0  # rows in ``csv``
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return self.size if self.csv is not None else len(self.rows)
 
     def column(self, name: str) -> list[Any]:
         at = self.header.index(name)
@@ -151,30 +153,61 @@ class Table:
         return Chunk(index, start, tuple(self.header), rows, text, bad)
 
     def _csv(self, handle: Any) -> Iterator[Chunk]:
-        reader = csv.reader(io.TextIOWrapper(handle, encoding="utf-8", newline=""))
-        next(reader, None)  # the header
-        width = len(self.header)
+        """CSV lines are passed on as text, parsed (in parallel) by the workers; only a
+        block holding a quote, where a line may not be a row, is parsed here."""
+        pending: list[str] = []
+        index = 0
+        for lines in self._csv_lines(handle):
+            pending += lines
+            while len(pending) >= self.chunk_rows:
+                cut, pending = pending[: self.chunk_rows], pending[self.chunk_rows :]
+                yield self._text_chunk(index, cut)
+                index += 1
+        if pending:
+            yield self._text_chunk(index, pending)
 
-        def blocks() -> Iterator[list[list[Any]]]:
-            row = 0
-            try:
-                while block := list(itertools.islice(reader, 8192)):
-                    if set(map(len, block)) == {width}:  # the usual case, checked in C
-                        row += len(block)
-                        yield block
-                        continue
-                    block = [fields for fields in block if fields]  # blank lines
-                    for i, fields in enumerate(block):
-                        if len(fields) != width:
-                            self._bad[row + i] = (f"the CSV row has {len(fields)} fields, "
-                                                  f"expected {width}")
-                            block[i] = [""] * width
-                    row += len(block)
-                    yield block
-            except csv.Error as exc:
-                raise SourceError(f"{self.url} is not a readable CSV file: {exc}") from None
+    def _text_chunk(self, index: int, rows: list[str]) -> Chunk:
+        return Chunk(index, index * self.chunk_rows, tuple(self.header), [], True,
+                     csv="".join(rows), size=len(rows))  # fmt: skip
 
-        yield from self._partitions(blocks(), text=True)
+    def _csv_lines(self, handle: Any) -> Iterator[list[str]]:
+        """Blocks of CSV rows, each one row's text with its line end. Blocking."""
+        rest = b""
+        first = True
+        while block := handle.read(1 << 20):
+            block = rest + block
+            cut = block.rfind(b"\n") + 1
+            block, rest = block[:cut], block[cut:]
+            if block.count(b'"') % 2:  # a quoted field goes on past this line end
+                block, rest = b"", block + rest
+                continue
+            if first:
+                block = block.split(b"\n", 1)[1] if b"\n" in block else b""
+                first = False
+            yield self._rows_text(block)
+        if rest:
+            yield self._rows_text(rest if not first else b"")
+
+    def _rows_text(self, block: bytes) -> list[str]:
+        try:
+            text = block.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SourceError(f"{self.url} is not UTF-8 text: {exc}") from None
+        if '"' not in text:  # one line, one row
+            return [line + "\n" for line in text.split("\n") if line.strip()]
+        out = io.StringIO()
+        writer = csv.writer(out)
+        rows: list[str] = []
+        try:
+            for fields in csv.reader(io.StringIO(text)):
+                if fields:
+                    writer.writerow(fields)
+                    rows.append(out.getvalue())
+                    out.seek(0)
+                    out.truncate()
+        except csv.Error as exc:
+            raise SourceError(f"{self.url} is not a readable CSV file: {exc}") from None
+        return rows
 
     def _jsonl(self, handle: Any) -> Iterator[Chunk]:
         lines = io.TextIOWrapper(handle, encoding="utf-8", newline="")

@@ -8,8 +8,10 @@ the rules of the endpoint's ``text/csv`` parser. A row that fails validation or
 prediction is reported with its index and error; the others are still predicted.
 
 Worker protocol (``python -m slml.runtime.batch MODEL_DIR``): one JSON object per line
-on stdin, ``{"id": K, "rows": [...], "text": false}``; one answer per line on stdout,
-``{"id": K, "ok": [i, ...], "predictions": [...], "errors": [[i, code, message], ...]}``.
+on stdin, ``{"id": K, "rows": [...], "text": false}`` or CSV lines as they are in the file,
+``{"id": K, "csv": "...", "width": W, "features": [j, ...], "keep": [j, ...]}``; one answer
+per line on stdout, ``{"id": K, "ok": [i, ...], "predictions": [...], "errors": [[i, code,
+message], ...], "kept": {j: [...]}}``.
 The first line written is ``{"ready": true, ...}`` once the model is loaded, or
 ``{"ready": false, "error": "..."}``.
 """
@@ -58,10 +60,16 @@ class Scored:
     ok: list[int] = field(default_factory=list)
     predictions: list[Any] = field(default_factory=list)
     errors: list[tuple[int, str, str]] = field(default_factory=list)
+    kept: dict[int, list[Any]] = field(default_factory=dict)  # CSV text: column -> values
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "predictions": self.predictions,
-                "errors": [list(e) for e in self.errors]}  # fmt: skip
+                "errors": [list(e) for e in self.errors], "kept": self.kept}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Scored:
+        return cls(data["ok"], data["predictions"], [tuple(e) for e in data["errors"]],
+                   {int(k): v for k, v in (data.get("kept") or {}).items()})  # fmt: skip
 
 
 SPLIT_BELOW = 64  # a failing run of rows shorter than this is checked row by row
@@ -118,6 +126,27 @@ def _in_order(result: Scored) -> Scored:
     order = sorted(range(len(result.ok)), key=result.ok.__getitem__)
     return Scored([result.ok[j] for j in order], [result.predictions[j] for j in order],
                   sorted(result.errors))
+
+
+def score_csv(model: LoadedModel, text: str, *, width: int, features: list[int],
+              keep: list[int]) -> Scored:
+    """Score CSV lines (no header): a row with other than ``width`` fields is unreadable;
+    ``features`` are the model's columns, ``keep`` the ones returned in ``kept``."""
+    rows = [r for r in csv.reader(io.StringIO(text)) if r]
+    bad = {i: f"the CSV row has {len(r)} fields, expected {width}"
+           for i, r in enumerate(rows) if len(r) != width}  # fmt: skip
+    readable = [[r[j] for j in features] for i, r in enumerate(rows) if i not in bad]
+    scored = with_unreadable(score(model, readable, text=True), len(rows), bad)
+    scored.kept = {j: [r[j] if len(r) == width else None for r in rows] for j in keep}
+    return scored
+
+
+def score_frame(model: LoadedModel, frame: dict[str, Any]) -> Scored:
+    """Score one frame of the worker protocol (rows, or CSV lines)."""
+    if frame.get("csv") is not None:
+        return score_csv(model, frame["csv"], width=frame["width"], features=frame["features"],
+                         keep=frame["keep"])
+    return score(model, frame["rows"], text=bool(frame.get("text")))
 
 
 def with_unreadable(scored: Scored, size: int, bad: dict[int, str]) -> Scored:
@@ -228,7 +257,7 @@ def worker(model_dir: str, stdin: Any = None, stdout: Any = None) -> int:
         if not line.strip():
             continue
         job = json.loads(line)
-        scored = score(model, job["rows"], text=bool(job.get("text")))
+        scored = score_frame(model, job)
         stdout.write(json.dumps({"id": job["id"], **scored.as_dict()}, allow_nan=False) + "\n")
         stdout.flush()
     return 0

@@ -161,3 +161,24 @@ def test_missing_columns_other_outputs_and_changed_jobs_are_refused(
     assert "--overwrite" in done.stderr
     batch(str(src), str(tmp_path / "out"), "--model", str(iris_artifact), "--chunk-rows", "7",
           "--overwrite", cwd=tmp_path, check=0)
+
+
+def test_quoted_csv_fields_keep_rows_and_pass_through(tmp_path: Path, iris_artifact: Path,
+                                                      iris_model) -> None:
+    src = tmp_path / "in.csv"
+    ids = ['plain', 'has, comma', 'has\nnewline', 'has "quotes"']
+    lines = ["id," + ",".join(IRIS_COLUMNS)]
+    for i, ident in enumerate(ids):
+        quoted = '"' + ident.replace('"', '""') + '"' if any(c in ident for c in ',\n"') else ident
+        lines.append(f"{quoted},5.1,3.5,1.4,{0.2 + i}")
+    lines.append("short,1.0")  # too few fields: its own error, the rest still scored
+    src.write_text("\n".join(lines) + "\n")
+    batch(str(src), str(tmp_path / "out"), "--model", str(iris_artifact), "--keep", "id",
+          "--format", "jsonl", "--chunk-rows", "2", cwd=tmp_path, check=1)
+    got = [json.loads(x) for p in sorted((tmp_path / "out").glob("part-*.jsonl"))
+           for x in p.read_text().splitlines()]  # fmt: skip
+    assert [(g["row"], g["id"]) for g in got] == list(enumerate(ids))
+    values = np.array([[5.1, 3.5, 1.4, 0.2 + i] for i in range(len(ids))])
+    assert [g["prediction"] for g in got] == iris_model.predict(values).tolist()
+    (error,) = [json.loads(x) for x in (tmp_path / "out/errors.jsonl").read_text().splitlines()]
+    assert (error["row"], error["code"]) == (4, "unreadable_row")

@@ -107,7 +107,7 @@ def _save_broken_model(project: Path) -> None:
     script = (
         "import sys; sys.path.insert(0, '.'); import slml; from broken_model import Broken; "
         "slml.save_model(Broken(), 'artifacts/iris', name='iris', version='3', "
-        "overwrite=True, flavor='python', check=False)"  # the save check would refuse it
+        "overwrite=True, flavor='python', check=False)"  # the save-time check would refuse it
     )
     subprocess.run([sys.executable, "-c", script], cwd=project, check=True, timeout=120)
 

@@ -128,3 +128,8 @@ def require_extra(extra: str, *modules: str) -> None:
                 f"with slml[{extra}]",
                 hint=f"pip install 'slml[{extra}]'",
             ) from None
+
+
+def a_or_an(noun: str) -> str:
+    """``noun`` with its indefinite article, for messages: "an IrisNet", "a Booster"."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"

@@ -147,3 +147,17 @@ def test_an_installed_class_is_not_user_code(
         assert "not from your own code" in str(info.value)
         assert "ONNX" in (info.value.hint or "")
     assert not (tmp_path / "m").exists()
+
+
+def test_messages_say_an_before_a_vowel() -> None:
+    import slml
+    from slml.errors import UnsupportedModel, a_or_an
+
+    assert (a_or_an("IrisNet"), a_or_an("Booster")) == ("an IrisNet", "a Booster")
+
+    class IrisNet:  # neither an estimator nor a class with predict
+        pass
+
+    with pytest.raises(UnsupportedModel, match="cannot be saved with flavor 'sklearn'") as info:
+        slml.save_model(IrisNet(), "unused", flavor="sklearn")
+    assert info.value.message.startswith("an IrisNet")

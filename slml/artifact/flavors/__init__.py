@@ -32,7 +32,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from slml.errors import ArtifactError, UnsupportedModel
+from slml.errors import ArtifactError, UnsupportedModel, a_or_an
 
 GROUP = "slml.flavors"
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
@@ -132,7 +132,7 @@ def detect(model: Any, *, flavor: str | None = None) -> ModuleType:
         module = flavor_module(flavor)
         if not getattr(module, "accepts", module.matches)(model):
             raise UnsupportedModel(
-                f"a {type(model).__name__} cannot be saved with flavor {flavor!r}: "
+                f"{a_or_an(type(model).__name__)} cannot be saved with flavor {flavor!r}: "
                 f"{module.EXPECTS}",
                 hint=f"supported: {supported()}",
             )
@@ -140,8 +140,8 @@ def detect(model: Any, *, flavor: str | None = None) -> ModuleType:
         module = next((m for m in registered().values() if m.matches(model)), None)
         if module is None:
             raise UnsupportedModel(
-                f"slml does not know how to save a {type(model).__module__}."
-                f"{type(model).__name__}",
+                "slml does not know how to save "
+                + a_or_an(f"{type(model).__module__}.{type(model).__name__}"),
                 hint=f"supported: {supported()}",
             )
     if module.NAME == "python":

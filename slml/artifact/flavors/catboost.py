@@ -15,7 +15,7 @@ from typing import Any
 
 from slml.artifact import requirements as reqs
 from slml.artifact.flavors import Saved, SaveOptions, native
-from slml.errors import ArtifactError
+from slml.errors import ArtifactError, a_or_an
 from slml.runtime import native_flavors as runtime
 
 NAME = "catboost"
@@ -77,7 +77,7 @@ def save(model: Any, root: Path, *, options: SaveOptions) -> Saved:
     reloaded = runtime.open_catboost(path, model_class)
     call = getattr(reloaded, method, None)
     if not callable(call):
-        raise ArtifactError(f"a {model_class} has no method {method!r}")
+        raise ArtifactError(f"{a_or_an(model_class)} has no method {method!r}")
     names = native.real_names(model.feature_names_, str)
     return Saved(
         flavor=NAME,

@@ -17,7 +17,7 @@ from typing import Any
 from slml.artifact import pickled, schema
 from slml.artifact import requirements as reqs
 from slml.artifact.flavors import Saved, SaveOptions, native
-from slml.errors import ArtifactError
+from slml.errors import ArtifactError, a_or_an
 from slml.runtime import native_flavors as runtime
 
 NAME = "statsmodels"
@@ -57,7 +57,7 @@ def save(model: Any, root: Path, *, options: SaveOptions) -> Saved:
     reloaded = runtime.open_statsmodels(path)
     call = getattr(reloaded, method, None)
     if not callable(call):
-        raise ArtifactError(f"a {type(model).__name__} has no method {method!r}")
+        raise ArtifactError(f"{a_or_an(type(model).__name__)} has no method {method!r}")
     names = None if formula is not None else _exog_names(model)
     return Saved(
         flavor=NAME,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from slml.artifact import requirements as reqs
-from slml.errors import UnsupportedModel
+from slml.errors import UnsupportedModel, a_or_an
 
 # Frameworks with a flavor of their own, by distribution: what to pass instead.
 NATIVE_WAY = {
@@ -60,7 +60,7 @@ def refuse_installed_class(model: Any) -> None:
         "becomes a requirement"
     )
     raise UnsupportedModel(
-        f"a {name} comes from the installed package {dist}, not from your own code; slml "
+        f"{a_or_an(name)} comes from the installed package {dist}, not from your own code; slml "
         f"will not copy {dist} into the artifact",
         hint=way,
     )

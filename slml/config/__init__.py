@@ -20,6 +20,7 @@ from slml.config.sections import (
     GcpConfig,
     LocalConfig,
     SageMakerConfig,
+    TrafficConfig,
 )
 from slml.errors import ConfigError
 
@@ -39,6 +40,7 @@ __all__ = [
     "LocalConfig",
     "ProjectConfig",
     "SageMakerConfig",
+    "TrafficConfig",
     "load_config",
     "parse_config",
 ]
@@ -75,6 +77,9 @@ class ProjectConfig(BaseModel):
     sagemaker: SageMakerConfig = Field(default_factory=SageMakerConfig)
     gcp: GcpConfig = Field(default_factory=GcpConfig)
     azure: AzureConfig = Field(default_factory=AzureConfig)
+    traffic: TrafficConfig | None = Field(
+        default=None, description="the traffic the preview's cost estimate assumes"
+    )
 
     @field_validator("name")
     @classmethod

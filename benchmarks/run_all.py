@@ -21,10 +21,11 @@ from typing import Any
 
 from benchmarks.common import RESULTS
 
-BENCHMARKS = ("cold_start", "serving", "bundle_size", "build_time", "batch")
+BENCHMARKS = ("cold_start", "lambda_bytecode", "serving", "bundle_size", "build_time", "batch")
 TITLES = {
     "cold_start": "Cold start (fresh interpreter → first prediction)",
-    "serving": "Warm serving (local deployment vs hand-written Starlette)",
+    "lambda_bytecode": "Lambda init with and without shipped bytecode (python3.12)",
+    "serving": "Warm serving (hey; local deployment vs hand-written app, MLflow, BentoML)",
     "bundle_size": "Bundle size",
     "build_time": "Build time (`slml build`)",
     "batch": "Batch scoring (`slml batch` vs one plain process)",

@@ -8,12 +8,13 @@ also the Python API (``slml.deploy("slml.yaml", provider="local")``).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from slml import cost
 from slml.config import CONFIG_FILE, ProjectConfig, load_config
-from slml.errors import ConfigError, IntegrityError, ProviderUnavailable
+from slml.errors import ConfigError, DeployError, IntegrityError, ProviderUnavailable
 from slml.providers.base import (
     Bundle,
     DeployResult,
@@ -105,9 +106,51 @@ def build(config: PathLike | None = None, **options: Any) -> Bundle:
 
 
 def preview(config: PathLike | None = None, **options: Any) -> Plan:
-    """Build, then show what deploy would do (offline plan when Pulumi is missing)."""
+    """Build, then show what deploy would do (offline plan when Pulumi is missing),
+    with the estimated monthly cost at slml.yaml's ``traffic:`` (``Plan.cost``)."""
     session = open_session(config, need_model=True, **options)
-    return session.provider.plan(ctx=session.ctx, bundle=_build(session))
+    bundle = _build(session)
+    plan = session.provider.plan(ctx=session.ctx, bundle=bundle)
+    return replace(plan, cost=estimate_cost(session.ctx, bundle))
+
+
+def estimate_cost(ctx: ProviderContext, bundle: Bundle) -> cost.CostEstimate | None:
+    """The monthly cost of deploying ``bundle`` with ``ctx``'s config; None for local.
+    The duration per request: ``traffic.avg_duration_ms``, else the local deployment's
+    logged median predict latency, else the stated default, plus the platform's overhead."""
+    provider, traffic = ctx.config.provider, ctx.config.traffic
+    if provider not in cost.ESTIMATORS:
+        return None
+    requests = traffic.requests_per_month if traffic else cost.DEFAULT_REQUESTS
+    measured = None if traffic and traffic.avg_duration_ms else _logged_predict_ms(ctx)
+    if traffic and traffic.avg_duration_ms:
+        duration, add, source = traffic.avg_duration_ms, False, "traffic.avg_duration_ms"
+    elif measured is not None:
+        duration, add, source = measured, True, "median predict latency in the local log"
+    else:
+        duration, add = cost.DEFAULT_PREDICT_MS, True
+        source = "assumed predict time: set traffic.avg_duration_ms or deploy locally first"
+    if traffic is None:
+        source += f"; no traffic: in slml.yaml, so {requests:,} requests/month assumed"
+    usage = cost.Usage(
+        requests_per_month=requests, duration_ms=duration, add_overhead=add, source=source,
+        storage_bytes=bundle.size.zipped or bundle.size.unzipped,
+    )  # fmt: skip
+    return cost.estimate(provider, ctx.config.section(provider).model_dump(), usage)
+
+
+def _logged_predict_ms(ctx: ProviderContext, *, tail_bytes: int = 1 << 20) -> float | None:
+    """The median predict latency in the stage's local deployment log (its last MB)."""
+    try:
+        record = ctx.state.read_record(ctx.stage, "local")
+        if not record or not record.get("log"):
+            return None
+        with open(record["log"], "rb") as log:
+            log.seek(max(log.seek(0, 2) - tail_bytes, 0))
+            text = log.read().decode("utf-8", errors="replace")
+    except (OSError, DeployError):
+        return None
+    return cost.logged_predict_ms(text.splitlines())
 
 
 def deploy(config: PathLike | None = None, **options: Any) -> DeployResult:

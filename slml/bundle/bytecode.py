@@ -13,9 +13,12 @@ it back the only way that is valid on Lambda:
 - ``-s <dir> -p <Lambda path>`` so code objects name ``/opt/python/...`` (layer) and
   ``/var/task/...`` (function), the paths the files have on Lambda.
 
-``aws.bytecode`` chooses: ``auto`` compiles when such an interpreter is here (this very
-interpreter, else ``uv python find`` without downloads, else ``python3.X`` on PATH),
-``always`` fails without one, ``never`` ships no bytecode.
+``aws.bytecode`` chooses: ``auto`` compiles when such an interpreter is here,
+``always`` fails without one, ``never`` ships no bytecode. ``find_interpreter`` looks
+wherever users keep Pythons (``interpreter_candidates``: this interpreter, ``python3.X``
+on PATH, pyenv's versions, uv-managed Pythons, asdf, mise, conda environments), runs
+each candidate once to confirm it is CPython of that version (a pyenv shim for an
+inactive version answers "command not found": skipped), and never downloads one.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -47,6 +50,7 @@ class Interpreter:
 
     path: str
     version: str  # full version, e.g. "3.11.7"
+    source: str = field(default="", compare=False)  # where it was found, e.g. "pyenv"
 
     @property
     def minor(self) -> str:
@@ -81,30 +85,90 @@ def probe(path: str, *, runner: Runner = subprocess.run) -> Interpreter | None:
     return Interpreter(path=path, version=words[1])
 
 
-def find_interpreter(minor: str, *, runner: Runner = subprocess.run) -> Interpreter | None:
-    """A CPython ``minor`` (e.g. ``"3.12"``) on this machine, or None. Tries this
-    interpreter, then ``uv python find`` (never downloading one), then ``python3.X`` on
-    PATH; each candidate is run once to confirm its version."""
+def find_interpreter(
+    minor: str, *, runner: Runner = subprocess.run, env: Mapping[str, str] | None = None,
+    home: Path | None = None,
+) -> Interpreter | None:  # fmt: skip
+    """A CPython ``minor`` (e.g. ``"3.12"``) on this machine, or None: the first of
+    ``interpreter_candidates`` that runs and reports that version. Never downloads."""
     if (
         sys.implementation.name == "cpython"
         and f"{sys.version_info[0]}.{sys.version_info[1]}" == minor
     ):
-        return Interpreter(path=sys.executable, version=platform.python_version())
-    candidates = []
+        return Interpreter(sys.executable, platform.python_version(), "this interpreter")
+    seen: set[str] = set()
+    for source, path in interpreter_candidates(minor, runner=runner, env=env, home=home):
+        real = os.path.realpath(path)
+        if real in seen:
+            continue
+        seen.add(real)
+        found = probe(path, runner=runner)
+        if found and found.minor == minor:
+            return Interpreter(found.path, found.version, source)
+    return None
+
+
+def interpreter_candidates(
+    minor: str, *, runner: Runner = subprocess.run, env: Mapping[str, str] | None = None,
+    home: Path | None = None,
+) -> Iterator[tuple[str, str]]:  # fmt: skip
+    """``(where, path)`` of every place a Python ``minor`` may be, in order: PATH,
+    pyenv (``$PYENV_ROOT`` or ~/.pyenv), uv-managed Pythons (``uv python find
+    --managed-python``, downloads off), asdf (``$ASDF_DATA_DIR`` or ~/.asdf), mise,
+    conda (``$CONDA_PREFIX``, the root of ``$CONDA_EXE``, ~/miniconda3 and the like,
+    and their ``envs/*``). Newest patch release first within a manager. Unverified."""
+    env = os.environ if env is None else env
+    home = Path(env.get("HOME") or Path.home()) if home is None else home
+    exe = f"python{minor}"
+    on_path = shutil.which(exe, path=env.get("PATH", ""))
+    if on_path:
+        yield "PATH", on_path
+    pyenv = Path(env.get("PYENV_ROOT") or home / ".pyenv") / "versions"
+    yield from (("pyenv", p) for p in _versioned(pyenv, minor, exe))
+    uv = _uv_managed(minor, runner, env)
+    if uv:
+        yield "uv", uv
+    asdf = Path(env.get("ASDF_DATA_DIR") or home / ".asdf") / "installs" / "python"
+    yield from (("asdf", p) for p in _versioned(asdf, minor, exe))
+    mise = Path(env.get("MISE_DATA_DIR") or home / ".local/share/mise") / "installs" / "python"
+    yield from (("mise", p) for p in _versioned(mise, minor, exe))
+    for root in _conda_roots(env, home):
+        for prefix in (root, *sorted((root / "envs").glob("*"))):
+            if (prefix / "bin" / exe).is_file():
+                yield "conda", str(prefix / "bin" / exe)
+
+
+def _versioned(root: Path, minor: str, exe: str) -> list[str]:
+    """``root/<minor>.N/bin/<exe>`` for every patch release N there, newest first."""
+    found = []
+    for entry in root.glob(f"{minor}.*") if root.is_dir() else ():
+        patch = entry.name.removeprefix(f"{minor}.")
+        if patch.isdigit() and (entry / "bin" / exe).is_file():
+            found.append((int(patch), str(entry / "bin" / exe)))
+    return [path for _, path in sorted(found, reverse=True)]
+
+
+def _uv_managed(minor: str, runner: Runner, env: Mapping[str, str]) -> str | None:
+    """The uv-managed CPython ``minor`` (``uv python install``), if any; uv is told
+    to consider only its own installs (it stops at a broken shim on PATH otherwise)."""
+    where = {k: env[k] for k in ("UV_PYTHON_INSTALL_DIR",) if env.get(k)}
     try:
         found = run_uv(
-            ["python", "find", f"cpython@{minor}", "--no-python-downloads"],
-            runner=runner, env={"UV_PYTHON_DOWNLOADS": "never"},
+            ["python", "find", f"cpython@{minor}", "--managed-python", "--no-python-downloads"],
+            runner=runner, env={"UV_PYTHON_DOWNLOADS": "never", **where},
         )  # fmt: skip
-        candidates.append(found.stdout.strip())
     except PackagingError:
-        pass
-    candidates.append(shutil.which(f"python{minor}") or "")
-    for path in filter(None, candidates):
-        interpreter = probe(path, runner=runner)
-        if interpreter and interpreter.minor == minor:
-            return interpreter
-    return None
+        return None
+    return found.stdout.strip() or None
+
+
+def _conda_roots(env: Mapping[str, str], home: Path) -> list[Path]:
+    roots = [Path(env["CONDA_PREFIX"])] if env.get("CONDA_PREFIX") else []
+    if env.get("CONDA_EXE"):
+        roots.append(Path(env["CONDA_EXE"]).parent.parent)
+    names = ("miniconda3", "anaconda3", "miniforge3", "mambaforge", ".conda")
+    roots += [home / name for name in names] + [Path("/opt/conda")]
+    return [root for root in dict.fromkeys(roots) if root.is_dir()]
 
 
 def choose_interpreter(
@@ -120,8 +184,8 @@ def choose_interpreter(
     if mode == "always":
         raise PackagingError(
             f"aws.bytecode: always needs a Python {minor} interpreter on this machine to "
-            f"compile bytecode for python{minor}, and none was found (this interpreter, "
-            f"`uv python find {minor}`, python{minor} on PATH)",
+            f"compile bytecode for python{minor}, and none was found (looked in this "
+            f"interpreter, PATH, pyenv, uv-managed Pythons, asdf, mise and conda)",
             hint=f"install one (`uv python install {minor}`) or set aws.bytecode: auto",
         )
     return None, (

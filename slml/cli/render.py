@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from slml.cost import CostEstimate, CostLine
 from slml.providers.base import Bundle, DeployResult, Plan, SizeReport, Status
 
 
@@ -112,10 +113,60 @@ def plan(console: Console, result: Plan) -> None:
         columns = ("op", "type", "name", "inputs that matter", "known after deploy")
         grid(console, columns, rows)
         console.print(f"  {len(result.resources)} resources")
+    if result.cost is not None:
+        cost(console, result.cost)
     for note in result.notes:
         console.print(f"  [dim]{escape(note)}[/]")
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
+
+
+def usd(value: float) -> str:
+    """Dollars with cents; sub-cent amounts keep two significant digits."""
+    if value == 0:
+        return "$0.00"
+    return f"${value:,.2f}" if value >= 0.01 else f"${value:.2g}"
+
+
+def _quantity(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.4g}"
+
+
+def _unit_price(line: CostLine) -> str:
+    if line.per == 1e6:
+        return f"${line.price:g} / 1M {line.unit}"
+    digits = f"{line.price:.10f}".rstrip("0").rstrip(".")
+    return f"${digits} / {line.unit}"
+
+
+def cost(console: Console, estimate: CostEstimate) -> None:
+    """The monthly cost estimate: one row per priced line, totals, what was assumed."""
+    usage = estimate.usage
+    console.print(
+        f"[bold]Estimated monthly cost[/] of {escape(estimate.target)} in {estimate.region} "
+        f"at {usage.requests_per_month:,} requests/month, "
+        f"{estimate.billed_ms_per_request:g} ms billed per request"
+    )
+    rows = [
+        (line.item, f"{_quantity(line.quantity)} {line.unit}", _unit_price(line),
+         usd(line.usd), usd(line.usd_after_free))
+        for line in estimate.lines
+    ]  # fmt: skip
+    rows.append(("total", "", "", usd(estimate.total_usd), usd(estimate.total_after_free_usd)))
+    columns = ("item", "quantity", "unit price", "list price", "after monthly free tier")
+    grid(console, columns, rows, right=("quantity", "list price", "after monthly free tier"))
+    for name, total in estimate.alternatives.items():
+        delta = total - estimate.total_usd
+        sign = "-" if delta < 0 else "+"
+        console.print(f"  on {name} instead: {usd(total)} at list price "
+                      f"({sign}{usd(abs(delta))} a month; check its wheels with "
+                      f"`slml build` and aws.architecture: {name})")  # fmt: skip
+    console.print(f"  [dim]{escape(estimate.free_tier)}[/]")
+    for line in (*estimate.assumptions, *(ln.note for ln in estimate.lines if ln.note)):
+        console.print(f"  [dim]assumed: {escape(line)}[/]")
+    sources = ", ".join(estimate.sources)
+    console.print(f"  [dim]prices transcribed {estimate.prices_transcribed} from {sources}: "
+                  f"{escape(estimate.prices_note)}[/]")  # fmt: skip
 
 
 def deployed(console: Console, result: DeployResult) -> None:

@@ -23,6 +23,7 @@ from slml.config.sections import (
     LocalConfig,
     RequirementsConfig,
     SageMakerConfig,
+    TrafficConfig,
 )
 from slml.errors import ConfigError
 
@@ -44,6 +45,7 @@ __all__ = [
     "LocalConfig",
     "ProjectConfig",
     "SageMakerConfig",
+    "TrafficConfig",
     "load_config",
     "parse_config",
 ]
@@ -81,6 +83,9 @@ class ProjectConfig(BaseModel):
     sagemaker: SageMakerConfig = Field(default_factory=SageMakerConfig)
     gcp: GcpConfig = Field(default_factory=GcpConfig)
     azure: AzureConfig = Field(default_factory=AzureConfig)
+    traffic: TrafficConfig | None = Field(
+        default=None, description="the traffic the preview's cost estimate assumes"
+    )
     requirements: RequirementsConfig = Field(
         default_factory=RequirementsConfig,
         description="remove / replace / add requirements of the artifact when building",

@@ -182,6 +182,17 @@ class GcpConfig(Section):
         return self
 
 
+class TrafficConfig(Section):
+    """`traffic:` the load `slml preview` prices its monthly cost estimate at."""
+
+    requests_per_month: int = Field(default=1_000_000, ge=0, le=10**12)
+    avg_duration_ms: float | None = Field(
+        default=None, gt=0, le=900_000,
+        description="time per request, platform overhead included; default: the local "
+        "deployment's logged predict latency (else 10 ms) plus the platform's overhead",
+    )  # fmt: skip
+
+
 class AzureConfig(Section):
     """`azure:` an Azure Function App (Flex Consumption by default)."""
 

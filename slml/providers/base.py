@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from slml.config import ProjectConfig
+    from slml.cost import CostEstimate
     from slml.state import ProjectState
 
 
@@ -115,6 +116,7 @@ class Plan:
     steps: tuple[str, ...] = ()  # plain-words steps (local provider)
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    cost: CostEstimate | None = None  # estimated monthly cost (slml/cost), filled by api
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import json
 import marshal
 import platform
 import re
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -189,3 +190,114 @@ def test_compile_tree_lists_sources_that_do_not_compile_and_compiles_the_rest(tm
     assert compiled.files == 1 and compiled.size > 0
     pyc = tmp_path / "pkg" / "__pycache__" / f"__init__.{TAG}.pyc"
     assert pyc_header(pyc) == (0b01, "/opt/python/pkg/__init__.py")
+
+
+# -- wherever users keep their Pythons ------------------------------------------------
+PYENV_312 = sorted(Path("/root/.pyenv/versions").glob("3.12.*/bin/python3.12"))
+needs_pyenv_312 = pytest.mark.skipif(not PYENV_312, reason="no pyenv CPython 3.12 here")
+
+
+def fake_python(path: Path, version: str) -> Path:
+    """A script that answers the probe as CPython ``version`` would."""
+    major, minor, _ = version.split(".")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"#!/bin/sh\necho cpython-{major}{minor} {version}\n")
+    path.chmod(0o755)
+    return path
+
+
+def broken_shim(directory: Path, minor: str) -> Path:
+    """What pyenv puts on PATH for an installed but inactive version."""
+    shim = directory / f"python{minor}"
+    shim.parent.mkdir(parents=True, exist_ok=True)
+    shim.write_text(f"#!/bin/sh\necho 'pyenv: python{minor}: command not found' >&2\nexit 127\n")
+    shim.chmod(0o755)
+    return shim
+
+
+def isolated_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """No PATH hit, an empty uv install dir: only the layout a test builds is found."""
+    broken_shim(tmp_path / "shims", "3.12")
+    return {"PATH": str(tmp_path / "shims"), "UV_PYTHON_INSTALL_DIR": str(tmp_path / "uv"),
+            **extra}  # fmt: skip
+
+
+@needs_pyenv_312
+def test_the_real_pyenv_312_is_found_past_its_shim(tmp_path):
+    env = {**isolated_env(tmp_path), "PYENV_ROOT": "/root/.pyenv"}
+    found = find_interpreter("3.12", env=env, home=tmp_path)
+    assert found is not None and found.source == "pyenv"
+    assert found.path == str(PYENV_312[-1]) and found.minor == "3.12"
+    assert probe(found.path) == found  # it really runs and says 3.12
+
+
+@needs_pyenv_312
+def test_a_uv_managed_python_is_found(tmp_path):
+    home = tmp_path / "uv" / "cpython-3.12.1-linux-x86_64-gnu" / "bin"
+    home.mkdir(parents=True)
+    (home / "python3.12").symlink_to(PYENV_312[-1])
+    found = find_interpreter("3.12", env=isolated_env(tmp_path), home=tmp_path)
+    assert found is not None and found.source == "uv"
+    assert found.path == str(home / "python3.12")
+
+
+@pytest.mark.parametrize(
+    ("layout", "extra_env", "source"),
+    [
+        (".pyenv/versions/3.12.4/bin/python3.12", {}, "pyenv"),
+        ("elsewhere/pyenv/versions/3.12.4/bin/python3.12", {"PYENV_ROOT": "elsewhere/pyenv"},
+         "pyenv"),
+        (".asdf/installs/python/3.12.4/bin/python3.12", {}, "asdf"),
+        (".local/share/mise/installs/python/3.12.4/bin/python3.12", {}, "mise"),
+        ("miniconda3/envs/ml/bin/python3.12", {}, "conda"),
+        ("miniforge3/bin/python3.12", {}, "conda"),
+        ("active/bin/python3.12", {"CONDA_PREFIX": "active"}, "conda"),
+        ("onpath/python3.12", {"PATH": "onpath"}, "PATH"),
+    ],
+)  # fmt: skip
+def test_each_manager_layout_is_searched(tmp_path, layout, extra_env, source):
+    fake = fake_python(tmp_path / layout, "3.12.4")
+    env = isolated_env(tmp_path, **{k: str(tmp_path / v) for k, v in extra_env.items()})
+    found = find_interpreter("3.12", env=env, home=tmp_path)
+    assert found == Interpreter(str(fake), "3.12.4") and found.source == source
+
+
+def test_the_newest_patch_wins_and_a_liar_is_skipped(tmp_path):
+    versions = tmp_path / ".asdf" / "installs" / "python"
+    fake_python(versions / "3.12.3" / "bin" / "python3.12", "3.12.3")
+    newest = fake_python(versions / "3.12.10" / "bin" / "python3.12", "3.12.10")
+    fake_python(versions / "3.12.11" / "bin" / "python3.12", "3.11.9")  # says the wrong thing
+    (versions / "3.12.12" / "bin").mkdir(parents=True)  # a half-removed install
+    found = find_interpreter("3.12", env=isolated_env(tmp_path), home=tmp_path)
+    assert found is not None and (found.path, found.version) == (str(newest), "3.12.10")
+
+
+def test_nothing_anywhere_is_none_and_never_downloads(tmp_path):
+    assert find_interpreter("3.12", env=isolated_env(tmp_path), home=tmp_path) is None
+    assert not (tmp_path / "uv").exists()  # uv was told not to download
+
+
+@pytest.mark.slow
+@needs_pyenv_312
+def test_the_default_python312_bundle_ships_312_bytecode_and_answers(iris_artifact, tmp_path,
+                                                                     iris_rows):  # fmt: skip
+    """The default target (python3.12) on this machine: compiled by pyenv's 3.12, and
+    that interpreter answers an event from the bundle's bytecode alone (-B: none written)."""
+    bundle = build(iris_artifact, tmp_path / "out", tmp_path / "cache", target=None)
+    note = next(n for n in bundle.notes if "bytecode" in n)
+    assert note.startswith("bytecode compiled with Python 3.12"), bundle.notes
+    layer = bundle.files["layer_dir"]
+    assert (layer / "sklearn" / "__pycache__" / "__init__.cpython-312.pyc").is_file()
+    code = (
+        "import json, sys\n"
+        f"sys.path[:0] = [{str(bundle.files['function'])!r}, {str(layer)!r}]\n"
+        "import slml_handler\n"
+        "print(json.dumps(slml_handler.handler(json.loads(sys.stdin.read()), None)))\n"
+    )
+    env = {"SLML_MODEL_DIR": str(bundle.files["function"] / "model"), "PATH": ""}
+    done = subprocess.run([str(PYENV_312[-1]), "-I", "-S", "-B", "-c", code], env=env,
+                          input=json.dumps(predict_event(iris_rows)), capture_output=True,
+                          text=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    body = json.loads(json.loads(done.stdout.strip().splitlines()[-1])["body"])
+    assert body["predictions"] == [0, 2, 1]

@@ -71,8 +71,11 @@ def test_build_and_preview_from_one_file(project: Path, provider: str) -> None:
     plan = json.loads(run(project, "preview", "--json").stdout)
     assert plan["provider"] == provider and plan["stage"] == "dev"
     if provider == "local":
-        assert plan["kind"] == "local" and plan["steps"]
+        assert plan["kind"] == "local" and plan["steps"] and plan["cost"] is None
         return
+    cost = plan["cost"]  # the example's traffic: 1M requests/month
+    assert cost["usage"]["requests_per_month"] == 1_000_000
+    assert cost["total_usd"] == pytest.approx(sum(line["usd"] for line in cost["lines"]))
     assert plan["kind"] == "offline"
     types = {r["type"] for r in plan["resources"]}
     component, children = EXPECTED[provider]
@@ -81,6 +84,8 @@ def test_build_and_preview_from_one_file(project: Path, provider: str) -> None:
 
     human = run(project, "preview").stdout  # piped: plain rows, never wrapped in a name
     assert "Offline plan" in human and "not compared with any live state" in human
+    assert "Estimated monthly cost" in human
+    assert any(line.startswith("total\t") for line in human.splitlines()), human
     lines = human.splitlines()
     for name in types:
         assert any(name in line.split("\t") for line in lines), (name, human)

@@ -59,6 +59,14 @@ def record(key: str, value: object) -> None:
     FIGURES[key] = value
 
 
+def record_layers(engine: Engine, tag: str, parts: dict[str, str]) -> None:
+    """Record the size of the layers whose command ends with each ``parts`` value."""
+    layers = engine.layer_sizes(tag)
+    for label, end in parts.items():
+        size = sum(n for by, n in layers if by.rstrip().endswith(end))
+        record(f"image size {tag} {label}", size)
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     if not FIGURES:
         return
@@ -67,7 +75,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
         if isinstance(value, float):
             value = f"{value:.2f} s"
         elif isinstance(value, int) and key.startswith("image size"):
-            value = f"{value / 1e6:.0f} MB"
+            value = f"{value / 1e6:.1f} MB"
         terminalreporter.write_line(f"{key}: {value}")
     target = os.environ.get("SLML_CONTAINER_FIGURES")
     if target:

@@ -95,6 +95,13 @@ class Engine:
         done = self.run(["image", "inspect", tag], check=False)
         return json.loads(done.stdout)[0] if done.returncode == 0 else None
 
+    def layer_sizes(self, tag: str) -> list[tuple[str, int]]:
+        """``(created by, bytes)`` of each layer of ``tag``, newest first."""
+        done = self.run(["history", "--no-trunc", "--human=false", "--format",
+                         "{{.Size}}\t{{.CreatedBy}}", tag])  # fmt: skip
+        rows = [line.split("\t", 1) for line in done.stdout.decode().splitlines() if line]
+        return [(by, int(size)) for size, by in rows]
+
     def image_size(self, tag: str) -> int:
         info = self.inspect_image(tag)
         return int(info["Size"]) if info else 0

@@ -19,6 +19,7 @@ Docker layers: the root file system is assembled here and ``docker import``-ed o
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -35,7 +36,7 @@ from containers.images.recipes import LAMBDA_ENTRYPOINT, MIRROR, BaseImage, Root
 from slml.bundle.uvtool import run_uv
 
 ROOTFS_VERSION = "1"
-RECIPE_VERSION = "2"
+RECIPE_VERSION = "3"
 LABEL = "org.slml.recipe"
 ROOT = Path(__file__).resolve().parents[3]
 CA_BUNDLE = Path(os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt")
@@ -46,6 +47,11 @@ default-timeout = {os.environ.get("PIP_DEFAULT_TIMEOUT", "180")}
 disable-pip-version-check = 1
 """
 PRUNE = ("test", "tests", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip", "*.a")
+# What a fresh CPython install has in site-packages and bin/ (this machine's pyenv
+# builds carry whatever was installed into them since: none of that is copied).
+KEEP_SITE = ("pip", "pip-*", "setuptools", "setuptools-*", "_distutils_hack", "pkg_resources",
+             "distutils-precedence.pth", "wheel", "wheel-*", "README.txt")  # fmt: skip
+KEEP_BIN = ("python*", "pip*", "pydoc*")
 
 
 class ImageBuildError(RuntimeError):
@@ -77,7 +83,7 @@ def image_key(image: BaseImage) -> str:
     ca = hashlib.sha256(CA_BUNDLE.read_bytes()).hexdigest() if CA_BUNDLE.is_file() else None
     ric = (_pin("awslambdaric"), LAMBDA_ENTRYPOINT) if image.lambda_ric else None
     return _digest(RECIPE_VERSION, asdict(image), rootfs_key(image.rootfs), PIP_CONF, ca, ric,
-                   PRUNE)[:24]  # fmt: skip
+                   PRUNE, KEEP_SITE, KEEP_BIN)[:24]  # fmt: skip
 
 
 def _sh(args: list[str], *, what: str, timeout: float = 3600) -> None:
@@ -120,6 +126,31 @@ def rootfs_dir(rootfs: Rootfs) -> Path:
     return home
 
 
+def _fresh_install(source: Path):
+    """A copytree ``ignore`` that leaves out PRUNE and all but a fresh install's files."""
+    site = {source / "lib" / d.name / "site-packages" for d in (source / "lib").glob("python3*")}
+    prune = shutil.ignore_patterns(*PRUNE)
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        here = Path(directory)
+        keep = KEEP_SITE if here in site else KEEP_BIN if here == source / "bin" else None
+        if keep is None:
+            return set(prune(directory, names))
+        return {n for n in names if not any(fnmatch.fnmatch(n, k) for k in keep)}
+
+    return ignore
+
+
+def _fix_shebangs(bin_dir: Path, old_prefix: str, new_prefix: str) -> None:
+    """pip's scripts name the interpreter by its pyenv path: point them at the copy."""
+    for script in bin_dir.iterdir():
+        if script.is_symlink() or not script.is_file():
+            continue
+        data = script.read_bytes()
+        if data.startswith(f"#!{old_prefix}/".encode()):
+            script.write_bytes(data.replace(old_prefix.encode(), new_prefix.encode(), 1))
+
+
 def _add_python(image: BaseImage, stage: Path) -> None:
     prefix = stage / image.prefix.lstrip("/")
     kind, version = image.python.split(":", 1)
@@ -128,7 +159,8 @@ def _add_python(image: BaseImage, stage: Path) -> None:
         if not (source / "bin" / f"python{image.minor}").is_file():
             raise ImageBuildError(f"no pyenv build of CPython {version} at {source}")
         shutil.copytree(source, prefix, symlinks=True, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns(*PRUNE))  # fmt: skip
+                        ignore=_fresh_install(source))  # fmt: skip
+        _fix_shebangs(prefix / "bin", str(source), image.prefix)
         conf = stage / "etc/ld.so.conf.d/slml-python.conf"
         conf.write_text(f"{image.prefix}/lib\n")
         _sh(["ldconfig", "-r", str(stage)], what="ldconfig")

@@ -15,10 +15,11 @@ from containers.images.recipes import LAMBDA_IMAGES
 from containers.lambda_harness import run_lambda, unpack
 from slml.bundle.bytecode import Interpreter, probe
 from slml.bundle.lambda_bundle import HANDLER, LambdaOptions, build_lambda_bundle
+from slml.config.sections import AwsConfig
 
 pytestmark = [pytest.mark.slow, pytest.mark.containers, pytest.mark.timeout(1800)]
 PYENV = Path.home() / ".pyenv" / "versions"
-MEMORY = 1024  # aws.memory's default
+MEMORY = AwsConfig().memory  # what aws.memory asks for by default: the container's limit
 PREDICTIONS = [0, 2]
 
 
@@ -72,6 +73,17 @@ def test_iris_bundle_answers_every_fixture_event_under_awslambdaric(
         machine = fn.engine.run(["exec", fn.name, "/var/lang/bin/python3", "-c",
                                  "import platform; print(platform.machine())"]).stdout  # fmt: skip
         assert machine.decode().strip() == ("aarch64" if arch == "arm64" else "x86_64")
+        assert_sandboxed(fn)
+
+
+def assert_sandboxed(fn) -> None:
+    """Read-only except /tmp, Lambda's non-root user, the configured memory."""
+    info = fn.engine.inspect(fn.name)
+    assert info["HostConfig"]["ReadonlyRootfs"] and info["Config"]["User"] == "993:990"
+    assert info["HostConfig"]["Memory"] == MEMORY * 1024 * 1024
+    probe = "touch /tmp/ok && ! touch /var/task/x 2>/dev/null && ! touch /x 2>/dev/null && id -u"
+    uid = fn.engine.run(["exec", fn.name, "sh", "-c", probe]).stdout.decode().strip()
+    assert uid == "993"
 
 
 @pytest.mark.parametrize("runtime", ["python3.12", "python3.13"])

@@ -5,13 +5,13 @@ as each platform runs it."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import tarfile
 import time
 
 import httpx
 import pytest
-from conftest import write_sklearn_artifact
 
 from containers.conftest import record, record_layers
 from containers.images.recipes import PYTHON_311
@@ -81,12 +81,15 @@ def test_cloud_run_contract(engine, image):
 
 
 def test_sagemaker_contract_serves_the_mounted_model_not_the_baked_one(
-    engine, image, bundle_cache, iris_model, tmp_path
+    engine, image, bundle_cache, _iris_artifact_master, tmp_path
 ):
     """``IMAGE serve`` on 8080, /ping, /invocations (JSON and CSV), the model read from
     /opt/ml/model (model.tar.gz unpacked, mounted read-only): a different model version
     from the one baked into the image, and the one that answers."""
-    other = write_sklearn_artifact(tmp_path / "v2", iris_model, version="2")
+    other = shutil.copytree(_iris_artifact_master, tmp_path / "v2")
+    manifest = json.loads((other / "slml-model.json").read_text())
+    manifest["version"] = "2"  # the files (and their hashes) stay the same
+    (other / "slml-model.json").write_text(json.dumps(manifest))
     build_container_context(other, tmp_path / "ctx", provider="sagemaker", cache_dir=bundle_cache,
                             model_tar=tmp_path / "model.tar.gz", measure=False)  # fmt: skip
     opt_ml_model = tmp_path / "opt-ml-model"

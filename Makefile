@@ -8,11 +8,12 @@ UV     := $(BIN)/uv
 # constraints.txt pins every package CI tested (regenerate with `make lock`).
 PIN    := --constraint constraints.txt
 
-.PHONY: help venv install dev demo demo-stop test lint fmt lock bench clean
+.PHONY: help venv install dev demo demo-stop engine test test-containers lint fmt lock bench clean
 
 help:
 	@echo "make demo    deploy the iris example locally and print predictions"
 	@echo "make test    install dev extras and run the whole suite"
+	@echo "make engine  install and start a Docker engine for tests/containers (root)"
 	@echo "make lint    ruff"
 	@echo "make bench   run the benchmarks and write benchmarks/results"
 	@echo "make lock    re-pin constraints.txt"
@@ -47,9 +48,18 @@ demo: install
 demo-stop:
 	cd examples/iris && ../../$(BIN)/slml destroy --provider local
 
-test: dev
+# A Docker engine for tests/containers (tools/engine.sh): installs docker.io,
+# debootstrap and qemu-user-static when missing and starts dockerd with no bridge.
+# Without root it says what is missing and those tests skip (under CI=true they fail).
+engine:
+	bash tools/engine.sh
+
+test: dev engine
 	$(BIN)/ruff check slml tests benchmarks infra examples
 	$(BIN)/python -m pytest -q
+
+test-containers: dev engine
+	$(BIN)/python -m pytest -q tests/containers
 
 lint: dev
 	$(BIN)/ruff check slml tests benchmarks infra examples

@@ -4,6 +4,8 @@ Layout of ``<out_dir>/package`` (zipped to ``<out_dir>/package.zip``)::
 
     function_app.py                     AsgiFunctionApp around the slml runtime app
     host.json                           version 2.0, extension bundle, routePrefix ""
+    requirements.txt                    the lock (azure-functions among its pins): what
+                                        Azure's tooling and azure-functions-doctor read
     slml/runtime/...                    the serving runtime (copy_runtime)
     model/...                           a verified copy of the model artifact
     .python_packages/lib/site-packages  dependencies, binary wheels for Linux x86_64
@@ -214,6 +216,7 @@ def build_azure_package(
         deps=deps,
         auth=auth,
         manifest=manifest,
+        requirements=lock.path.read_text(encoding="utf-8"),
     )
     reporter.detail(f"built in {time.perf_counter() - started:.2f} s; {_describe(size)}")
     return Bundle(
@@ -249,6 +252,7 @@ def _package(
     deps: Dependencies,
     auth: str,
     manifest: dict,
+    requirements: str,
 ) -> tuple[SizeReport, str]:
     """Reuse, update or rebuild ``package`` and its zip. Returns (size, what was done)."""
     model_name = manifest["name"]
@@ -258,6 +262,7 @@ def _package(
         render_function_app(auth=auth, model_name=model_name),
         render_host_json(),
         runtime_digest(),
+        requirements,
     )
     record_file = record_path(package)
     prior = load_record(record_file)
@@ -276,6 +281,7 @@ def _package(
         model_name=model_name,
         manifest=manifest,
     )
+    (package / "requirements.txt").write_text(requirements, encoding="utf-8")
     zip_onto(deps.zip, package, zip_path, exclude={PACKAGES_TOP})
     size = _size_report(package, zip_path, deps)
     save_record(

@@ -5,6 +5,10 @@ Every file that starts with the ELF magic is parsed (stdlib ``struct``): it must
 Native-looking files (``.so``, ``.pyd``, ``.dll``, ``.dylib``) that are Mach-O or PE
 (Windows) binaries fail too. The error names the distribution that shipped the file,
 found through the ``*.dist-info/RECORD`` files.
+
+``unmet_needs`` / ``check_needed`` go one step further: every ``DT_NEEDED`` library of
+every ELF file must be shipped (some shipped file has that name or ``SONAME``) or be
+on the target's base image, as listed with its source in ``base_libraries.toml``.
 """
 
 from __future__ import annotations
@@ -12,10 +16,15 @@ from __future__ import annotations
 import csv
 import os
 import struct
+import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from slml.bundle.elf_needed import dynamic
 from slml.errors import IncompatibleWheel
+
+BASE_LIBRARIES = Path(__file__).with_name("base_libraries.toml")
 
 ELF_MAGIC = b"\x7fELF"
 MACHINES = {"x86_64": 62, "amd64": 62, "arm64": 183, "aarch64": 183}
@@ -117,4 +126,52 @@ def check_binaries(root: Path, *, machine: str) -> int:
         + "\n  ".join(lines),
         hint="the wheel was built for another platform: check the lock's platform, or pin a "
         "version of the package that publishes manylinux wheels for this architecture",
+    )
+
+
+def base_libraries(base: str) -> frozenset[str]:
+    """The libraries target base image ``base`` (a table of base_libraries.toml) has."""
+    tables = tomllib.loads(BASE_LIBRARIES.read_text(encoding="utf-8"))
+    return frozenset(tables[base]["libraries"])
+
+
+@dataclass(frozen=True)
+class Unmet:
+    """``path`` (shipped by ``package``) needs ``library``, which nothing provides."""
+
+    library: str
+    package: str
+    path: str
+
+
+def unmet_needs(roots: Sequence[Path], *, base: frozenset[str]) -> list[Unmet]:
+    """Every ``DT_NEEDED`` of every ELF file under ``roots`` that is neither shipped
+    under one of them (by file name or ``SONAME``) nor in ``base``; sorted."""
+    shipped: set[str] = set()
+    needs: list[Unmet] = []
+    for root in map(Path, roots):
+        owners = record_owners(root)
+        for binary in scan(root):
+            if binary.kind != "elf":
+                continue
+            info = dynamic(root / binary.path)
+            shipped.add(binary.path.rsplit("/", 1)[-1])
+            shipped.update([info.soname] if info.soname else [])
+            package = owners.get(binary.path, binary.path.split("/")[0])
+            needs += [Unmet(name, package, binary.path) for name in info.needed]
+    unmet = {n for n in needs if n.library not in shipped and n.library not in base}
+    return sorted(unmet, key=lambda n: (n.package, n.library, n.path))
+
+
+def missing_library_error(unmet: Sequence[Unmet], *, target: str) -> IncompatibleWheel:
+    """The error for libraries no one ships: package and library, first of each."""
+    lines = [f"{u.package}: {u.path} needs {u.library}" for u in unmet[:10]]
+    pairs = sorted({(u.package, u.library) for u in unmet})
+    what = ", ".join(f"{package} needs {library}" for package, library in pairs)
+    return IncompatibleWheel(
+        f"{what}, which neither the bundle nor {target}'s base image provides "
+        "(it would fail at start with \"cannot open shared object file\"):\n  "
+        + "\n  ".join(lines),
+        hint="pin a version of the package whose wheel bundles the library, or deploy a "
+        "container image that installs it",
     )

@@ -2,7 +2,9 @@
 
 Layout of ``out_dir``::
 
-    layer.zip          python/<packages>; cached under <cache>/lambda-layers/<key>/,
+    layer.zip          python/<packages> (+ lib/: native libraries Lambda's base image
+                       lacks, e.g. libgomp.so.1, see lambda_native.py); cached
+                       under <cache>/lambda-layers/<key>/,
                        where key = lock hash + runtime + platform (+ the compiling
                        interpreter's version when bytecode ships), so a model-only
                        change reuses it byte for byte (Pulumi sees no diff)
@@ -44,7 +46,6 @@ from typing import Any, Literal
 
 from filelock import FileLock
 
-import slml
 from slml.artifact.store import copy_artifact, verified_manifest
 from slml.bundle.bytecode import (
     LAYER_ROOT,
@@ -58,20 +59,25 @@ from slml.bundle.bytecode import (
 )
 from slml.bundle.elf import check_binaries
 from slml.bundle.install import install_for_target
+from slml.bundle.lambda_delivery import (  # noqa: F401  (re-exported)
+    DIRECT_UPLOAD_LIMIT,
+    UNZIPPED_LIMIT,
+    Delivery,
+    choose_delivery,
+    delivery,
+)
+from slml.bundle.lambda_image import write_image_context
+from slml.bundle.lambda_native import ship_native_libraries, zip_layer_extras
 from slml.bundle.lock import Lock, Target, requirement_name, resolve_lock, runtime_requirements
 from slml.bundle.runtime_files import copy_runtime
-from slml.bundle.size import MB, human, measure, package_sizes, zip_dir
-from slml.bundle.size_advice import too_large_hint
+from slml.bundle.size import human, measure, package_sizes, zip_dir
 from slml.bundle.slim import slim
 from slml.bundle.uvtool import Runner
 from slml.bundle.variants import model_requirements
-from slml.errors import PackageTooLarge, PackagingError
+from slml.errors import PackagingError
 from slml.providers.base import Bundle, NullReporter, Reporter, SizeReport
 from slml.runtime.manifest import artifact_digest
-from slml.templates import render_to
 
-DIRECT_UPLOAD_LIMIT = 50 * MB
-UNZIPPED_LIMIT = 250 * MB
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath")
 HANDLER_MODULE = "slml_handler"
 HANDLER = f"{HANDLER_MODULE}.handler"
@@ -79,7 +85,6 @@ _HANDLER_SOURCE = '''"""Lambda entrypoint (slml_handler.handler). Importing it l
 
 from slml.runtime.lambda_handler import handler  # noqa: F401
 '''
-Delivery = Literal["direct", "s3", "image"]
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ class LambdaOptions:
 
 def layer_key(lock: Lock, target: Target, interpreter: Interpreter | None = None) -> str:
     """The layer's cache key: the lock, the target, and the bytecode compiler if any."""
-    data = f"{lock.hash}\n{target.python_version}\n{target.platform or 'host'}"
+    data = f"{lock.hash}\n{target.python_version}\n{target.platform or 'host'}\nlayout 2"
     if interpreter is not None:
         data += f"\nbytecode {interpreter.version} unchecked-hash"
     return hashlib.sha256(data.encode()).hexdigest()[:24]
@@ -170,6 +175,9 @@ def _stage_layer(
         if machine:
             count = check_binaries(staged, machine=machine)
             notes.append(f"checked {count} native binaries: all ELF for Linux {machine}")
+            notes += ship_native_libraries(
+                staged, work / "lib", runtime=f"python{target.python_version}"
+            )
         dropped = _remove_distributions(staged, exclude)
         if dropped:
             notes.append(
@@ -183,6 +191,7 @@ def _stage_layer(
         if interpreter is not None:
             notes += _compile_notes(interpreter, staged, LAYER_ROOT, runner)
         zip_dir(staged, work / "layer.zip", prefix="python/", bytecode=interpreter is not None)
+        zip_layer_extras(work / "layer.zip", work / "lib")
         (work / "notes.json").write_text(json.dumps(notes), encoding="utf-8")
         if home.exists():
             shutil.rmtree(home)
@@ -227,55 +236,6 @@ def build_function(
         compile_tree(interpreter, function, lambda_path=TASK_ROOT, runner=runner, skip="model")
     zipped = zip_dir(function, Path(out_dir) / "function.zip", bytecode=interpreter is not None)
     return function, zipped
-
-
-def choose_delivery(
-    *, layer_zip: int, function_zip: int, unzipped: int, large_bundle: str,
-    largest: Sequence[tuple[str, int]] = (), manifest: dict | None = None,
-) -> tuple[Delivery, str]:
-    """How the bundle reaches Lambda, and why, in words. Raises PackageTooLarge naming
-    the largest packages and the fixes that apply to the model's flavor."""
-    if unzipped > UNZIPPED_LIMIT:
-        why = f"{human(unzipped)} unzipped is over Lambda's 250 MB limit for zips and layers"
-        if large_bundle == "image":
-            return "image", f"{why}: building a container image (aws.large_bundle: image)"
-        manifest = manifest or {}
-        packages, hint = too_large_hint(
-            largest, flavor=manifest.get("flavor"), requirements=manifest.get("requirements", [])
-        )
-        raise PackageTooLarge(
-            f"the Lambda bundle is too large: {why}" + (f" ({packages})" if packages else ""),
-            hint=hint,
-        )
-    biggest = max(layer_zip, function_zip)
-    if biggest > DIRECT_UPLOAD_LIMIT:
-        return "s3", (
-            f"a zip is {human(biggest)}, over the 50 MB direct-upload limit: uploading "
-            "through an S3 object (aws.artifact_bucket, or a bucket the stack creates)"
-        )
-    return "direct", "zips are under 50 MB: uploaded directly with the function"
-
-
-def delivery(bundle: Bundle) -> Delivery:
-    """The delivery a built bundle chose (read back from its files)."""
-    if "image" in bundle.files:
-        return "image"
-    parts = bundle.size.parts
-    big = max(parts.get("layer_zipped", 0), parts.get("function_zipped", 0))
-    return "s3" if big > DIRECT_UPLOAD_LIMIT else "direct"
-
-
-def _image_context(out_dir: Path, python: Path, function: Path, target: Target, name: str) -> Path:
-    image = Path(out_dir) / "image"
-    if image.exists():
-        shutil.rmtree(image)
-    shutil.copytree(python, image / "python", symlinks=True)
-    shutil.copytree(function, image / "function")
-    render_to(
-        "aws/Dockerfile.j2", image / "Dockerfile", name=name, python_version=target.python_version,
-        platform=target.platform or "this host", slml_version=slml.__version__,
-    )  # fmt: skip
-    return image
 
 
 @dataclass(frozen=True)
@@ -426,9 +386,10 @@ def _bundle(
     files = {"layer": out_dir / "layer.zip", "zip": parts.function_zip}
     files |= {"function": parts.function, "layer_dir": parts.python}
     if mode == "image":
-        files["image"] = _image_context(
-            out_dir, parts.python, parts.function, target, manifest["name"]
-        )
+        files["image"] = write_image_context(
+            out_dir, python=parts.python, function=parts.function, target=target,
+            name=manifest["name"],
+        )  # fmt: skip
     notes = (
         f"dependencies for {target.describe()}"
         + (" (layer reused from cache: lock unchanged)" if parts.reused else ""),

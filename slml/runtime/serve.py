@@ -4,8 +4,10 @@
         [--admin-port N] [--reuse-port] [--max-body-bytes N] [--log-level L]
 
 - ``--model`` defaults to ``$SLML_MODEL_DIR``, else ``/opt/ml/model`` when it exists
-  (SageMaker). A lone ``serve`` argument is accepted (SageMaker runs ``<image> serve``)
-  and then the host defaults to 0.0.0.0.
+  (SageMaker); after the ``serve`` argument an existing ``/opt/ml/model`` comes first,
+  so an image never serves its baked-in model instead of SageMaker's. A lone ``serve``
+  argument is accepted (SageMaker runs ``<image> serve``) and then the host defaults to
+  0.0.0.0.
 - ``--port`` defaults to ``$PORT`` (Cloud Run), else 8080; 0 picks a free port.
   ``--host`` defaults to ``$SLML_HOST``, else 127.0.0.1.
 - ``--reuse-port`` binds with SO_REUSEPORT, so a second server can bind the same port
@@ -67,7 +69,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="uvicorn's own log level (request logs are always on)",
     )
     args = parser.parse_args(argv)
-    args.model = args.model or os.environ.get("SLML_MODEL_DIR") or _sagemaker_dir()
+    sagemaker = _sagemaker_dir()
+    if args.command == "serve" and sagemaker:  # SageMaker's model.tar.gz wins
+        args.model = args.model or sagemaker
+    args.model = args.model or os.environ.get("SLML_MODEL_DIR") or sagemaker
     if not args.model:
         parser.error("no model: pass --model DIR or set SLML_MODEL_DIR")
     default_host = "0.0.0.0" if args.command == "serve" else "127.0.0.1"

@@ -162,9 +162,9 @@ def test_delivery_paths_and_the_too_large_error():
 def test_too_large_bundle_with_image_renders_a_lambda_dockerfile(
     iris_artifact, tmp_path, cache, monkeypatch
 ):
-    import slml.bundle.lambda_bundle as lb
+    import slml.bundle.lambda_delivery as ld
 
-    monkeypatch.setattr(lb, "UNZIPPED_LIMIT", 1 * MB)  # the iris bundle is ~170 MB
+    monkeypatch.setattr(ld, "UNZIPPED_LIMIT", 1 * MB)  # the iris bundle is ~170 MB
     bundle = build(iris_artifact, tmp_path / "out", cache, large_bundle="image")
     dockerfile = (bundle.files["image"] / "Dockerfile").read_text()
     assert "FROM public.ecr.aws/lambda/python:3.12" in dockerfile

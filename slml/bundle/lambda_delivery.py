@@ -1,0 +1,56 @@
+"""How a Lambda bundle reaches Lambda: directly, through S3, or as a container image.
+
+Zips up to 50 MB go up directly; a larger layer or function zip goes through an S3
+object; more than 250 MB unzipped (layer and function together) needs a container
+image (``aws.large_bundle: image``) or fails with PackageTooLarge saying what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from slml.bundle.size import MB, human
+from slml.bundle.size_advice import too_large_hint
+from slml.errors import PackageTooLarge
+from slml.providers.base import Bundle
+
+DIRECT_UPLOAD_LIMIT = 50 * MB
+UNZIPPED_LIMIT = 250 * MB
+Delivery = Literal["direct", "s3", "image"]
+
+
+def choose_delivery(
+    *, layer_zip: int, function_zip: int, unzipped: int, large_bundle: str,
+    largest: Sequence[tuple[str, int]] = (), manifest: dict | None = None,
+) -> tuple[Delivery, str]:
+    """How the bundle reaches Lambda, and why, in words. Raises PackageTooLarge naming
+    the largest packages and the fixes that apply to the model's flavor."""
+    if unzipped > UNZIPPED_LIMIT:
+        why = f"{human(unzipped)} unzipped is over Lambda's 250 MB limit for zips and layers"
+        if large_bundle == "image":
+            return "image", f"{why}: building a container image (aws.large_bundle: image)"
+        manifest = manifest or {}
+        packages, hint = too_large_hint(
+            largest, flavor=manifest.get("flavor"), requirements=manifest.get("requirements", [])
+        )
+        raise PackageTooLarge(
+            f"the Lambda bundle is too large: {why}" + (f" ({packages})" if packages else ""),
+            hint=hint,
+        )
+    biggest = max(layer_zip, function_zip)
+    if biggest > DIRECT_UPLOAD_LIMIT:
+        return "s3", (
+            f"a zip is {human(biggest)}, over the 50 MB direct-upload limit: uploading "
+            "through an S3 object (aws.artifact_bucket, or a bucket the stack creates)"
+        )
+    return "direct", "zips are under 50 MB: uploaded directly with the function"
+
+
+def delivery(bundle: Bundle) -> Delivery:
+    """The delivery a built bundle chose (read back from its files)."""
+    if "image" in bundle.files:
+        return "image"
+    parts = bundle.size.parts
+    big = max(parts.get("layer_zipped", 0), parts.get("function_zipped", 0))
+    return "s3" if big > DIRECT_UPLOAD_LIMIT else "direct"

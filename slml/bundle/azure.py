@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -56,6 +55,7 @@ from slml.bundle.lock import Lock, Target, resolve_lock, runtime_requirements
 from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import files_under, measure, zip_dir
 from slml.bundle.slim import slim
+from slml.bundle.staging import make_staging_dir, sweep
 from slml.bundle.uvtool import Runner
 from slml.bundle.variants import model_requirements
 from slml.providers.base import Bundle, NullReporter, Reporter, SizeReport
@@ -160,7 +160,8 @@ def cached_dependencies(
 def _stage_dependencies(lock: Lock, home: Path, *, target: Target, runner: Runner) -> None:
     """Install, check, slim, zip and measure in a temporary directory, then rename it
     to ``home``; ``deps.json`` is written last, so a half-built tree is never reused."""
-    work = Path(tempfile.mkdtemp(prefix=".build-", dir=home.parent))
+    sweep(home.parent)  # what builds killed with SIGKILL left behind
+    work = make_staging_dir(home)
     try:
         site = install_for_target(lock, work / "site-packages", target=target, runner=runner)
         check_binaries(site, machine=AZURE_MACHINE)

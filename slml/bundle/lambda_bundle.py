@@ -37,7 +37,6 @@ import hashlib
 import json
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -72,6 +71,7 @@ from slml.bundle.lock import Lock, Target, requirement_name, resolve_lock, runti
 from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import human, measure, package_sizes, zip_dir
 from slml.bundle.slim import slim
+from slml.bundle.staging import make_staging_dir, sweep
 from slml.bundle.uvtool import Runner
 from slml.bundle.variants import model_requirements
 from slml.errors import PackagingError
@@ -168,7 +168,8 @@ def _stage_layer(
     interpreter: Interpreter | None,
 ) -> list[str]:
     """Install, check, slim, compile and zip into a temp dir, then rename it to ``home``."""
-    work = Path(tempfile.mkdtemp(prefix=".build-", dir=home.parent))
+    sweep(home.parent)  # what builds killed with SIGKILL left behind
+    work = make_staging_dir(home)
     try:
         staged = install_for_target(lock, work / "python", target=target, runner=runner)
         notes = []

@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +33,7 @@ from slml.bundle import cache_dir as default_cache_dir
 from slml.bundle.env import ensure_env, env_is_ready
 from slml.bundle.lock import Target, read_lock, resolve_lock, runtime_requirements
 from slml.bundle.runtime_files import copy_runtime
+from slml.bundle.staging import make_staging_dir, sweep
 from slml.bundle.uvtool import Runner
 from slml.bundle.variants import model_requirements
 from slml.errors import PackagingError
@@ -125,7 +125,8 @@ def _assemble(
     artifact_dir: Path, out_dir: Path, *, lock_path: Path, info: dict[str, Any], manifest: dict
 ) -> None:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
+    sweep(out_dir.parent)  # what builds killed with SIGKILL left behind
+    tmp = make_staging_dir(out_dir)
     tmp.chmod(0o755)
     try:
         shutil.copyfile(lock_path, tmp / LOCK_FILE)

@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from slml.bundle.elf import record_owners
+from slml.bundle.staging import staging_path
 from slml.providers.base import SizeReport
 
 MB = 1024 * 1024
@@ -61,7 +62,7 @@ def zip_dir(src: Path, dest: Path, *, prefix: str = "", bytecode: bool = False) 
     atomically; returns it."""
     src, dest = Path(src), Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp = staging_path(dest)  # a killed zip is swept by the next build
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
         for path in files_under(src, bytecode=bytecode):
             add_file(zf, path, prefix + path.relative_to(src).as_posix())

@@ -145,3 +145,18 @@ def test_load_bundle_reads_an_existing_bundle(
     )
     with pytest.raises(PackagingError, match="not a complete local bundle"):
         load_bundle(tmp_path, cache_dir=cache)
+
+
+def test_a_killed_builds_staging_directory_is_swept(
+    iris_artifact: Path, tmp_path: Path, cache: Path
+) -> None:
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer runs, like a build killed with SIGKILL
+    out_dir = tmp_path / "builds" / "local"
+    left = out_dir.with_name(f".local.tmp-{dead.pid}-0123abcd")
+    (left / "app").mkdir(parents=True)
+    build_local_bundle(artifact_dir=iris_artifact, out_dir=out_dir, cache_dir=cache)
+    assert not left.exists() and (out_dir / "model").is_dir()
+    assert [p.name for p in out_dir.parent.iterdir() if p.name.startswith(".local.tmp-")] == []

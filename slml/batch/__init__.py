@@ -99,6 +99,12 @@ def run_batch(
                                  overwrite=options.overwrite)
     except (SourceError, OutputError, LayoutError, OSError) as exc:
         raise BatchError(str(exc), hint=_hint(exc)) from None
+    except ImportError as exc:  # fsspec names the package a URL's filesystem needs
+        raise BatchError(f"cannot open {input_url} or {output_url}: {exc}",
+                         hint="s3:// needs s3fs, gs:// gcsfs, az:// adlfs (pip install them "
+                              "beside slml)") from None
+    except ValueError as exc:  # e.g. fsspec: "Protocol not known"
+        raise BatchError(f"cannot open {input_url} or {output_url}: {exc}") from None
     if resumed:
         reporter.detail(f"resuming: {output_url} holds this job's earlier run")
     engine = _engine(model_dir, options, build_dir=build_dir, reporter=reporter)

@@ -182,3 +182,12 @@ def test_quoted_csv_fields_keep_rows_and_pass_through(tmp_path: Path, iris_artif
     assert [g["prediction"] for g in got] == iris_model.predict(values).tolist()
     (error,) = [json.loads(x) for x in (tmp_path / "out/errors.jsonl").read_text().splitlines()]
     assert (error["row"], error["code"]) == (4, "unreadable_row")
+
+
+def test_object_store_urls_without_their_filesystem_say_what_to_install(
+    tmp_path: Path, iris_artifact: Path
+) -> None:
+    done = batch("nosuch://bucket/rows.csv", str(tmp_path / "out"), "--model",
+                 str(iris_artifact), cwd=tmp_path, check=2)
+    assert "cannot open nosuch://bucket/rows.csv" in done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr

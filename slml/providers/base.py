@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from slml.config import ProjectConfig
     from slml.cost import CostEstimate
+    from slml.rollout import LiveVersion, RolloutRequest
     from slml.state import ProjectState
 
 
@@ -53,6 +54,7 @@ class ProviderContext:
     state: ProjectState
     reporter: Reporter = field(default_factory=NullReporter)
     debug: bool = False
+    rollout: RolloutRequest | None = None  # None: replace the live version (slml/rollout.py)
 
     @property
     def project_dir(self) -> Path:
@@ -127,6 +129,7 @@ class DeployResult:
     version: int
     outputs: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    traffic: tuple[LiveVersion, ...] = ()  # the stage's live versions after this deploy
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,7 @@ class Status:
     url: str | None = None
     version: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    traffic: tuple[LiveVersion, ...] = ()  # live versions with their share (empty: one)
 
 
 @runtime_checkable

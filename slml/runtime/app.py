@@ -7,7 +7,9 @@ container entrypoints import at init). Routes:
     POST /predict        {"instances": [...]} or {"inputs": {...}}
                          → {"predictions": [...], "model", "version"} (+ "classes" when
                            the served method is predict_proba / decision_function)
-    POST /invocations    the same, plus text/csv rows (SageMaker)
+    POST /invocations    the same, plus text/csv rows (SageMaker); with ``Accept:
+                         application/jsonlines`` (Batch Transform) CSV or JSON Lines rows
+                         → one line per row, ``{"prediction"}`` or ``{"error"}``
     GET  /healthz, /ping {"status": "ok", "model", "version"}
     GET  /metadata       the manifest
     GET  /openapi.json   OpenAPI 3.0.3 built from the model's signature
@@ -178,7 +180,21 @@ class _Service:
         return await self._predict(request, csv=False)
 
     async def invocations(self, request: Request) -> Response:
+        if _wants_lines(request.headers.get("accept")):  # SageMaker Batch Transform
+            return await self._transform(request)
         return await self._predict(request, csv=True)
+
+    async def _transform(self, request: Request) -> Response:
+        """One answer line per row, a bad row answered in its line (runtime/batch.py)."""
+        from slml.runtime.batch import TRANSFORM_MEDIA, transform_lines
+
+        self._check_key(request)
+        media = (request.headers.get("content-type") or "").partition(";")[0].strip().lower()
+        jsonl = media in (TRANSFORM_MEDIA, "application/jsonl", "application/x-ndjson") or (
+            _content_kind(request.headers.get("content-type"), csv=True) == "json")
+        body = _decode(await _read_body(request, self.max_body))
+        text = await run_in_threadpool(transform_lines, self.model, body, jsonl=jsonl)
+        return Response(text, media_type=TRANSFORM_MEDIA)
 
     async def health(self, request: Request) -> Response:
         body = {"status": "ok", "model": self.model.name, "version": self.model.version}
@@ -236,6 +252,10 @@ class _Service:
             raise RequestError(
                 422, "invalid_input", f"the model rejected the input: {exc}"
             ) from exc
+
+
+def _wants_lines(accept: str | None) -> bool:
+    return bool(accept) and "application/jsonlines" in accept.lower()
 
 
 def _content_kind(content_type: str | None, *, csv: bool) -> str:

@@ -241,6 +241,41 @@ def _predict_valid(model: LoadedModel, valid: list[tuple[int, Any]], result: Sco
         result.predictions.append(prediction)
 
 
+TRANSFORM_MEDIA = "application/jsonlines"
+
+
+def transform_lines(model: LoadedModel, text: str, *, jsonl: bool) -> str:
+    """A SageMaker Batch Transform mini-batch (``Accept: application/jsonlines``): CSV
+    lines in the model's column order (a first line equal to the column names is a
+    header and skipped) or JSON Lines (a list or a dict per line) → one JSON line per
+    data row, in order: ``{"prediction": ...}`` or ``{"error": {"code", "message"}}``.
+    Never raises for bad rows, so one bad row does not fail the job's mini-batch."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if jsonl:
+        rows: list[Any] = []
+        bad: dict[int, str] = {}
+        for i, line in enumerate(lines):
+            try:
+                rows.append(json.loads(line))
+            except ValueError as exc:
+                bad[i] = f"the line is not JSON: {exc}"
+        scored = with_unreadable(score(model, rows), len(lines), bad)
+    else:
+        names = model.spec.names if model.spec else None
+        if lines and names and [c.strip() for c in next(csv.reader([lines[0]]))] == names:
+            lines = lines[1:]
+        width = (len(model.spec.features) if model.spec and model.spec.features
+                 else len(next(csv.reader([lines[0]]))) if lines else 0)
+        scored = score_csv(model, "\n".join(lines), width=width,
+                           features=list(range(width)), keep=[])
+    answers: list[str] = [""] * len(lines)
+    for i, prediction in zip(scored.ok, scored.predictions, strict=True):
+        answers[i] = json.dumps({"prediction": prediction})
+    for i, code, message in scored.errors:
+        answers[i] = json.dumps({"error": {"code": code, "message": message}})
+    return "".join(a + "\n" for a in answers)
+
+
 def worker(model_dir: str, stdin: Any = None, stdout: Any = None) -> int:
     """Serve the worker protocol until stdin closes. Returns the exit code."""
     stdin = stdin or sys.stdin

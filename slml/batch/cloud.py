@@ -41,8 +41,8 @@ def cloud_job(session: Session, input_url: str, output_url: str, options: BatchO
     if name not in CLOUD_PROVIDERS:
         raise BatchError(
             f"--provider {name} has no batch job in slml yet",
-            hint="use --provider gcp (a Cloud Run Job), or score here with --engine local "
-                 "or ray (s3:// and az:// URLs work there)",
+            hint="use --provider gcp (a Cloud Run Job) or sagemaker (Batch Transform), or "
+                 "score here with --engine local or ray (s3:// and az:// URLs work there)",
         )
     ctx = session.ctx
     cfg = ctx.config.section(name)

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from slml.cli import ConfigOpt, JsonOpt, StageOpt, _run, app, err, out, render
+from slml.cli.reporter import RichReporter
 
 
 class _Bar:
@@ -74,14 +75,22 @@ def batch(
                          "job's output.")] = False,
     provider: Annotated[str | None, typer.Option("--provider", "-p", help="gcp: run as a "
                         "Cloud Run Job with the endpoint's image (gs:// INPUT and OUTPUT); "
-                        "default: score here with --engine.")] = None,
+                        "sagemaker: a Batch Transform job with the endpoint's model (s3:// "
+                        "INPUT and OUTPUT, CSV or JSON Lines); default: score here with "
+                        "--engine.")] = None,
     stage: StageOpt = None,
     tasks: Annotated[int, typer.Option(help="--provider gcp: tasks of the job (partitions "
                      "are shared among them).")] = 10,
     parallelism: Annotated[int, typer.Option(help="--provider gcp: tasks at once (0: as "
                            "many as Cloud Run allows).")] = 0,
-    preview: Annotated[bool, typer.Option("--preview", help="--provider gcp: show the job's "
-                       "plan and change nothing.")] = False,
+    instance_type: Annotated[str, typer.Option(help="--provider sagemaker: the job's "
+                             "instance type.")] = "ml.m5.large",
+    instances: Annotated[int, typer.Option(help="--provider sagemaker: instances of the "
+                         "job.")] = 1,
+    wait: Annotated[bool, typer.Option(help="--provider sagemaker: wait for the job to end "
+                    "(and remove its S3 grant then).")] = True,
+    preview: Annotated[bool, typer.Option("--preview", help="--provider gcp or sagemaker: "
+                       "show the job's plan and change nothing.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Score every row of INPUT with the model; write predictions to OUTPUT.
@@ -98,12 +107,17 @@ def batch(
         input_format=input_format, keep=tuple(keep or ()), max_errors=max_errors,
         overwrite=overwrite, address=address,
     )  # fmt: skip
+    if provider == "sagemaker":
+        _transform(input_url, output_url, config=config, stage=stage, preview=preview,
+                   input_format=input_format, instance_type=instance_type,
+                   instances=instances, wait=wait, json_out=json_out)
+        return
     if provider is not None and provider != "local":
         _cloud(input_url, output_url, options, config=config, provider=provider, stage=stage,
                tasks=tasks, parallelism=parallelism, preview=preview, json_out=json_out)
         return
     if preview:
-        raise BatchError("--preview is for a cloud batch job (--provider gcp)",
+        raise BatchError("--preview is for a cloud batch job (--provider gcp or sagemaker)",
                          hint="a local run changes nothing but OUTPUT; just run it")
     model_dir, project_dir = _model(model, config)
     bar = _Bar(enabled=not json_out and err.is_terminal)
@@ -148,6 +162,46 @@ def _cloud(input_url: str, output_url: str, options: object, *, config: Path | N
         return
     out.print(f"started Cloud Run Job {escape(str(outputs.get('job_name')))}: "
               f"{tasks} task(s) scoring {escape(input_url)} into {escape(output_url)}")
+
+
+def _transform(input_url: str, output_url: str, *, config: Path | None, stage: str | None,
+               preview: bool, input_format: str | None, instance_type: str, instances: int,
+               wait: bool, json_out: bool) -> None:
+    from slml.api import open_session
+    from slml.batch import transform
+
+    session = open_session(config, provider="sagemaker", stage=stage)
+    spec = transform.transform_spec(session, input_url, output_url, input_format=input_format,
+                                    instance_type=instance_type, instance_count=instances,
+                                    for_preview=preview)
+    if preview:
+        plan = transform.preview(spec, session.ctx.stage)
+        render.print_json(out, plan) if json_out else render.plan(out, plan)
+        return
+
+    def start_and_wait(reporter: RichReporter) -> dict[str, object]:
+        reporter.step(f"Batch Transform of {input_url} with endpoint {spec.endpoint}'s model")
+        runner = transform.TransformRunner(spec, on_status=reporter.detail)
+        _, role = runner.start()
+        if not wait:
+            return {"job_name": spec.job, "status": "InProgress", "output": spec.output_url}
+        try:
+            return runner.wait(role)
+        except KeyboardInterrupt:
+            raise transform.BatchError(
+                f"stopped waiting: job {spec.job} goes on in SageMaker",
+                hint="its S3 grant is removed by the next `slml batch --provider "
+                     "sagemaker` once the job has ended",
+            ) from None
+
+    result = _run(start_and_wait, json_mode=json_out)
+    if json_out:
+        render.print_json(out, result)
+        return
+    verb = "finished" if result["status"] == "Completed" else "started"
+    out.print(f"{verb} Batch Transform job {escape(spec.job)}: {escape(input_url)} → "
+              f"{escape(spec.output_url)} (one <object>.out per input object, a line per "
+              "row)", highlight=False)
 
 
 def _model(model: Path | None, config: Path | None) -> tuple[Path, Path]:

@@ -87,8 +87,8 @@ def batch(
                              "instance type.")] = "ml.m5.large",
     instances: Annotated[int, typer.Option(help="--provider sagemaker: instances of the "
                          "job.")] = 1,
-    wait: Annotated[bool, typer.Option(help="--provider sagemaker: wait for the job to end "
-                    "(and remove its S3 grant then).")] = True,
+    wait: Annotated[bool, typer.Option(help="--provider gcp or sagemaker: follow the job to "
+                    "its end (sagemaker: and remove its S3 grant then).")] = True,
     preview: Annotated[bool, typer.Option("--preview", help="--provider gcp or sagemaker: "
                        "show the job's plan and change nothing.")] = False,
     json_out: JsonOpt = False,
@@ -114,7 +114,8 @@ def batch(
         return
     if provider is not None and provider != "local":
         _cloud(input_url, output_url, options, config=config, provider=provider, stage=stage,
-               tasks=tasks, parallelism=parallelism, preview=preview, json_out=json_out)
+               tasks=tasks, parallelism=parallelism, preview=preview, wait=wait,
+               json_out=json_out)
         return
     if preview:
         raise BatchError("--preview is for a cloud batch job (--provider gcp or sagemaker)",
@@ -143,7 +144,7 @@ def batch(
 
 def _cloud(input_url: str, output_url: str, options: object, *, config: Path | None,
            provider: str, stage: str | None, tasks: int, parallelism: int, preview: bool,
-           json_out: bool) -> None:
+           wait: bool, json_out: bool) -> None:
     from slml.api import open_session
     from slml.batch import BatchOptions
     from slml.batch import cloud as cloud_batch
@@ -156,11 +157,25 @@ def _cloud(input_url: str, output_url: str, options: object, *, config: Path | N
         plan = cloud_batch.preview(job, session)
         render.print_json(out, plan) if json_out else render.plan(out, plan)
         return
-    outputs = _run(lambda r: cloud_batch.run(job, session), json_mode=json_out)
+    def start_and_follow(reporter: RichReporter) -> dict[str, object]:
+        outputs = dict(cloud_batch.run(job, session))
+        if wait:
+            from slml.batch.cloudrun_wait import ExecutionWatcher
+
+            watcher = ExecutionWatcher(project=str(outputs["project"]),
+                                       region=str(outputs["region"]),
+                                       job=str(outputs["job_name"]))
+            reporter.step(f"following Cloud Run Job {outputs['job_name']}")
+            state = watcher.wait(watcher.latest(), on_status=reporter.detail)
+            outputs.update(execution=state.name, succeeded=state.succeeded, tasks=state.tasks)
+        return outputs
+
+    outputs = _run(start_and_follow, json_mode=json_out)
     if json_out:
         render.print_json(out, outputs)
         return
-    out.print(f"started Cloud Run Job {escape(str(outputs.get('job_name')))}: "
+    verb = "finished" if wait else "started"
+    out.print(f"{verb} Cloud Run Job {escape(str(outputs.get('job_name')))}: "
               f"{tasks} task(s) scoring {escape(input_url)} into {escape(output_url)}")
 
 

@@ -35,25 +35,27 @@ TokenGetter = Callable[[], str]
 _TS = re.compile(r"^(?P<base>[^.]+?)(?:\.(?P<frac>\d+))?(?P<zone>Z|[+-]\d\d:\d\d)$")
 
 
-def default_token_getter() -> TokenGetter:
+def default_token_getter(scope: str = LOGGING_READ_SCOPE, *, purpose: str = "read Cloud "
+                         "Logging", role: str = "roles/logging.viewer") -> TokenGetter:
     """Application Default Credentials (``gcloud auth application-default login``, a
-    service account key, or the metadata server), scoped to read logs."""
+    service account key, or the metadata server), with ``scope`` (default: read logs);
+    ``purpose`` and ``role`` word the errors."""
     try:
         import google.auth
         import google.auth.exceptions
         from google.auth.transport.requests import Request
     except ImportError:
         raise ProviderUnavailable(
-            "reading Cloud Run logs needs the google-auth package",
+            f"to {purpose}, slml needs the google-auth package",
             hint="pip install 'slml[gcp]'",
         ) from None
     try:
-        credentials, _ = google.auth.default(scopes=[LOGGING_READ_SCOPE])
+        credentials, _ = google.auth.default(scopes=[scope])
     except google.auth.exceptions.DefaultCredentialsError as exc:
         raise ProviderUnavailable(
-            f"no Google credentials to read Cloud Logging with: {exc}",
+            f"no Google credentials to {purpose} with: {exc}",
             hint="run `gcloud auth application-default login` or set "
-            "GOOGLE_APPLICATION_CREDENTIALS to a key with roles/logging.viewer",
+            f"GOOGLE_APPLICATION_CREDENTIALS to a key with {role}",
         ) from None
 
     def token() -> str:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A Docker engine for tests/containers: installs Debian's docker.io, debootstrap,
 # qemu-user-static and binfmt-support when missing, starts dockerd when none answers,
-# and enables qemu-aarch64 (arm64 root file systems run under emulation).
+# and enables qemu-aarch64 (arm64 root file systems run under emulation). Also a Java
+# runtime when no `java` is on PATH: `slml batch --engine spark` is tested on PySpark.
 #
 # Network rules, for every container and build: no bridge at all (--bridge=none
 # --iptables=false), --network host everywhere (tests/containers/engine.py), and
@@ -21,6 +22,7 @@ missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+command -v java >/dev/null || missing+=(default-jre-headless)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
     fail "missing ${missing[*]} and cannot install them (needs root and apt-get)"

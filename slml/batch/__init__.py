@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from slml.batch.engines import Engine, EngineError, LocalEngine, RayEngine, Work
+from slml.batch.engines import Engine, EngineError, LocalEngine, RayEngine, SparkEngine, Work
 from slml.batch.sink import Output, OutputError
 from slml.batch.source import Chunk, SourceError, Table
 from slml.errors import SlmlError
@@ -25,7 +25,7 @@ from slml.providers.base import NullReporter, Reporter
 from slml.runtime.batch import LayoutError, feature_columns, with_unreadable
 from slml.runtime.validation import input_spec
 
-ENGINES = ("local", "ray")
+ENGINES = ("local", "ray", "spark")
 DEFAULT_CHUNK_ROWS = 10_000
 Progress = Callable[[int, "int | None", "float | None"], None]
 
@@ -156,6 +156,9 @@ def _engine(model_dir: Path, options: BatchOptions, *, build_dir: Path, reporter
         if options.engine == "ray":
             reporter.step(f"starting {workers} Ray actor(s)")
             return RayEngine(model_dir=model_dir, workers=workers, address=options.address)
+        if options.engine == "spark":
+            reporter.step(f"starting Spark ({options.address or f'local[{workers}]'})")
+            return SparkEngine(model_dir=model_dir, workers=workers, address=options.address)
         from slml.bundle.env import env_python
         from slml.bundle.local import build_local_bundle
 

@@ -1,6 +1,6 @@
-"""Where partitions are scored: worker processes here, or Ray actors on a cluster.
+"""Where partitions are scored: worker processes here, Ray actors, or Spark tasks.
 
-Both engines take the same partitions and return ``Scored`` results computed by the same
+The engines take the same partitions and return ``Scored`` results computed by the same
 function (``slml.runtime.batch.score``), so their output is identical. At most
 ``2 x workers`` partitions are in flight, which bounds memory whatever the input's size.
 Results come back in completion order.
@@ -241,3 +241,102 @@ class _RayScorer:
         from slml.runtime.batch import score_frame
 
         return score_frame(self.model, frame).as_dict()
+
+
+class SparkEngine:
+    """Spark: each wave of partitions becomes a small DataFrame (one row per partition,
+    its frame as JSON) scored with ``mapInArrow``, by Python workers that load the
+    artifact once each and keep it (Spark reuses its Python workers). ``address`` is a
+    master URL (``spark://host:7077``, ``yarn``, ``local[4]``); without one, a local
+    master with ``workers`` cores on 127.0.0.1. As for Ray, the executors' Python must
+    hold slml and the model's requirements."""
+
+    SCHEMA = "id long, result string"
+
+    def __init__(self, *, model_dir: Path, workers: int, address: str | None = None) -> None:
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError:
+            raise EngineError("--engine spark needs PySpark: pip install 'slml[spark]' "
+                              "(and Java 17+)") from None
+        import sys
+
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # read when Spark starts
+        self.workers = max(1, workers)
+        self._model_dir = str(model_dir)
+        builder = (SparkSession.builder.appName("slml-batch")
+                   .master(address or f"local[{self.workers}]")
+                   .config("spark.ui.enabled", "false")
+                   .config("spark.ui.showConsoleProgress", "false")
+                   .config("spark.pyspark.python", sys.executable)
+                   .config("spark.sql.execution.arrow.maxRecordsPerBatch", "1"))
+        if address is None or address.startswith("local"):  # loopback only, no LAN address
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+            builder = (builder.config("spark.driver.host", "127.0.0.1")
+                       .config("spark.driver.bindAddress", "127.0.0.1"))
+        try:
+            self._spark = builder.getOrCreate()
+        except Exception as exc:  # Java missing, master unreachable: py4j says which
+            raise EngineError(f"Spark did not start: {_spark_reason(exc)}") from None
+        self._spark.sparkContext.setLogLevel("ERROR")
+
+    def map(self, work: Iterable[Work]) -> Iterator[tuple[Work, Scored]]:
+        wave: list[Work] = []
+        for item in work:
+            wave.append(item)
+            if len(wave) >= 2 * self.workers:
+                yield from self._score(wave)
+                wave = []
+        if wave:
+            yield from self._score(wave)
+
+    def _score(self, wave: list[Work]) -> Iterator[tuple[Work, Scored]]:
+        frames = [(w.key, json.dumps(w.frame(), allow_nan=False)) for w in wave]
+        frame = self._spark.createDataFrame(frames, self.SCHEMA).repartition(len(wave))
+        scorer = _arrow_scorer(self._model_dir)
+        try:
+            rows = frame.mapInArrow(scorer, self.SCHEMA).collect()
+        except Exception as exc:
+            raise EngineError(f"a Spark task failed: {_spark_reason(exc)}") from None
+        by_key = {w.key: w for w in wave}
+        for row in rows:
+            yield by_key[row["id"]], Scored.from_dict(json.loads(row["result"]))
+
+    def close(self) -> None:
+        if hasattr(self, "_spark"):
+            self._spark.stop()
+
+
+def _spark_reason(exc: Exception) -> str:
+    """The Python error inside a Spark/py4j error's Java stack trace, else its first line."""
+    import re
+
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    errors = [line for line in lines if re.match(r"^[\w.]+(Error|Exception): ", line)]
+    return (errors[-1] if errors else lines[0] if lines else type(exc).__name__)[:300]
+
+
+_SPARK_MODELS: dict[str, Any] = {}  # in a Spark Python worker: model_dir -> loaded model
+
+
+def _arrow_scorer(model_dir: str) -> Callable[[Iterator[Any]], Iterator[Any]]:
+    """The ``mapInArrow`` function: Arrow batches of (id, frame JSON) → (id, Scored JSON)."""
+
+    def score_batches(batches: Iterator[Any]) -> Iterator[Any]:
+        import pyarrow as pa
+
+        from slml.batch import engines  # the worker's module, so the cache outlives a task
+        from slml.runtime.batch import score_frame
+        from slml.runtime.loader import load
+
+        cache = engines._SPARK_MODELS
+        model = cache.get(model_dir)
+        if model is None:
+            model = cache[model_dir] = load(model_dir)
+        for batch in batches:  # columns by position: (id, frame)
+            ids, frames = batch.column(0).to_pylist(), batch.column(1).to_pylist()
+            results = [json.dumps(score_frame(model, json.loads(f)).as_dict(), allow_nan=False)
+                       for f in frames]  # fmt: skip
+            yield pa.RecordBatch.from_pydict({"id": ids, "result": results})
+
+    return score_batches

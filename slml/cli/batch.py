@@ -55,11 +55,12 @@ def batch(
                      "directory (default: `model:` in slml.yaml).")] = None,
     config: ConfigOpt = None,
     engine: Annotated[str, typer.Option(help="local: processes of the model's own "
-                      "environment on this machine; ray: Ray actors (--address).")] = "local",
+                      "environment on this machine; ray: Ray actors; spark: Spark tasks "
+                      "through mapInArrow (both on --address).")] = "local",
     workers: Annotated[int | None, typer.Option(help="Processes or actors (default: one "
                        "per CPU).")] = None,
-    address: Annotated[str | None, typer.Option(help="A Ray cluster's address (default: "
-                       "start a local Ray instance).")] = None,
+    address: Annotated[str | None, typer.Option(help="A Ray cluster's address, or a Spark "
+                       "master URL (default: a local Ray instance or Spark master).")] = None,
     chunk_rows: Annotated[int, typer.Option(help="Rows per partition: the unit of "
                           "resume and of parallelism.")] = 10_000,
     output_format: Annotated[str, typer.Option("--format", help="parquet, csv or "

@@ -98,6 +98,28 @@ def test_ray_engine_gives_the_same_output(
         tmp_path / "ray/errors.jsonl").read_text()
 
 
+def test_spark_engine_gives_the_same_output(
+    tmp_path: Path, table: tuple[Path, set[int]], iris_artifact: Path
+) -> None:
+    import shutil
+
+    if shutil.which("java") is None and os.environ.get("CI") != "true":
+        pytest.skip("no Java runtime for Spark (make engine installs one)")
+    path, _ = table
+    common = [str(path), "--model", str(iris_artifact), "--workers", "2", "--chunk-rows",
+              "25000"]  # fmt: skip
+    batch(common[0], str(tmp_path / "local"), *common[1:], cwd=tmp_path, check=1)
+    done = batch(common[0], str(tmp_path / "spark"), *common[1:], "--engine", "spark",
+                 "--json", cwd=tmp_path, check=1)
+    assert json.loads(done.stdout)["engine"] == "spark"
+    for name in ("rows", "predictions"):
+        local, spark = (read_output(tmp_path / d)[name == "predictions"]
+                        for d in ("local", "spark"))
+        assert local.tolist() == spark.tolist()
+    assert (tmp_path / "local/errors.jsonl").read_text() == (
+        tmp_path / "spark/errors.jsonl").read_text()
+
+
 def test_formats_and_pass_through_columns(tmp_path: Path, iris_artifact: Path, iris_model) -> None:
     rows = [{"id": f"r{i}", **dict(zip(IRIS_COLUMNS, (5.1, 3.5, 1.4, 0.2 + i / 10),
                                        strict=True))} for i in range(5)]
@@ -122,7 +144,7 @@ def test_formats_and_pass_through_columns(tmp_path: Path, iris_artifact: Path, i
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--engine", "spark"], "--engine 'spark' is not one of local, ray"),
+        (["--engine", "dask"], "--engine 'dask' is not one of local, ray, spark"),
         (["--chunk-rows", "0"], "--chunk-rows must be at least 1"),
         (["--keep", "nope"], "--keep nope: no such column"),
         (["--format", "xlsx"], "--format 'xlsx' is not one of parquet, csv, jsonl"),

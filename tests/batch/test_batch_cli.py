@@ -98,6 +98,7 @@ def test_ray_engine_gives_the_same_output(
         tmp_path / "ray/errors.jsonl").read_text()
 
 
+@pytest.mark.timeout(900)  # a JVM start: about a minute quiet, several under load
 def test_spark_engine_gives_the_same_output(
     tmp_path: Path, table: tuple[Path, set[int]], iris_artifact: Path
 ) -> None:

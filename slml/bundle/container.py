@@ -40,7 +40,7 @@ from slml.bundle.size import files_under
 from slml.bundle.uvtool import Runner, run_uv
 from slml.bundle.variants import model_requirements
 from slml.errors import ConfigError
-from slml.providers.base import Bundle, SizeReport
+from slml.pipeline import Bundle, SizeReport
 from slml.runtime.manifest import MANIFEST_FILE, artifact_digest
 from slml.templates import render
 

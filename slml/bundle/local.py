@@ -37,7 +37,7 @@ from slml.bundle.staging import make_staging_dir, sweep
 from slml.bundle.uvtool import Runner
 from slml.bundle.variants import model_requirements
 from slml.errors import PackagingError
-from slml.providers.base import Bundle, NullReporter, Reporter, SizeReport
+from slml.pipeline import Bundle, NullReporter, Reporter, SizeReport
 from slml.runtime.manifest import artifact_digest, hash_tree
 
 BUNDLE_MANIFEST = "slml-bundle.json"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from slml.bundle.elf import record_owners
 from slml.bundle.staging import staging_path
-from slml.providers.base import SizeReport
+from slml.pipeline import SizeReport
 
 MB = 1024 * 1024
 _EPOCH = (1980, 1, 1, 0, 0, 0)

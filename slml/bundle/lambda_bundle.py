@@ -337,7 +337,7 @@ def build_lambda_bundle(
     tests: no ELF machine check then). ``finder`` finds the interpreter that compiles
     bytecode (default: bytecode.find_interpreter). Raises PackagingError and its
     subclasses (for ``aws.bytecode: always`` without an interpreter, before any work)."""
-    from slml.bundle.install import lambda_target
+    from slml.bundle.lambda_platform import lambda_target
 
     reporter = reporter or NullReporter()
     manifest = verified_manifest(artifact_dir)

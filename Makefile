@@ -55,7 +55,7 @@ engine:
 	bash tools/engine.sh
 
 test: dev engine
-	$(BIN)/ruff check slml tests benchmarks infra examples
+	$(BIN)/ruff check slml tests benchmarks infra examples && $(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 test-containers: dev engine

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from slml.errors import DeployError, ProviderUnavailable
-from slml.providers.base import Plan, PlannedResource
+from slml.pipeline import Plan, PlannedResource
 from slml.state import read_or_create_secret, read_secret
 
 Program = Callable[[], None]

@@ -21,7 +21,7 @@ from slml.batch.engines import Engine, EngineError, LocalEngine, RayEngine, Spar
 from slml.batch.sink import Output, OutputError
 from slml.batch.source import Chunk, SourceError, Table
 from slml.errors import SlmlError
-from slml.providers.base import NullReporter, Reporter
+from slml.pipeline import NullReporter, Reporter
 from slml.runtime.batch import LayoutError, feature_columns, with_unreadable
 from slml.runtime.validation import input_spec
 

@@ -18,7 +18,7 @@ from slml.api import Session
 from slml.batch import BatchError, BatchOptions
 from slml.engine import Program
 from slml.infra.cloudrun_job import CloudRunJobSpec
-from slml.providers.base import Plan
+from slml.pipeline import Plan
 
 CLOUD_PROVIDERS = ("gcp",)
 OFFLINE_NOTE = ("offline plan: the job's Pulumi program ran under mocks on this machine; "

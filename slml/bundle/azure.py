@@ -58,9 +58,10 @@ from slml.bundle.slim import slim
 from slml.bundle.staging import make_staging_dir, sweep
 from slml.bundle.uvtool import Runner
 from slml.bundle.variants import model_requirements
-from slml.providers.base import Bundle, NullReporter, Reporter, SizeReport
+from slml.pipeline import Bundle, NullReporter, Reporter, SizeReport
 from slml.runtime.manifest import artifact_digest
 from slml.templates import render
+from slml.units import megabytes
 
 AZURE_MACHINE = "x86_64"
 AZURE_PLATFORM = "x86_64-manylinux_2_28"
@@ -346,6 +347,5 @@ def _size_from(data: object) -> SizeReport | None:
 
 
 def _describe(size: SizeReport) -> str:
-    mb = 1024 * 1024
-    top = ", ".join(f"{name} {n / mb:.1f} MB" for name, n in size.largest[:5])
-    return f"{(size.zipped or 0) / mb:.1f} MB zipped, {size.unzipped / mb:.1f} MB unzipped; {top}"
+    top = ", ".join(f"{name} {megabytes(n)}" for name, n in size.largest[:5])
+    return f"{megabytes(size.zipped or 0)} zipped, {megabytes(size.unzipped)} unzipped; {top}"

@@ -40,9 +40,10 @@ from slml.bundle.size import files_under
 from slml.bundle.uvtool import Runner, run_uv
 from slml.bundle.variants import model_requirements
 from slml.errors import ConfigError
-from slml.providers.base import Bundle, SizeReport
+from slml.pipeline import Bundle, SizeReport
 from slml.runtime.manifest import MANIFEST_FILE, artifact_digest
 from slml.templates import render
+from slml.units import human, megabytes
 
 # Docker official images, pinned to a patch release (tags checked to exist on Docker
 # Hub: python:3.11.15-slim-bookworm, 3.12.13-, 3.13.12-). 3.11 and 3.12 only get
@@ -253,7 +254,7 @@ def build_container_context(
     notes = (
         f"container context for {IMAGE_PLATFORM}: {base_image(python_version)}, "
         f"{len(lock.pins)} pinned packages, non-root uid {UID}, model in the last layer",
-        f"expected image size ~{size.unzipped / 1e6:.0f} MB uncompressed "
+        f"expected image size ~{human(size.unzipped)} uncompressed "
         f"({_parts_words(size.parts)})",
     )
     notes += variant_notes
@@ -300,7 +301,7 @@ def _write_context_if_changed(
 
 
 def _parts_words(parts: dict[str, int]) -> str:
-    return ", ".join(f"{name} {value / 1e6:.1f} MB" for name, value in parts.items())
+    return ", ".join(f"{name} {megabytes(value)}" for name, value in parts.items())
 
 
 def _size_report(

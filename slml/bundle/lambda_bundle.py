@@ -28,7 +28,7 @@ Limits, checked before anything is uploaded: zips up to 50 MB go up directly; a 
 layer or function zip goes through an S3 object; more than 250 MB unzipped (layer and
 function together) needs a container image (``aws.large_bundle: image``) or fails with
 PackageTooLarge saying what to do. ``Bundle.notes`` say which path was taken and why;
-``delivery(bundle)`` reads the choice back.
+``Bundle.outputs`` (a ``LambdaBuildOutputs``) holds the files and the choice as fields.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ from slml.bundle.lambda_delivery import (  # noqa: F401  (re-exported)
     Delivery,
     choose_delivery,
     delivery,
+    lambda_outputs,
 )
 from slml.bundle.lambda_image import write_image_context
 from slml.bundle.lambda_native import ship_native_libraries, zip_layer_extras
@@ -75,7 +76,7 @@ from slml.bundle.staging import make_staging_dir, sweep
 from slml.bundle.uvtool import Runner
 from slml.bundle.variants import model_requirements
 from slml.errors import PackagingError
-from slml.providers.base import Bundle, NullReporter, Reporter, SizeReport
+from slml.pipeline import Bundle, LambdaBuildOutputs, NullReporter, Reporter, SizeReport
 from slml.runtime.manifest import artifact_digest
 
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath")
@@ -336,7 +337,7 @@ def build_lambda_bundle(
     tests: no ELF machine check then). ``finder`` finds the interpreter that compiles
     bytecode (default: bytecode.find_interpreter). Raises PackagingError and its
     subclasses (for ``aws.bytecode: always`` without an interpreter, before any work)."""
-    from slml.bundle.install import lambda_target
+    from slml.bundle.lambda_platform import lambda_target
 
     reporter = reporter or NullReporter()
     manifest = verified_manifest(artifact_dir)
@@ -405,6 +406,11 @@ def _bundle(
         model_sha256=artifact_digest(manifest), python_version=target.python_version,
         platform=target.platform or "host", size=size, files=files, notes=notes,
         reused=parts.reused,
+        outputs=LambdaBuildOutputs(
+            function_zip=parts.function_zip, layer_zip=files["layer"],
+            function_dir=parts.function, layer_dir=parts.python, delivery=mode, reason=why,
+            image_context=files.get("image"),
+        ),
     )  # fmt: skip
 
 

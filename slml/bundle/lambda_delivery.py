@@ -8,16 +8,15 @@ image (``aws.large_bundle: image``) or fails with PackageTooLarge saying what to
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 from slml.bundle.size import MB, human
 from slml.bundle.size_advice import too_large_hint
-from slml.errors import PackageTooLarge
-from slml.providers.base import Bundle
+from slml.errors import PackageTooLarge, PackagingError
+from slml.pipeline import Bundle, LambdaBuildOutputs, LambdaDelivery
 
 DIRECT_UPLOAD_LIMIT = 50 * MB
 UNZIPPED_LIMIT = 250 * MB
-Delivery = Literal["direct", "s3", "image"]
+Delivery = LambdaDelivery
 
 
 def choose_delivery(
@@ -47,10 +46,31 @@ def choose_delivery(
     return "direct", "zips are under 50 MB: uploaded directly with the function"
 
 
-def delivery(bundle: Bundle) -> Delivery:
-    """The delivery a built bundle chose (read back from its files)."""
-    if "image" in bundle.files:
-        return "image"
+def lambda_outputs(bundle: Bundle) -> LambdaBuildOutputs:
+    """The Lambda build's typed outputs: the builder's own (``bundle.outputs``), or, for
+    a bundle assembled by hand from named files (tests, a custom build callback in the
+    standalone infra project), the same fields read from ``files`` and ``size.parts``.
+    Raises PackagingError when the function zip is not among the files."""
+    if isinstance(bundle.outputs, LambdaBuildOutputs):
+        return bundle.outputs
+    files = bundle.files
+    if "zip" not in files:
+        raise PackagingError(
+            f"the {bundle.provider} bundle at {bundle.path} has no function zip",
+            hint="build it with `slml build --provider aws`",
+        )
+    image = files.get("image")
     parts = bundle.size.parts
     big = max(parts.get("layer_zipped", 0), parts.get("function_zipped", 0))
-    return "s3" if big > DIRECT_UPLOAD_LIMIT else "direct"
+    mode: Delivery = "image" if image else "s3" if big > DIRECT_UPLOAD_LIMIT else "direct"
+    return LambdaBuildOutputs(
+        function_zip=files["zip"], layer_zip=files.get("layer"),
+        function_dir=files.get("function", bundle.path / "function"),
+        layer_dir=files.get("layer_dir", bundle.path / "python"), delivery=mode,
+        reason="read back from a bundle built by hand", image_context=image,
+    )  # fmt: skip
+
+
+def delivery(bundle: Bundle) -> Delivery:
+    """The delivery a built bundle chose."""
+    return lambda_outputs(bundle).delivery

@@ -37,8 +37,9 @@ from slml.bundle.staging import make_staging_dir, sweep
 from slml.bundle.uvtool import Runner
 from slml.bundle.variants import model_requirements
 from slml.errors import PackagingError
-from slml.providers.base import Bundle, NullReporter, Reporter, SizeReport
+from slml.pipeline import Bundle, NullReporter, Reporter, SizeReport
 from slml.runtime.manifest import artifact_digest, hash_tree
+from slml.units import megabytes
 
 BUNDLE_MANIFEST = "slml-bundle.json"
 LOCK_FILE = "requirements.lock"
@@ -226,6 +227,5 @@ def measure(bundle_dir: Path, env: Path) -> SizeReport:
 
 def describe_size(size: SizeReport) -> str:
     """One line: total and the largest packages, in MB."""
-    mb = 1024 * 1024
-    top = ", ".join(f"{name} {n / mb:.1f} MB" for name, n in size.largest[:3])
-    return f"{size.unzipped / mb:.1f} MB unzipped (largest: {top or 'none'})"
+    top = ", ".join(f"{name} {megabytes(n)}" for name, n in size.largest[:3])
+    return f"{megabytes(size.unzipped)} unzipped (largest: {top or 'none'})"

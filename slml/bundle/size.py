@@ -17,9 +17,9 @@ from pathlib import Path
 
 from slml.bundle.elf import record_owners
 from slml.bundle.staging import staging_path
-from slml.providers.base import SizeReport
+from slml.pipeline import SizeReport
+from slml.units import MB, human  # noqa: F401  (re-exported for bundle modules)
 
-MB = 1024 * 1024
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -81,8 +81,3 @@ def add_file(zf: zipfile.ZipFile, path: Path, arcname: str) -> None:
         zf.writestr(info, fh.read())
 
 
-def human(size: int) -> str:
-    """``123.4 MB`` style."""
-    if size >= MB:
-        return f"{size / MB:.1f} MB"
-    return f"{size / 1024:.1f} KB"

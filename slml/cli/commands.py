@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated
 
@@ -23,7 +22,7 @@ from slml.cli import (
     render,
 )
 from slml.cli.payload import load_payload
-from slml.config import CONFIG_FILE, PROVIDERS
+from slml.config import CONFIG_FILE
 from slml.errors import UsageError
 
 
@@ -36,25 +35,11 @@ def init(
     force: Annotated[bool, typer.Option(help="Overwrite an existing slml.yaml.")] = False,
 ) -> None:
     """Write a commented slml.yaml for MODEL in the current directory."""
-    from slml.config import parse_config
-    from slml.templates import render as render_template
+    from slml.project_init import init_project
 
-    target = Path.cwd() / CONFIG_FILE
-    if target.exists() and not force:
-        raise UsageError(f"{target} already exists", hint="pass --force to overwrite it")
-    if provider not in PROVIDERS:
-        raise UsageError(f"--provider {provider!r} is not one of {', '.join(PROVIDERS)}")
-    project = name or re.sub(r"[^a-z0-9-]+", "-", model.resolve().name.lower()).strip("-")
-    try:
-        model_ref = model.resolve().relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        model_ref = str(model.resolve())
-    text = render_template("project/slml.yaml.j2", name=project or "model", model=model_ref,
-                           provider=provider)
-    parse_config(text, source=CONFIG_FILE)  # never write a config we would reject
-    target.write_text(text, encoding="utf-8")
-    out.print(f"wrote {target}")
-    if not model.exists():
+    written = init_project(model=model, cwd=Path.cwd(), name=name, provider=provider, force=force)
+    out.print(f"wrote {written.path}")
+    if not written.model_exists:
         err.print(f"[yellow]note:[/] {escape(str(model))} does not exist yet; save the model "
                   "there first")
 

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from slml.errors import DiskFull, SlmlError, missing_extra
+from slml.units import human
 
 FULL = {errno.ENOSPC, errno.EDQUOT}
 DISK_HINT = (
@@ -88,12 +89,7 @@ def _free(path: Path) -> str:
         return "unknown"
 
 
-def _size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
+_size = human  # slml.units: one size format everywhere
 
 
 def _extra_of(provider: str | None) -> str | None:

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from slml.cost import CostEstimate, CostLine
 from slml.providers.base import Bundle, DeployResult, Plan, SizeReport, Status
+from slml.units import human
 
 
 def to_data(value: Any) -> Any:
@@ -32,15 +33,7 @@ def print_json(console: Console, value: Any) -> None:
     console.print_json(json.dumps(to_data(value), default=str))
 
 
-def human_bytes(n: int | None) -> str:
-    if n is None:
-        return "-"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # pragma: no cover
+human_bytes = human  # one size format (slml.units), kept under its old name here
 
 
 def grid(

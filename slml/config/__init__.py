@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from slml.config.bounded_yaml import MAX_BYTES, load_bounded
 from slml.config.echo import clip, short
+from slml.config.provider_sections import default, expected, installed, split
 from slml.config.sections import (
     AwsConfig,
     AzureConfig,
@@ -28,8 +29,7 @@ from slml.config.sections import (
 from slml.errors import ConfigError
 
 CONFIG_FILE = "slml.yaml"
-PROVIDERS = ("local", "aws", "sagemaker", "gcp", "azure")
-ProviderName = Literal["local", "aws", "sagemaker", "gcp", "azure"]
+DEFAULT_PROVIDER = "local"
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 _STAGE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -38,7 +38,6 @@ MAX_ERRORS = 20  # lines of one config error; the rest are counted
 
 __all__ = [
     "CONFIG_FILE",
-    "PROVIDERS",
     "AwsConfig",
     "AzureConfig",
     "GcpConfig",
@@ -61,9 +60,14 @@ def _slug(value: str, pattern: re.Pattern[str], what: str, length: str, why: str
 
 
 class ProjectConfig(BaseModel):
-    """The whole of slml.yaml. Paths are resolved against the file's directory."""
+    """The whole of slml.yaml. Paths are resolved against the file's directory.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Besides the keys below, each installed provider (``slml.providers`` entry points)
+    has a section named after it, validated by the provider's ``config_model`` and read
+    as an attribute (``config.aws``) or with ``section(name)``. Any other key is an
+    error naming the installed providers."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)  # extras: provider sections only
 
     name: str = Field(description="project name: lowercase letters, digits, dashes")
     model: Path = Field(description="path to the model artifact directory")
@@ -71,18 +75,13 @@ class ProjectConfig(BaseModel):
         default=None,
         description="sha256:<hex> printed by `slml save`: build and deploy only that artifact",
     )
-    provider: ProviderName = "local"
+    provider: str = Field(default=DEFAULT_PROVIDER, description="an installed provider's name")
     stage: str = Field(default="dev", description="dev, prod, ...: a separate deployment")
     backend: str | None = Field(
         default=None,
         max_length=2048,
         description="Pulumi state backend URL (file://, s3://, https://); default .slml/pulumi",
     )
-    local: LocalConfig = Field(default_factory=LocalConfig)
-    aws: AwsConfig = Field(default_factory=AwsConfig)
-    sagemaker: SageMakerConfig = Field(default_factory=SageMakerConfig)
-    gcp: GcpConfig = Field(default_factory=GcpConfig)
-    azure: AzureConfig = Field(default_factory=AzureConfig)
     traffic: TrafficConfig | None = Field(
         default=None, description="the traffic the preview's cost estimate assumes"
     )
@@ -90,6 +89,29 @@ class ProjectConfig(BaseModel):
         default_factory=RequirementsConfig,
         description="remove / replace / add requirements of the artifact when building",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sections(cls, data: Any) -> Any:
+        """Built in code (``ProjectConfig(name=..., aws=AwsConfig(...))``): the provider
+        sections are validated here; from slml.yaml, ``_validate`` did it already."""
+        if not isinstance(data, dict):
+            return data
+        chosen = data.get("provider", DEFAULT_PROVIDER)
+        plugins = installed()
+        sections, problems = split(data, core=set(cls.model_fields), chosen=chosen, plugins=plugins)
+        if problems:
+            raise ValueError("; ".join(_format_error(p) for p in problems))
+        return sections
+
+    @field_validator("provider", mode="before")
+    @classmethod
+    def _provider(cls, value: Any) -> Any:
+        names = installed().names
+        if value not in names:  # the default first, then the installed ones sorted
+            choices = sorted(names, key=lambda n: (n != DEFAULT_PROVIDER, n))
+            raise ValueError(f"{short(value)} is not allowed; expected {expected(choices)}")
+        return value
 
     @field_validator("model", mode="before")
     @classmethod
@@ -118,11 +140,32 @@ class ProjectConfig(BaseModel):
     def _stage(cls, value: str) -> str:
         return _slug(value, _STAGE, "stage", "1-20", "e.g. dev, prod, eu-test")
 
-    def section(self, provider: str) -> BaseModel:
-        """The config section of one provider."""
-        return getattr(self, provider)
+    def __getattr__(self, item: str) -> Any:
+        """``config.aws``: a provider's section, its default when slml.yaml has none."""
+        try:
+            return super().__getattr__(item)  # type: ignore[misc]  # pydantic's, for extras
+        except AttributeError:
+            if item.startswith("_") or item not in installed().names:
+                raise
+            return self.section(item)
 
-    def with_overrides(self, *, provider: str | None = None, stage: str | None = None):
+    def section(self, provider: str) -> BaseModel:
+        """The config section of one provider. Raises ConfigError when that provider
+        is not installed, or has no section here and no default one."""
+        found = (self.model_extra or {}).get(provider)
+        if isinstance(found, BaseModel):
+            return found
+        plugins = installed()
+        if provider in plugins.names and (section := default(plugins.model(provider))):
+            return section
+        raise ConfigError(
+            f"{CONFIG_FILE}: no {provider!r} section",
+            hint=f"installed providers: {', '.join(plugins.names)}",
+        )
+
+    def with_overrides(
+        self, *, provider: str | None = None, stage: str | None = None
+    ) -> ProjectConfig:
         """A copy with the command line's ``--provider``/``--stage`` applied, validated."""
         data = self.model_dump()
         if provider is not None:
@@ -148,6 +191,11 @@ def _format_error(err: dict[str, Any]) -> str:
     where = _format_location(err["loc"])
     kind = err["type"]
     given = err.get("input")
+    if kind == "extra_forbidden" and len(err["loc"]) == 1:  # a top-level key
+        return (
+            f"{where}: unknown key (check the spelling; see `slml init` for every key; "
+            f"providers' sections: {', '.join(installed().names)})"
+        )
     if kind == "extra_forbidden":
         return f"{where}: unknown key (check the spelling; see `slml init` for every key)"
     if kind == "missing":
@@ -170,19 +218,27 @@ def _validate(data: Any, *, source: str) -> ProjectConfig:
             f"got {type(data).__name__}",
             hint="run `slml init MODEL_DIR` to write a commented slml.yaml",
         )
+    chosen = data.get("provider", DEFAULT_PROVIDER)
+    core = set(ProjectConfig.model_fields)
+    data, errors = split(data, core=core, chosen=chosen, plugins=installed())
     try:
-        return ProjectConfig.model_validate(data)
+        config = ProjectConfig.model_validate(data)
     except ValidationError as exc:
-        lines = [clip(_format_error(e)) for e in exc.errors(include_url=False)[:MAX_ERRORS]]
-        if exc.error_count() > MAX_ERRORS:
-            lines.append(f"... and {exc.error_count() - MAX_ERRORS} more")
+        errors = [dict(e) for e in exc.errors(include_url=False)] + errors
+    if errors:
+        lines = [clip(_format_error(e)) for e in errors[:MAX_ERRORS]]
+        if len(errors) > MAX_ERRORS:
+            lines.append(f"... and {len(errors) - MAX_ERRORS} more")
         raise ConfigError(
             f"{source} is not valid:\n  " + "\n  ".join(lines),
             hint="see `slml init --help`, or the README's configuration section",
         ) from None
+    return config
 
 
-def parse_config(text: str, *, source: str = CONFIG_FILE, base_dir: Path | None = None):
+def parse_config(
+    text: str, *, source: str = CONFIG_FILE, base_dir: Path | None = None
+) -> ProjectConfig:
     """Validate slml.yaml's text; relative ``model`` paths resolve against ``base_dir``."""
     try:
         data = load_bounded(text, source=source)

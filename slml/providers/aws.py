@@ -75,15 +75,15 @@ class AwsProvider(PulumiProvider):
         return read_or_create_secret(path)
 
     def component_args(self, ctx: ProviderContext, bundle: Bundle, *, api_key: str | None):
-        from slml.bundle.lambda_bundle import HANDLER, delivery
+        from slml.bundle.lambda_bundle import HANDLER, lambda_outputs
         from slml.infra.aws_lambda import LambdaModelArgs
 
         cfg = self.cfg(ctx)
-        layer = bundle.files.get("layer")
-        image = bundle.files.get("image")
+        built = lambda_outputs(bundle)  # the builder's files and delivery decision
+        image = built.image_context
         return LambdaModelArgs(
-            project=ctx.config.name, stage=ctx.stage, function_zip=str(bundle.files["zip"]),
-            layer_zip=str(layer) if layer else None, delivery=delivery(bundle),
+            project=ctx.config.name, stage=ctx.stage, function_zip=str(built.function_zip),
+            layer_zip=str(built.layer_zip) if built.layer_zip else None, delivery=built.delivery,
             image_context=str(image) if image else None, runtime=cfg.runtime, handler=HANDLER,
             architecture=cfg.architecture, memory=cfg.memory, timeout=cfg.timeout,
             ephemeral_storage=cfg.ephemeral_storage,

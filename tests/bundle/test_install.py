@@ -1,5 +1,4 @@
-"""Lambda platforms and the uv install command (a real install runs in
-test_lambda_bundle.py)."""
+"""The uv install command (a real install runs in test_lambda_bundle.py)."""
 
 from __future__ import annotations
 
@@ -9,27 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from slml.bundle.install import install_args, install_for_target, lambda_platform, lambda_target
+from slml.bundle.install import install_args, install_for_target
+from slml.bundle.lambda_platform import lambda_target
 from slml.bundle.lock import Lock, Target
-from slml.errors import ConfigError, PackagingError
-
-
-@pytest.mark.parametrize(
-    ("runtime", "arch", "platform"),
-    [
-        ("python3.12", "x86_64", "x86_64-manylinux_2_34"),
-        ("python3.13", "arm64", "aarch64-manylinux_2_34"),
-        ("python3.11", "x86_64", "x86_64-manylinux_2_17"),  # AL2: glibc 2.26
-    ],
-)
-def test_lambda_platforms(runtime, arch, platform):
-    assert lambda_platform(runtime, arch) == platform
-    assert lambda_target(runtime, arch).python_version == runtime.removeprefix("python")
-
-
-def test_unknown_runtime_is_a_config_error():
-    with pytest.raises(ConfigError, match=r"aws\.runtime"):
-        lambda_platform("python2.7", "x86_64")
+from slml.errors import PackagingError
 
 
 def test_install_args_binary_only_for_platform_targets(tmp_path):

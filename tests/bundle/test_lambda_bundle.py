@@ -26,6 +26,7 @@ from slml.bundle.lambda_bundle import (
 )
 from slml.bundle.lock import Target
 from slml.errors import PackageTooLarge
+from slml.pipeline import LambdaBuildOutputs
 
 pytestmark = pytest.mark.slow
 MB = 1024 * 1024
@@ -72,6 +73,10 @@ def test_python312_bundle_holds_only_that_machines_manylinux_wheels(
     assert not any("/tests/" in n for n in names if n.startswith("python/sklearn/"))
     assert any(n.endswith(".dist-info/METADATA") for n in names)
     assert f"delivery: {delivery(bundle)}" in bundle.notes[-1]
+    built = bundle.outputs  # the builder's decision, typed: providers read it, not notes
+    assert isinstance(built, LambdaBuildOutputs)
+    assert built.function_zip == bundle.files["zip"] and built.layer_zip == bundle.files["layer"]
+    assert bundle.notes[-1] == f"delivery: {built.delivery}: {built.reason}"
 
 
 def test_model_only_change_reuses_the_layer(iris_artifact, tmp_path, cache):

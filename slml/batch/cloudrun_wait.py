@@ -40,7 +40,7 @@ class ExecutionState:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ExecutionState:
-        completed = next((c for c in data.get("conditions") or []
+        completed: dict[str, Any] = next((c for c in data.get("conditions") or []
                           if c.get("type") == "Completed"), {})  # fmt: skip
         state = completed.get("state", "")
         done = bool(data.get("completionTime")) or state in ("CONDITION_SUCCEEDED",
@@ -123,4 +123,5 @@ class ExecutionWatcher:
                 message = response.text[:200]
             raise BatchError(f"the Cloud Run API answered {response.status_code}: {message}",
                              hint="following a job needs roles/run.viewer on the project")
-        return response.json()
+        answer: dict[str, Any] = response.json()
+        return answer

@@ -30,7 +30,8 @@ from typing import Any
 
 from slml.api import Session
 from slml.batch import BatchError
-from slml.providers.base import Plan, PlannedResource
+from slml.config.sections import SageMakerConfig
+from slml.pipeline import Plan, PlannedResource
 
 GRANT_PREFIX = "slml-batch-"
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
@@ -147,6 +148,7 @@ def transform_spec(session: Session, input_url: str, output_url: str, *,
         raise BatchError(f"--instances {instance_count} is below 1")
     ctx = session.ctx
     cfg = ctx.config.section("sagemaker")
+    assert isinstance(cfg, SageMakerConfig)
     record = ctx.state.read_record(ctx.stage, "sagemaker") or {}
     endpoint = (record.get("outputs") or {}).get("endpoint_name")
     if not endpoint:
@@ -285,7 +287,8 @@ class TransformRunner:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            return getattr(client or self.sagemaker, operation)(**kwargs)
+            answer: dict[str, Any] = getattr(client or self.sagemaker, operation)(**kwargs)
+            return answer
         except ClientError as exc:
             message = exc.response.get("Error", {}).get("Message", str(exc))
             raise BatchError(f"AWS refused {operation}: {message}",

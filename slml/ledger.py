@@ -67,6 +67,8 @@ class VersionInfo(_Model):
     admin_port: int | None = None  # local: where the router reaches it
     log: str | None = None
     deployed_at: str | None = None
+    port: int | None = None  # local: the stable port it was started for
+    model: dict[str, Any] | None = None  # local: the bundle's model info
 
 
 class StackOutputs(_Model):
@@ -104,6 +106,7 @@ class DeploymentRecord(_Model):
     router_pid: int | None = None  # local: the traffic router on the stable port
     router_admin_port: int | None = None
     pids: list[int] = Field(default_factory=list)  # local: every process the record keeps
+    sticky_header: str | None = None  # local: the header whose hash picks the version
     bundle: str | None = None
     env: str | None = None
     log: str | None = None

@@ -22,6 +22,7 @@ from slml.config.sections import (
     GcpConfig,
     LocalConfig,
     RequirementsConfig,
+    RolloutConfig,
     SageMakerConfig,
     TrafficConfig,
 )
@@ -83,6 +84,9 @@ class ProjectConfig(BaseModel):
     sagemaker: SageMakerConfig = Field(default_factory=SageMakerConfig)
     gcp: GcpConfig = Field(default_factory=GcpConfig)
     azure: AzureConfig = Field(default_factory=AzureConfig)
+    rollout: RolloutConfig = Field(
+        default_factory=RolloutConfig, description="canary, shadow and guard defaults"
+    )
     traffic: TrafficConfig | None = Field(
         default=None, description="the traffic the preview's cost estimate assumes"
     )

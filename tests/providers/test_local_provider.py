@@ -211,7 +211,7 @@ def test_rollback_redeploys_the_previous_bundle(provider, deployed, iris_artifac
     provider.deploy(ctx=ctx, bundle=provider.build(ctx=ctx))
     result = provider.rollback(ctx=ctx)
     assert result.version == 3 and _served_version(result.url) == "1"
-    with pytest.raises(DeployError, match="no kept bundle for version 9"):
+    with pytest.raises(DeployError, match="no local deployment of version 9"):
         provider.rollback(ctx=ctx, version=9)
 
 

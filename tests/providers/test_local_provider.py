@@ -261,7 +261,8 @@ def test_a_server_the_record_no_longer_names_stops_by_itself(provider, deployed)
     ctx, _ = deployed
     record = ctx.state.read_record("dev", "local")
     assert proc.find_servers(proc.stage_marker(ctx.project_dir, "dev")) == [record["pid"]]
-    ctx.state.write_record("dev", "local", {**record, "pid": record["pid"] + 100000})
+    ctx.state.write_record("dev", "local", {**record, "pid": record["pid"] + 100000,
+                                          "pids": [record["pid"] + 100000]})
     _wait(lambda: not proc.is_alive(record["pid"]), timeout=30)  # what a killed deploy leaves
 
 

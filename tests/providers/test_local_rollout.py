@@ -1,0 +1,122 @@
+"""Local rollouts end to end: real servers, the real router, real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from slml import api
+from slml.errors import DeployError
+from slml.providers import local_process as proc
+from slml.state import ProjectState
+from tests.conftest import _train_iris, write_sklearn_artifact
+
+pytestmark = pytest.mark.e2e
+ROW = {"instances": [[5.1, 3.5, 1.4, 0.2]]}
+
+
+@pytest.fixture
+def project(tmp_path: Path, iris_artifact: Path) -> Iterator[Path]:
+    """A project with slml.yaml; every server and router it started is killed after."""
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copytree(iris_artifact, root / "iris")
+    (root / "slml.yaml").write_text(yaml.safe_dump({
+        "name": "iris-demo", "model": "iris", "provider": "local",
+        "rollout": {"sticky_header": "X-User"},
+    }))  # fmt: skip
+    os.environ.setdefault("SLML_CACHE_DIR", str(Path(tempfile.gettempdir()) / "slml-test-cache"))
+    try:
+        yield root
+    finally:
+        for stage in ("dev", "prod"):
+            for pid in proc.find_servers(proc.stage_marker(root.resolve(), stage)):
+                os.killpg(pid, signal.SIGKILL)
+
+
+def _new_model(project: Path, version: str, seed: int) -> None:
+    shutil.rmtree(project / "iris")
+    write_sklearn_artifact(project / "iris", _train_iris(seed=seed, max_iter=150 + seed),
+                           version=version)  # fmt: skip
+
+
+def _versions(url: str, n: int, headers: dict[str, str] | None = None) -> Counter[str]:
+    with httpx.Client(timeout=30) as client:
+        return Counter(client.post(f"{url}/predict", json=ROW, headers=headers).json()["version"]
+                       for _ in range(n))  # fmt: skip
+
+
+def test_canary_split_promote_and_rollback(project: Path) -> None:
+    first = api.deploy(project)
+    _new_model(project, "2", seed=1)
+    canary = api.deploy(project, canary=10)
+    assert canary.url == first.url  # the one stable port
+    assert [(t.version, t.percent, t.role) for t in canary.traffic] == [
+        (1, 90.0, "primary"), (2, 10.0, "canary")]
+    seen = _versions(canary.url, 2000)
+    assert set(seen) == {"1", "2"}
+    assert 7.0 <= 100 * seen["2"] / 2000 <= 13.0, seen
+    # a sticky key always lands on the same version
+    assert len(_versions(canary.url, 30, {"X-User": "alice"})) == 1
+    status = api.status(project)
+    assert status.state == "running"
+    assert [t.to_json()["role"] for t in status.traffic] == ["primary", "canary"]
+    counted = status.details["metrics"]["versions"]
+    assert counted["2"]["requests"] + counted["1"]["requests"] >= 2000
+
+    promoted = api.promote(project)
+    assert [(t.version, t.percent, t.role) for t in promoted.traffic] == [(2, 100.0, "primary")]
+    assert _versions(promoted.url, 50) == Counter({"2": 50})
+    assert not proc.is_our_server(first.outputs["pid"])  # the old primary is retired
+
+    _new_model(project, "3", seed=2)
+    api.deploy(project, canary=20)
+    dropped = api.rollback(project)  # with a canary live: just drop it
+    assert [(t.version, t.role) for t in dropped.traffic] == [(2, "primary")]
+    assert _versions(dropped.url, 30) == Counter({"2": 30})
+    events = [e["event"] for e in api.history(project)]
+    assert events[-5:] == ["deploy", "canary", "promote", "canary", "rollback"][-5:]
+    record = json.loads((project / ".slml/deployments/dev/local.json").read_text())
+    assert record["schema_version"] == 2 and record["traffic"][0]["version"] == 2
+
+
+def test_shadow_answers_are_captured_never_returned(project: Path) -> None:
+    api.deploy(project)
+    _new_model(project, "2", seed=1)
+    result = api.deploy(project, shadow=True)
+    assert [(t.version, t.role) for t in result.traffic] == [(1, "primary"), (2, "shadow")]
+    assert _versions(result.url, 40) == Counter({"1": 40})  # clients see only the primary
+    api.destroy(project)  # the router waits for shadow calls in flight before it exits
+    lines = (project / ".slml/local/dev/shadow-v2.jsonl").read_text().splitlines()
+    captured = [json.loads(line) for line in lines]
+    assert len(captured) == 40
+    assert {c["response"]["version"] for c in captured} == {"2"}
+    assert captured[0]["request"] == ROW and captured[0]["status"] == 200
+
+
+def test_canary_needs_a_live_version(project: Path) -> None:
+    with pytest.raises(DeployError, match="--canary needs a version serving stage dev"):
+        api.deploy(project, canary=10)
+
+
+def test_promote_between_stages_serves_the_same_digest(project: Path) -> None:
+    dev = api.deploy(project)
+    _new_model(project, "2", seed=1)  # what the project holds now is not what dev serves
+    prod = api.promote(project, from_stage="dev", to_stage="prod")
+    assert prod.stage == "prod" and prod.url != dev.url
+    assert _versions(prod.url, 5) == Counter({"1": 5})
+    state = ProjectState(project)
+    assert (state.read_record("prod", "local")["model_sha256"]
+            == state.read_record("dev", "local")["model_sha256"])  # fmt: skip
+    with pytest.raises(Exception, match="stage qa serves nothing"):
+        api.promote(project, from_stage="qa", to_stage="prod")

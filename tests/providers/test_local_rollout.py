@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 import yaml
 
 from slml import api
+from slml.config.sections import GuardConfig
 from slml.errors import DeployError
 from slml.providers import local_process as proc
 from slml.state import ProjectState
@@ -120,3 +122,85 @@ def test_promote_between_stages_serves_the_same_digest(project: Path) -> None:
             == state.read_record("dev", "local")["model_sha256"])  # fmt: skip
     with pytest.raises(Exception, match="stage qa serves nothing"):
         api.promote(project, from_stage="qa", to_stage="prod")
+
+
+FLAKY_SOURCE = '''
+class Flaky:
+    """Fails every request whose first value is a multiple of 5 (20% of 0..4 cycling)."""
+
+    def predict(self, inputs):
+        out = []
+        for row in inputs:
+            if int(row[0]) % 5 == 0:
+                raise RuntimeError("flaky model: refuses multiples of 5")
+            out.append(float(sum(row)))
+        return out
+'''
+
+
+def _flaky_artifact(tmp_path: Path, dest: Path) -> None:
+    import importlib
+    import sys
+    import uuid
+
+    from slml.artifact import save_model
+
+    name = f"flaky_{uuid.uuid4().hex[:8]}"
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / f"{name}.py").write_text(FLAKY_SOURCE)
+    sys.path.insert(0, str(src))
+    try:
+        model = importlib.import_module(name).Flaky()
+        shutil.rmtree(dest)
+        save_model(model, dest, sample_input=[[1.0, 2.0, 3.0, 4.0]], version="flaky")
+    finally:
+        sys.path.remove(str(src))
+        sys.modules.pop(name, None)
+
+
+def _load(url: str, stop: threading.Event) -> None:
+    """Requests whose first value cycles 0..4 until ``stop``."""
+    i = 0
+    with httpx.Client(timeout=30) as client:
+        while not stop.is_set():
+            client.post(f"{url}/predict", json={"instances": [[float(i % 5), 1.0, 1.0, 1.0]]})
+            i += 1
+
+
+def _guarded(project: Path, **options: object) -> api.Judgement:
+    url = api.status(project).url
+    stop = threading.Event()
+    loader = threading.Thread(target=_load, args=(url, stop), daemon=True)
+    loader.start()
+    try:
+        return api.guard(project, **options)  # type: ignore[arg-type]
+    finally:
+        stop.set()
+        loader.join(timeout=30)
+
+
+def test_guard_rolls_back_a_failing_canary(project: Path, tmp_path: Path) -> None:
+    api.deploy(project)
+    _flaky_artifact(tmp_path, project / "iris")
+    api.deploy(project, canary=50)
+    limits = GuardConfig(max_error_rate=0.05, window=30, min_requests=20)
+    verdict = _guarded(project, thresholds=limits)
+    assert verdict.outcome == "breached" and "error rate" in verdict.reason
+    assert 0.1 <= verdict.metrics.error_rate <= 0.3, verdict.metrics
+    status = api.status(project)
+    assert [(t.version, t.role) for t in status.traffic] == [(1, "primary")]
+    last = api.history(project)[-1]
+    assert last["event"] == "guard-rollback" and "error rate" in last["error"]
+    assert last["figures"]["requests"] >= 20 and last["figures"]["errors_by_code"]["500"] > 0
+
+
+def test_guard_holds_a_good_canary_and_promotes_it(project: Path) -> None:
+    api.deploy(project)
+    _new_model(project, "2", seed=1)
+    api.deploy(project, canary=50)
+    limits = GuardConfig(max_error_rate=0.05, window=4, min_requests=5)
+    verdict = _guarded(project, thresholds=limits, auto_promote=True)
+    assert verdict.outcome == "held", verdict
+    assert [(t.version, t.role) for t in api.status(project).traffic] == [(2, "primary")]
+    assert [e["event"] for e in api.history(project)][-2:] == ["guard-held", "promote"]

@@ -361,10 +361,11 @@ def destroy(config: PathLike | None = None, *, force: bool = False, **options: A
     """Tear the deployment down (idempotent). ``force``: also when the deployment record
     is unreadable (the provider stops what it can find and sets the record aside)."""
     session = open_session(config, **options)
-    if force:
-        session.provider.destroy(ctx=session.ctx, force=True)
-    else:
-        session.provider.destroy(ctx=session.ctx)
+    with session.ctx.state.lock(on_wait=session.ctx.reporter.step):
+        if force:
+            session.provider.destroy(ctx=session.ctx, force=True)
+        else:
+            session.provider.destroy(ctx=session.ctx)
 
 
 def status(config: PathLike | None = None, **options: Any) -> Status:

@@ -167,23 +167,36 @@ def deploy(config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageO
     one keeps serving. --canary P / --shadow deploy beside the live version; `slml
     promote` then gives it all traffic, `slml rollback` drops it."""
     opts = _opts(config, provider, stage)
+    if (guard or auto_promote) and canary is None:
+        raise UsageError("--guard and --auto-promote watch a canary: add --canary PERCENT",
+                         hint="`slml guard` judges a canary that is already live")
+    guarding = canary is not None and (guard or _guarded_by_config(opts))
     result = _run(lambda r: api.deploy(reporter=r, **_rollout(canary, shadow), **opts),
                   json_mode=json_out)
-    render.print_json(out, result) if json_out else render.deployed(out, result)
-    chosen = api.open_session(**opts).ctx.config.rollout
-    if canary is not None and (guard or chosen.guard is not None):
-        _guard(opts, auto_promote or None, json_out)
+    if not guarding:
+        render.print_json(out, result) if json_out else render.deployed(out, result)
+        return
+    if not json_out:
+        render.deployed(out, result)
+    verdict = _guard(opts, auto_promote or None, json_out)
+    if json_out:
+        render.print_json(out, {"deploy": result, "guard": verdict})
 
 
-def _guard(opts: dict, auto_promote: bool | None, json_out: bool) -> None:
+def _guarded_by_config(opts: dict) -> bool:
+    return api.open_session(**opts).ctx.config.rollout.guard is not None
+
+
+def _guard(opts: dict, auto_promote: bool | None, json_out: bool) -> dict:
+    """Run the guard, print its verdict (unless ``json_out``); the verdict as data."""
     verdict = _run(lambda r: api.guard(reporter=r, auto_promote=auto_promote, **opts),
                    json_mode=json_out)
-    if json_out:
-        render.print_json(out, {"outcome": verdict.outcome, "reason": verdict.reason,
-                                "metrics": verdict.metrics.to_json()})
-        return
-    colour = {"breached": "red", "held": "green"}.get(verdict.outcome, "yellow")
-    out.print(f"guard: [{colour}]{verdict.outcome}[/]: {escape(verdict.reason)}")
+    data = {"outcome": verdict.outcome, "reason": verdict.reason,
+            "metrics": verdict.metrics.to_json()}  # fmt: skip
+    if not json_out:
+        colour = {"breached": "red", "held": "green"}.get(verdict.outcome, "yellow")
+        out.print(f"guard: [{colour}]{verdict.outcome}[/]: {escape(verdict.reason)}")
+    return data
 
 
 @app.command("guard")
@@ -191,7 +204,9 @@ def guard_(config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageO
            auto_promote: AutoPromoteOpt = False, json_out: JsonOpt = False) -> None:
     """Watch the live canary for the guard's window (rollout.guard in slml.yaml): roll it
     back when its error rate or p99 breaches, promote it with --auto-promote if held."""
-    _guard(_opts(config, provider, stage), auto_promote or None, json_out)
+    verdict = _guard(_opts(config, provider, stage), auto_promote or None, json_out)
+    if json_out:
+        render.print_json(out, verdict)
 
 
 @app.command()

@@ -372,7 +372,7 @@ class LocalProvider:
             details["unrecorded_servers"] = strays
         if record.router_pid:
             details["router_pid"] = record.router_pid
-            with contextlib.suppress(ProviderUnavailable, InvokeError):
+            with contextlib.suppress(ProviderUnavailable, httpx.HTTPError, ValueError):
                 details["metrics"] = routing.router_metrics(record, 60.0,
                                                             client=self._client(2.0))
         if not proc.is_our_server(record.pid):

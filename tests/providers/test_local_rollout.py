@@ -18,7 +18,7 @@ import yaml
 
 from slml import api
 from slml.config.sections import GuardConfig
-from slml.errors import DeployError
+from slml.errors import DeployError, IntegrityError, NotDeployed
 from slml.providers import local_process as proc
 from slml.state import ProjectState
 from tests.conftest import _train_iris, write_sklearn_artifact
@@ -120,8 +120,13 @@ def test_promote_between_stages_serves_the_same_digest(project: Path) -> None:
     state = ProjectState(project)
     assert (state.read_record("prod", "local")["model_sha256"]
             == state.read_record("dev", "local")["model_sha256"])  # fmt: skip
-    with pytest.raises(Exception, match="stage qa serves nothing"):
+    with pytest.raises(NotDeployed, match="stage qa serves nothing"):
         api.promote(project, from_stage="qa", to_stage="prod")
+    record = state.read_record("dev", "local")
+    state.write_record("dev", "local", {**record, "versions": {"1": {
+        **record["versions"]["1"], "model_sha256": "0" * 64}}})  # not what the bundle holds
+    with pytest.raises(IntegrityError, match="is not the one serving dev"):
+        api.promote(project, from_stage="dev", to_stage="prod")
 
 
 FLAKY_SOURCE = '''

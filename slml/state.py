@@ -209,10 +209,12 @@ class ProjectState:
         self, *, timeout: float = 600.0, on_wait: Callable[[str], None] | None = None
     ) -> Iterator[None]:
         """Hold the project lock. Blocks up to ``timeout`` s, then raises DeployError.
-        When another command holds it, ``on_wait`` (e.g. a reporter) is told so first."""
+        When another command holds it, ``on_wait`` (e.g. a reporter) is told so first.
+        Reentrant within a thread: ``slml.api`` holds it around a whole command, and the
+        provider's own ``lock()`` inside it only counts up."""
         self.dir.mkdir(parents=True, exist_ok=True)
         ensure_gitignore(self.dir)
-        lock = FileLock(str(self.dir / "lock"))
+        lock = FileLock(str(self.dir / "lock"), is_singleton=True)
         try:
             lock.acquire(timeout=0)
         except Timeout:

@@ -115,30 +115,106 @@ def build(config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageOp
     render.print_json(out, result) if json_out else render.bundle(out, result)
 
 
+CanaryOpt = Annotated[float | None, typer.Option("--canary", min=0, max=99.99, help="Deploy "
+                     "beside the live version with this percent of traffic (0: rollout."
+                     "canary_percent of slml.yaml).")]
+ShadowOpt = Annotated[bool, typer.Option("--shadow", help="Deploy beside the live version, "
+                      "sent a copy of its traffic; answers captured, never returned.")]
+
+
+def _rollout(canary: float | None, shadow: bool) -> dict:
+    return {k: v for k, v in (("canary", canary), ("shadow", shadow)) if v not in (None, False)}
+
+
 @app.command()
 def preview(config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageOpt = None,
+            canary: CanaryOpt = None, shadow: ShadowOpt = False,
             json_out: JsonOpt = False) -> None:
-    """Show what `slml deploy` would do. Without the Pulumi CLI or credentials, the cloud
-    providers print an offline plan (the same program run under Pulumi's mocks)."""
-    result = _run(lambda r: api.preview(reporter=r, **_opts(config, provider, stage)),
-                  json_mode=json_out)
+    """Show what `slml deploy` would do (with --canary/--shadow: the traffic change).
+    Without the Pulumi CLI or credentials, the cloud providers print an offline plan
+    (the same program run under Pulumi's mocks)."""
+    result = _run(lambda r: api.preview(reporter=r, **_rollout(canary, shadow),
+                                        **_opts(config, provider, stage)), json_mode=json_out)
     render.print_json(out, result) if json_out else render.plan(out, result)
+
+
+GuardOpt = Annotated[bool, typer.Option("--guard", help="After a --canary deploy, watch the "
+                     "canary (rollout.guard thresholds) and roll it back when it breaches.")]
+AutoPromoteOpt = Annotated[bool, typer.Option("--auto-promote", help="Promote a canary the "
+                           "guard held for its window.")]
 
 
 @app.command()
 def deploy(config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageOpt = None,
-           json_out: JsonOpt = False) -> None:
+           canary: CanaryOpt = None, shadow: ShadowOpt = False, guard: GuardOpt = False,
+           auto_promote: AutoPromoteOpt = False, json_out: JsonOpt = False) -> None:
     """Build and deploy; prints the endpoint URL. If the new version fails, the previous
-    one keeps serving."""
-    result = _run(lambda r: api.deploy(reporter=r, **_opts(config, provider, stage)),
+    one keeps serving. --canary P / --shadow deploy beside the live version; `slml
+    promote` then gives it all traffic, `slml rollback` drops it."""
+    opts = _opts(config, provider, stage)
+    if (guard or auto_promote) and canary is None:
+        raise UsageError("--guard and --auto-promote watch a canary: add --canary PERCENT",
+                         hint="`slml guard` judges a canary that is already live")
+    guarding = canary is not None and (guard or _guarded_by_config(opts))
+    result = _run(lambda r: api.deploy(reporter=r, **_rollout(canary, shadow), **opts),
                   json_mode=json_out)
+    if not guarding:
+        render.print_json(out, result) if json_out else render.deployed(out, result)
+        return
+    if not json_out:
+        render.deployed(out, result)
+    verdict = _guard(opts, auto_promote or None, json_out)
+    if json_out:
+        render.print_json(out, {"deploy": result, "guard": verdict})
+
+
+def _guarded_by_config(opts: dict) -> bool:
+    return api.open_session(**opts).ctx.config.rollout.guard is not None
+
+
+def _guard(opts: dict, auto_promote: bool | None, json_out: bool) -> dict:
+    """Run the guard, print its verdict (unless ``json_out``); the verdict as data."""
+    verdict = _run(lambda r: api.guard(reporter=r, auto_promote=auto_promote, **opts),
+                   json_mode=json_out)
+    data = {"outcome": verdict.outcome, "reason": verdict.reason,
+            "metrics": verdict.metrics.to_json()}  # fmt: skip
+    if not json_out:
+        colour = {"breached": "red", "held": "green"}.get(verdict.outcome, "yellow")
+        out.print(f"guard: [{colour}]{verdict.outcome}[/]: {escape(verdict.reason)}")
+    return data
+
+
+@app.command("guard")
+def guard_(config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageOpt = None,
+           auto_promote: AutoPromoteOpt = False, json_out: JsonOpt = False) -> None:
+    """Watch the live canary for the guard's window (rollout.guard in slml.yaml): roll it
+    back when its error rate or p99 breaches, promote it with --auto-promote if held."""
+    verdict = _guard(_opts(config, provider, stage), auto_promote or None, json_out)
+    if json_out:
+        render.print_json(out, verdict)
+
+
+@app.command()
+def promote(
+    from_stage: Annotated[str | None, typer.Option("--from", help="Promote what serves "
+                          "this stage (same artifact digest and lock) ...")] = None,
+    to_stage: Annotated[str | None, typer.Option("--to", help="... to this stage, with "
+                        "its own config.")] = None,
+    config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Give the canary (or shadow) all traffic and retire the old primary; with --from
+    and --to, deploy one stage's exact bundle to another."""
+    result = _run(lambda r: api.promote(reporter=r, from_stage=from_stage, to_stage=to_stage,
+                                        **_opts(config, provider, stage)), json_mode=json_out)
     render.print_json(out, result) if json_out else render.deployed(out, result)
 
 
 @app.command()
 def status(config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageOpt = None,
            json_out: JsonOpt = False) -> None:
-    """Show whether the deployment is up, its URL and version."""
+    """Show whether the deployment is up, its URL, and its live versions with their
+    share of traffic (`--json`: "traffic": [{"version", "percent", "role"}])."""
     result = api.status(**_opts(config, provider, stage))
     render.print_json(out, result) if json_out else render.status(out, result)
 
@@ -164,7 +240,8 @@ def rollback(
     config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Serve an earlier version again, as a new version (blue/green like deploy)."""
+    """With a canary or shadow live: drop it, all traffic back to the primary. Otherwise
+    serve an earlier version again, as a new version (blue/green like deploy)."""
     result = _run(lambda r: api.rollback(version=to, reporter=r,
                                          **_opts(config, provider, stage)), json_mode=json_out)
     render.print_json(out, result) if json_out else render.deployed(out, result)

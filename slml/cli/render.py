@@ -168,6 +168,7 @@ def deployed(console: Console, result: DeployResult) -> None:
         f"(stage {result.stage})"
     )
     console.print(f"  endpoint: [bold]{escape(result.url)}[/]")
+    _traffic(console, result.traffic)
     for note in result.notes:
         console.print(f"  [dim]{escape(note)}[/]")
 
@@ -179,8 +180,16 @@ def status(console: Console, result: Status) -> None:
         + (f"  version {result.version}" if result.version is not None else "")
         + (f"  {escape(result.url)}" if result.url else "")
     )
+    _traffic(console, result.traffic)
     for key, value in result.details.items():
         console.print(f"  {escape(str(key))}: {escape(_value(value))}")
+
+
+def _traffic(console: Console, traffic: tuple[Any, ...]) -> None:
+    """The live versions and their share, when there are several."""
+    if len(traffic) > 1:
+        shown = ", ".join(f"v{t.version} {t.percent:g}% {t.role}" for t in traffic)
+        console.print(f"  traffic: {escape(shown)}")
 
 
 def deployments(console: Console, records: list[dict[str, Any]]) -> None:

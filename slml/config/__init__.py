@@ -23,6 +23,7 @@ from slml.config.sections import (
     GcpConfig,
     LocalConfig,
     RequirementsConfig,
+    RolloutConfig,
     SageMakerConfig,
     TrafficConfig,
 )
@@ -81,6 +82,9 @@ class ProjectConfig(BaseModel):
         default=None,
         max_length=2048,
         description="Pulumi state backend URL (file://, s3://, https://); default .slml/pulumi",
+    )
+    rollout: RolloutConfig = Field(
+        default_factory=RolloutConfig, description="canary, shadow and guard defaults"
     )
     traffic: TrafficConfig | None = Field(
         default=None, description="the traffic the preview's cost estimate assumes"

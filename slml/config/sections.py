@@ -53,6 +53,27 @@ class LocalConfig(Section):
     env: EnvVars = Field(default_factory=dict)
 
 
+class GuardConfig(Section):
+    """`rollout.guard:` when a canary is rolled back on its own figures."""
+
+    max_error_rate: float = Field(default=0.05, ge=0, le=1, description="5xx share")
+    max_p99_ms: float | None = Field(default=None, gt=0, le=600_000, description="p99 latency")
+    window: float = Field(default=60.0, gt=0, le=3600, description="seconds watched")
+    min_requests: int = Field(default=20, ge=1, le=1_000_000,
+                              description="fewer answered requests: no judgement")
+
+
+class RolloutConfig(Section):
+    """`rollout:` defaults of `slml deploy --canary/--shadow/--guard`."""
+
+    canary_percent: float = Field(default=10.0, gt=0, lt=100, description="percent")
+    guard: GuardConfig | None = Field(default=None, description="watch every canary")
+    auto_promote: bool = Field(default=False, description="promote a canary the guard held")
+    sticky_header: str | None = Field(default=None, min_length=1, max_length=128,
+                                      pattern=r"^[A-Za-z0-9-]+$",
+                                      description="local: a header whose hash picks the version")
+
+
 LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
     2922, 3288, 3653,

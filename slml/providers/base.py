@@ -55,7 +55,18 @@ class Provider(Protocol):
     ``deploy`` and ``destroy`` are required; the operations may raise
     ``ProviderUnavailable`` where a target cannot support them. Optional methods the
     pipeline calls when present: ``preflight(ctx=)`` (before a deploy's build: raise if
-    deploy cannot work here) and ``rollback(ctx=, version=)``."""
+    deploy cannot work here) and ``rollback(ctx=, version=)``. Rollouts (slml/rollout.py):
+    ``deploy`` honours ``ctx.rollout`` (canary/shadow beside the live version), and
+
+    - ``shift(*, ctx, traffic: tuple[LiveVersion, ...]) -> DeployResult`` sets the traffic
+      among versions already deployed in the stage, without a build (promote, rollback
+      of a canary, the guard); versions left out are retired. ``DeployResult.traffic``
+      is the stage's traffic after it. Without it, ``--canary``/``--shadow``/``promote``
+      raise ProviderUnavailable.
+    - ``version_metrics(*, ctx, version: int, window: float) -> VersionMetrics`` a live
+      version's own figures over the last ``window`` seconds, for the guard.
+    - ``kept_bundle(*, ctx, version: int) -> Bundle`` the exact bundle a version runs
+      (for ``promote --from``); without it, its archived artifact is built again."""
 
     name: ClassVar[str]
     config_model: ClassVar[type[BaseModel]]

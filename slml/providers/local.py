@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,11 +34,14 @@ from slml.bundle.local import (
 )
 from slml.bundle.lock import Target, read_lock
 from slml.config import LocalConfig
-from slml.errors import DeployError, InvokeError, NotDeployed
+from slml.errors import DeployError, InvokeError, NotDeployed, ProviderUnavailable
+from slml.ledger import DeploymentRecord, HistoryEvent, Ledger, VersionInfo
 from slml.providers import local_process as proc
+from slml.providers import local_routing as routing
 from slml.providers import local_stage as stage_state
 from slml.providers.base import Bundle, DeployResult, Plan, ProviderContext, Status
-from slml.state import RecordUnreadable, now_iso, who
+from slml.rollout import LiveVersion, RolloutRequest, VersionMetrics
+from slml.state import RecordUnreadable, now_iso
 
 PROVIDER = "local"
 KEEP_VERSIONS = 3
@@ -89,7 +93,7 @@ class LocalProvider:
         cfg: LocalConfig = ctx.config.local
         old = stage_state.read_record(ctx)
         version = self._next_version(ctx)
-        port = cfg.port or (old or {}).get("port")
+        port = cfg.port or (old.port if old else None)
         where = f"{cfg.host}:{port}" if port else f"{cfg.host} on a free port"
         env = bundle.files.get("env")
         steps = [
@@ -97,8 +101,10 @@ class LocalProvider:
             f"start a new server for version {version} on {where} using env {env}",
             f"health-check it (GET /healthz, up to {cfg.health_timeout:g} s)",
         ]
-        if old and proc.is_our_server(old.get("pid")):
-            steps.append(f"switch the record, stop version {old['version']} (pid {old['pid']})")
+        if ctx.rollout is not None and ctx.rollout.mode != "replace":
+            steps += routing.plan_steps(old, version, ctx.rollout)
+        elif old and proc.is_our_server(old.pid):
+            steps.append(f"switch the record, stop version {old.version} (pid {old.pid})")
         else:
             steps.append(
                 "write the deployment record" + (" (the old server is down)" if old else "")
@@ -113,7 +119,9 @@ class LocalProvider:
 
     # -- deploy ----------------------------------------------------------------------
     def deploy(self, *, ctx: ProviderContext, bundle: Bundle) -> DeployResult:
-        """Blue/green deploy under the project lock (a concurrent deploy waits).
+        """Blue/green deploy under the project lock (a concurrent deploy waits). With
+        ``ctx.rollout`` in canary or shadow mode, the new version starts beside the
+        primary and the stage's router (``local_router``) splits or mirrors traffic.
 
         Raises DeployError quoting the server's log when the new version fails to start
         or become healthy; the previous version keeps serving. KeyboardInterrupt stops
@@ -121,38 +129,72 @@ class LocalProvider:
         when the stage's record is (``slml destroy --force`` first)."""
         for warning in stage_state.host_warnings(ctx.config.local.host):
             ctx.reporter.warn(warning)
+        rollout = ctx.rollout or RolloutRequest()
         with ctx.state.lock(on_wait=ctx.reporter.step):
             old = stage_state.read_record(ctx)
+            if rollout.mode != "replace" and (old is None or not proc.is_our_server(old.pid)):
+                raise DeployError(
+                    f"--{rollout.mode} needs a version serving stage {ctx.stage}, and none is",
+                    hint="deploy it first with `slml deploy`, then the candidate with "
+                    f"`slml deploy --{rollout.mode}`",
+                )
             notes = stage_state.sweep(ctx, old, grace=self._grace)
             version = self._next_version(ctx)
             stage_state.write_pending(ctx, version)
+            started: list[int] = []
             try:
                 ctx.reporter.step(f"starting version {version}")
                 vdir = self._copy_bundle(ctx, bundle, version)
-                record = self._start(ctx, vdir, version, old)
-                self._commit(ctx, record, vdir)
+                try:
+                    record = self._place(ctx, vdir, version, old, rollout, started)
+                    self._commit(ctx, record, started, rollout.mode)
+                except BaseException:
+                    shutil.rmtree(vdir, ignore_errors=True)
+                    raise
                 notes += self._retire(ctx, old, record)
-                self._prune(ctx, keep=record["version"])
+                self._prune(ctx, keep={t.version for t in record.traffic})
             finally:
                 stage_state.clear_pending(ctx)
-        return DeployResult(
-            provider=PROVIDER,
-            stage=ctx.stage,
-            url=record["url"],
-            version=version,
-            outputs={k: record[k] for k in ("pid", "port", "admin_port", "log", "model_sha256")},
-            notes=tuple(notes),
-        )
+        return _result(record, version, notes)
 
-    def _commit(self, ctx: ProviderContext, record: dict[str, Any], vdir: Path) -> None:
-        """Switch the record to the new server, then let it run on its own."""
-        try:
-            ctx.state.write_record(ctx.stage, PROVIDER, record)
-        except BaseException:
-            self._abandon(record["pid"], vdir)
-            raise
-        proc.release(record["pid"])
-        ctx.state.append_history(_event("deploy", record))
+    def _place(
+        self, ctx: ProviderContext, vdir: Path, version: int, old: DeploymentRecord | None,
+        rollout: RolloutRequest, started: list[int],
+    ) -> DeploymentRecord:  # fmt: skip
+        """Start the new version where it belongs; the record that would serve it."""
+        routed = rollout.mode != "replace" or routing.has_router(old)
+        info, shared = self._start(ctx, vdir, version, old, promote=not routed,
+                                   started=started)  # fmt: skip
+        if not routed:
+            return routing.single_record(ctx, info, shared)
+        assert old is not None or rollout.mode == "replace"
+        return routing.routed_record(ctx, old, info, rollout, start=self._start_kept,
+                                     started=started)  # fmt: skip
+
+    def _start_kept(self, ctx: ProviderContext, old: DeploymentRecord, started: list[int]
+                    ) -> VersionInfo:  # fmt: skip
+        """Start the live primary's kept bundle again, off the shared port (standby), so
+        the router can reach it while the original server leaves the shared port."""
+        vdir = self._version_dir(ctx, old.version)
+        info, _ = self._start(ctx, vdir, old.version, old, promote=False, started=started)
+        return info
+
+    def _commit(self, ctx: ProviderContext, record: DeploymentRecord, started: list[int],
+                mode: str) -> None:  # fmt: skip
+        """Switch the record to the new servers, then let them run on their own."""
+        ledger = Ledger(ctx.state)
+        ledger.write(record)
+        for pid in started:
+            proc.release(pid)
+        kind = {"replace": "deploy", "canary": "canary", "shadow": "shadow"}[mode]
+        new = max(t.version for t in record.traffic)
+        info = record.info(new)
+        ledger.append(HistoryEvent(
+            event="deploy" if kind == "deploy" else kind, provider=PROVIDER, stage=ctx.stage,
+            version=new, url=record.url, pid=info.pid if info else None,
+            model_sha256=info.model_sha256 if info else None,
+            lock_hash=info.lock_hash if info else None, traffic=record.traffic,
+        ))  # fmt: skip
 
     def _copy_bundle(self, ctx: ProviderContext, bundle: Bundle, version: int) -> Path:
         vdir = self._version_dir(ctx, version)
@@ -169,19 +211,22 @@ class LocalProvider:
         return vdir
 
     def _start(
-        self, ctx: ProviderContext, vdir: Path, version: int, old: dict[str, Any] | None
-    ) -> dict[str, Any]:
+        self, ctx: ProviderContext, vdir: Path, version: int, old: DeploymentRecord | None,
+        *, promote: bool, started: list[int],
+    ) -> tuple[VersionInfo, int | None]:  # fmt: skip
+        """Start ``vdir``'s server in standby, health-check it, and with ``promote`` put it
+        on the shared port. Returns the version's info and the shared port (promoted).
+        On failure every process in ``started`` is stopped."""
         cfg: LocalConfig = ctx.config.local
         info = read_bundle_info(vdir)
         env = ensure_env(read_lock(vdir / LOCK_FILE), cache_dir=self.cache_dir)
-        port = cfg.port or (old or {}).get("port") or proc.free_port(cfg.host)
+        port = cfg.port or (old.port if old else None) or proc.free_port(cfg.host)
         log = self._stage_dir(ctx) / f"server-v{version}.log"
         extra = {**cfg.env, "SLML_MAX_BODY_BYTES": str(int(cfg.max_body_mb * 1024 * 1024))}
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a", encoding="utf-8") as fh:
             fh.write(f"--- slml: starting version {version} at {now_iso()} ---\n")
         offset = log.stat().st_size
-        pid = None
         # a bundle built by an older slml has no standby or log rotation: start it as before
         standby = proc.bundle_supports(vdir, "control")
         record_path = ctx.state.record_path(ctx.stage, PROVIDER) if standby else None
@@ -191,42 +236,41 @@ class LocalProvider:
             pid = proc.spawn(command, cwd=vdir, env=proc.server_env(vdir, extra), log_path=log,
                              marker=stage_state.marker(ctx), control=standby,
                              rotate=rotate)  # fmt: skip
+            started.append(pid)
             stage_state.write_pending(ctx, version, pid=pid)
             ctx.reporter.detail(f"pid {pid}, log {log}")
-            started = proc.wait_healthy(
+            up = proc.wait_healthy(
                 pid, log_path=log, offset=offset, host=cfg.host, timeout=cfg.health_timeout
             )
-            shared = proc.promote(pid, log_path=log, offset=offset) if standby else started.port
+            shared = None
+            if promote:
+                shared = proc.promote(pid, log_path=log, offset=offset) if standby else up.port
         except proc.ServerFailed as exc:
-            self._abandon(pid, vdir)
+            self._abandon(started)
             raise self._failed(ctx, version, str(exc), log, port) from None
         except BaseException:
-            self._abandon(pid, vdir)
-            ctx.state.append_history(_failure("deploy-interrupted", ctx, version, "interrupted"))
+            self._abandon(started)
+            Ledger(ctx.state).append(_failure("deploy-interrupted", ctx, version, "interrupted"))
             raise
-        ctx.reporter.detail(f"version {version} is healthy and serves port {shared}")
-        host = proc.connect_host(cfg.host)
-        return {
-            "name": ctx.name, "stage": ctx.stage, "provider": PROVIDER, "version": version,
-            "url": f"http://{host}:{shared}", "host": cfg.host, "port": shared,
-            "admin_port": started.admin_port, "pid": started.pid, "pgid": started.pgid,
-            "model": info["model"], "model_sha256": info["model"]["sha256"],
-            "lock_hash": info["lock_hash"], "bundle": str(vdir), "env": str(env),
-            "log": str(log), "deployed_at": now_iso(), "deployed_by": who(),
-        }  # fmt: skip
+        where = f"serves port {shared}" if shared else f"answers on port {up.admin_port}"
+        ctx.reporter.detail(f"version {version} is healthy and {where}")
+        return VersionInfo(
+            version=version, model_sha256=info["model"]["sha256"], lock_hash=info["lock_hash"],
+            bundle=str(vdir), env=str(env), pid=up.pid, pgid=up.pgid, admin_port=up.admin_port,
+            log=str(log), deployed_at=now_iso(), model=info["model"], port=port,
+        ), shared  # fmt: skip
 
-    def _abandon(self, pid: int | None, vdir: Path) -> None:
-        if pid is not None:
+    def _abandon(self, pids: list[int]) -> None:
+        for pid in pids:
             proc.stop_server(pid, pid, grace=2.0)
-        shutil.rmtree(vdir, ignore_errors=True)
 
     def _failed(
         self, ctx: ProviderContext, version: int, reason: str, log: Path, port: int
     ) -> DeployError:
-        ctx.state.append_history(_failure("deploy-failed", ctx, version, reason))
+        Ledger(ctx.state).append(_failure("deploy-failed", ctx, version, reason))
         last = "\n".join("    " + line for line in proc.tail(log, _LOG_LINES_IN_ERRORS))
         old = stage_state.read_record(ctx)
-        kept = f"version {old['version']} is still serving" if old else "nothing was deployed"
+        kept = f"version {old.version} is still serving" if old else "nothing was deployed"
         return DeployError(
             f"version {version} did not start on port {port}: {reason}; {kept}.\n"
             f"  last lines of {log}:\n{last}",
@@ -234,14 +278,42 @@ class LocalProvider:
         )
 
     def _retire(
-        self, ctx: ProviderContext, old: dict[str, Any] | None, new: dict[str, Any]
+        self, ctx: ProviderContext, old: DeploymentRecord | None, new: DeploymentRecord
     ) -> list[str]:
-        if not old or old.get("pid") == new["pid"]:
-            return []
-        if proc.stop_server(old["pid"], old.get("pgid"), grace=self._grace):
-            ctx.reporter.detail(f"stopped version {old['version']} (pid {old['pid']})")
-            return [f"stopped version {old['version']} (pid {old['pid']})"]
-        return [f"version {old['version']} was not running"]
+        """Stop what ``old`` kept running and ``new`` does not."""
+        notes = []
+        gone = stage_state.kept_pids(old) - stage_state.kept_pids(new)
+        names = {i.pid: f"version {v}" for v, i in (old.versions.items() if old else ())}
+        if old and old.pid:
+            names[old.pid] = f"version {old.version}"
+        if old and old.router_pid:
+            names[old.router_pid] = "the router"
+        for pid in sorted(gone):
+            what = names.get(pid, "server")
+            if proc.stop_server(pid, pid, grace=self._grace):
+                ctx.reporter.detail(f"stopped {what} (pid {pid})")
+                notes.append(f"stopped {what} (pid {pid})")
+            else:
+                notes.append(f"{what} was not running")
+        return notes
+
+    # -- traffic among live versions -------------------------------------------------
+    def shift(self, *, ctx: ProviderContext, traffic: tuple[LiveVersion, ...]) -> DeployResult:
+        """Set the traffic among versions already live in the stage (promote, rollback of
+        a canary, the guard); stops the servers of versions it leaves out. Raises
+        NotDeployed, or DeployError naming a version that is not live."""
+        with ctx.state.lock(on_wait=ctx.reporter.step):
+            old = self._record(ctx)
+            record = routing.shifted(ctx, old, traffic)
+            Ledger(ctx.state).write(record)
+            notes = self._retire(ctx, old, record)
+        return _result(record, record.version, notes)
+
+    def version_metrics(self, *, ctx: ProviderContext, version: int,
+                        window: float = 60.0) -> VersionMetrics:  # fmt: skip
+        """The router's counters for ``version`` over the last ``window`` seconds.
+        Raises ProviderUnavailable when the stage has no router (one version, no split)."""
+        return routing.metrics(self._record(ctx), version, window, client=self._client(5.0))
 
     # -- versions on disk ------------------------------------------------------------
     def _stage_dir(self, ctx: ProviderContext) -> Path:
@@ -254,30 +326,31 @@ class LocalProvider:
         """Versions whose bundle copy is still on disk (rollback candidates), ascending."""
         return stage_state.versions(ctx)
 
-    def _prune(self, ctx: ProviderContext, *, keep: int) -> None:
+    def _prune(self, ctx: ProviderContext, *, keep: set[int]) -> None:
         for version in self.versions(ctx=ctx)[:-KEEP_VERSIONS]:
-            if version != keep:
+            if version not in keep:
                 shutil.rmtree(self._version_dir(ctx, version), ignore_errors=True)
 
     def rollback(self, *, ctx: ProviderContext, version: int | None = None) -> DeployResult:
         """Redeploy a kept version's bundle (default: the newest before the current one)
         as a new version. Raises DeployError when that version is not kept."""
-        record = stage_state.read_record(ctx)
-        current = record["version"] if record else None
-        kept = [v for v in self.versions(ctx=ctx) if v != current]
-        if version is None:
-            older = [v for v in kept if current is None or v < current]
-            version = older[-1] if older else None
-        if version is None or version not in kept:
-            listed = ", ".join(map(str, kept)) or "none"
-            wanted = f"version {version}" if version is not None else "an earlier version"
+        version = Ledger(ctx.state).rollback_target(
+            ctx.stage, PROVIDER, version=version, candidates=self.versions(ctx=ctx))
+        ctx.reporter.step(f"rolling back to the bundle of version {version}")
+        return self.deploy(ctx=replace(ctx, rollout=None),
+                           bundle=self.kept_bundle(ctx=ctx, version=version))
+
+    def kept_bundle(self, *, ctx: ProviderContext, version: int) -> Bundle:
+        """The bundle copy version ``version`` of this stage runs (or ran), byte for byte:
+        what ``slml promote --from`` deploys to another stage. Raises DeployError when
+        it is no longer kept."""
+        vdir = self._version_dir(ctx, version)
+        if not vdir.is_dir():
             raise DeployError(
-                f"no kept bundle for {wanted} of stage {ctx.stage} (kept: {listed})",
+                f"the bundle of version {version} of stage {ctx.stage} is no longer kept",
                 hint=f"the last {KEEP_VERSIONS} versions are kept; deploy the model again",
             )
-        ctx.reporter.step(f"rolling back to the bundle of version {version}")
-        bundle = load_bundle(self._version_dir(ctx, version), cache_dir=self.cache_dir)
-        return self.deploy(ctx=ctx, bundle=bundle)
+        return load_bundle(vdir, cache_dir=self.cache_dir)
 
     # -- operations ------------------------------------------------------------------
     def status(self, *, ctx: ProviderContext) -> Status:
@@ -293,18 +366,24 @@ class LocalProvider:
             return Status(provider=PROVIDER, stage=ctx.stage, state="unknown", details=details)
         if record is None:
             return Status(provider=PROVIDER, stage=ctx.stage, state="not-deployed")
-        details = {k: record.get(k) for k in ("pid", "port", "log", "model", "deployed_at")}
+        details: dict[str, Any] = {k: getattr(record, k) for k in
+                                   ("pid", "port", "log", "model", "deployed_at")}  # fmt: skip
         if strays := stage_state.strays(ctx, record):
             details["unrecorded_servers"] = strays
-        if not proc.is_our_server(record.get("pid")):
-            state, details["reason"] = "down", f"process {record.get('pid')} is not running"
-        elif not self._healthy(record["url"]):
+        if record.router_pid:
+            details["router_pid"] = record.router_pid
+            with contextlib.suppress(ProviderUnavailable, httpx.HTTPError, ValueError):
+                details["metrics"] = routing.router_metrics(record, 60.0,
+                                                            client=self._client(2.0))
+        if not proc.is_our_server(record.pid):
+            state, details["reason"] = "down", f"process {record.pid} is not running"
+        elif not self._healthy(record.url):
             state, details["reason"] = "down", "the server does not answer GET /healthz"
         else:
             state = "running"
         return Status(
-            provider=PROVIDER, stage=ctx.stage, state=state, url=record["url"],
-            version=record["version"], details=details,
+            provider=PROVIDER, stage=ctx.stage, state=state, url=record.url,
+            version=record.version, details=details, traffic=record.live(),
         )  # fmt: skip
 
     def _client(self, timeout: float) -> httpx.Client:
@@ -323,10 +402,10 @@ class LocalProvider:
         record = self._record(ctx)
         try:
             with self._client(60.0) as client:
-                response = client.post(f"{record['url']}/predict", json=payload)
+                response = client.post(f"{record.url}/predict", json=payload)
         except httpx.HTTPError as exc:
             raise InvokeError(
-                f"cannot reach version {record['version']} at {record['url']}: {exc}",
+                f"cannot reach version {record.version} at {record.url}: {exc}",
                 hint="`slml status` tells whether it is down; `slml deploy` restarts it",
             ) from None
         if response.status_code >= 400:
@@ -343,7 +422,7 @@ class LocalProvider:
         except RecordUnreadable:  # the newest log still helps to find out what happened
             record = None
         logs = sorted(self._stage_dir(ctx).glob("server-v*.log"), key=lambda p: p.stat().st_mtime)
-        log = Path(record["log"]) if record else (logs[-1] if logs else None)
+        log = Path(record.log) if record and record.log else (logs[-1] if logs else None)
         if log is None:
             raise NotDeployed(_not_deployed(ctx), hint="deploy first: `slml deploy`")
         return proc.follow(log, lines) if follow else iter(proc.tail(log, lines))
@@ -362,7 +441,7 @@ class LocalProvider:
                     raise
                 record, unreadable = None, True
             servers = set(stage_state.servers(ctx))
-            recorded = record["pid"] if record and proc.is_our_server(record["pid"]) else None
+            recorded = record.pid if record and proc.is_our_server(record.pid) else None
             if record is None and not unreadable and not servers:
                 stage_state.clear_pending(ctx)
                 ctx.reporter.step(_not_deployed(ctx) + "; nothing to destroy")
@@ -373,15 +452,15 @@ class LocalProvider:
                                bundles=[self._version_dir(ctx, v) for v in self.versions(ctx=ctx)])
             ctx.reporter.step(_destroyed(record))
 
-    def _record(self, ctx: ProviderContext) -> dict[str, Any]:
+    def _record(self, ctx: ProviderContext) -> DeploymentRecord:
         record = stage_state.read_record(ctx)
         if record is None:
             raise NotDeployed(_not_deployed(ctx), hint="deploy first: `slml deploy`")
         return record
 
 
-def _destroyed(record: dict[str, Any] | None) -> str:
-    return f"destroyed version {record['version']} ({record['url']})" if record else (
+def _destroyed(record: DeploymentRecord | None) -> str:
+    return f"destroyed version {record.version} ({record.url})" if record else (
         "destroyed every server of the stage")  # fmt: skip
 
 
@@ -389,14 +468,19 @@ def _not_deployed(ctx: ProviderContext) -> str:
     return f"{ctx.name} is not deployed locally (stage {ctx.stage})"
 
 
-def _event(kind: str, record: dict[str, Any]) -> dict[str, Any]:
-    keys = ("provider", "stage", "version", "url", "pid", "model_sha256", "lock_hash")
-    return {"event": kind, **{k: record.get(k) for k in keys}}
+def _result(record: DeploymentRecord, version: int, notes: list[str]) -> DeployResult:
+    outputs = {"pid": record.pid, "port": record.port, "admin_port": record.admin_port,
+               "log": record.log, "model_sha256": record.model_sha256}  # fmt: skip
+    if record.router_pid:
+        outputs.update(router_pid=record.router_pid, router_admin_port=record.router_admin_port)
+    return DeployResult(provider=PROVIDER, stage=record.stage, url=record.url, version=version,
+                        outputs=outputs, notes=tuple(notes), traffic=record.live())  # fmt: skip
 
 
-def _failure(kind: str, ctx: ProviderContext, version: int, reason: str) -> dict[str, Any]:
-    return {"event": kind, "provider": PROVIDER, "stage": ctx.stage, "version": version,
-            "reason": reason}  # fmt: skip
+def _failure(kind: str, ctx: ProviderContext, version: int, reason: str) -> HistoryEvent:
+    """A failed deploy, its cause under ``error`` as the Pulumi providers write it."""
+    return HistoryEvent(event=kind, provider=PROVIDER, stage=ctx.stage, version=version,
+                        error=reason)  # fmt: skip
 
 
 def _error_text(response: httpx.Response) -> str:

@@ -22,6 +22,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from slml.providers.local_logs import follow, tail
 __all__ = ["follow", "tail"]  # the log readers, here for the provider's convenience
 
 SERVE_MODULE = "slml.runtime.serve"
+ROUTER_MODULE = "slml.providers.local_router"  # the traffic router of a rollout
+OUR_MODULES = (SERVE_MODULE, ROUTER_MODULE)
 MARKER_VAR = "SLML_LOCAL_DEPLOYMENT"
 _SCRUBBED = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP", "SLML_MODEL_DIR")
 _SPAWNED: dict[int, subprocess.Popen] = {}  # our own children, reaped through Popen
@@ -87,6 +90,12 @@ def server_command(
     if record is not None:
         command += ["--standby", "--record", str(record)]
     return [*command, "--admin-port", "0"]
+
+
+def router_command(*, record: Path, host: str, port: int, capture_dir: Path) -> list[str]:
+    """The local router's command line (run by slml's own Python)."""
+    return [sys.executable, "-m", ROUTER_MODULE, "--record", str(record), "--host", host,
+            "--port", str(port), "--capture-dir", str(capture_dir)]
 
 
 def bundle_supports(bundle_dir: Path, module: str) -> bool:
@@ -290,7 +299,8 @@ def is_alive(pid: int) -> bool:
 
 
 def is_our_server(pid: int | None) -> bool:
-    """True when ``pid`` is alive and runs ``slml.runtime.serve`` (not a recycled pid)."""
+    """True when ``pid`` is alive and runs ``slml.runtime.serve`` or the local router (not
+    a recycled pid)."""
     if not pid or not is_alive(pid):
         return False
     if pid in _SPAWNED:  # started by this very process
@@ -301,7 +311,7 @@ def is_our_server(pid: int | None) -> bool:
         except OSError:
             return False
         if cmdline:
-            return SERVE_MODULE.encode() in cmdline
+            return any(module.encode() in cmdline for module in OUR_MODULES)
         time.sleep(0.01)
     return False
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from slml.errors import DeployError
+from slml.ledger import DeploymentRecord, HistoryEvent, Ledger
 from slml.providers import local_process as proc
 from slml.providers.base import ProviderContext
 from slml.state import RecordUnreadable, now_iso, write_json_atomic
@@ -31,18 +32,25 @@ _VDIR = re.compile(r"^v(\d+)$")
 _FIELDS = {"version": int, "pid": int, "port": int, "url": str}
 
 
-def read_record(ctx: ProviderContext) -> dict[str, Any] | None:
-    """The stage's local record, None when not deployed. Raises RecordUnreadable when it
-    cannot be read or lacks a field of the expected type."""
-    record = ctx.state.read_record(ctx.stage, PROVIDER)
-    if record is None:
+def read_record(ctx: ProviderContext) -> DeploymentRecord | None:
+    """The stage's local record (through the ledger, migrated), None when not deployed.
+    Raises RecordUnreadable when it cannot be read or lacks a field of the expected type."""
+    raw = ctx.state.read_record(ctx.stage, PROVIDER)
+    if raw is None:
         return None
     for key, kind in _FIELDS.items():
-        value = record.get(key)
+        value = raw.get(key)
         if not isinstance(value, kind) or isinstance(value, bool):
             path = ctx.state.record_path(ctx.stage, PROVIDER)
             raise RecordUnreadable(path, f"{key!r} is missing or not a {kind.__name__}")
-    return record
+    return Ledger(ctx.state).read(ctx.stage, PROVIDER)
+
+
+def kept_pids(record: DeploymentRecord | None) -> set[int]:
+    """Every process the record keeps running (servers of live versions, the router)."""
+    if record is None:
+        return set()
+    return {*record.pids, *([record.pid] if record.pid else [])}
 
 
 def version_dir(ctx: ProviderContext, version: int) -> Path:
@@ -68,10 +76,10 @@ def servers(ctx: ProviderContext) -> list[int]:
     return proc.find_servers(marker(ctx))
 
 
-def strays(ctx: ProviderContext, record: dict[str, Any] | None) -> list[int]:
+def strays(ctx: ProviderContext, record: DeploymentRecord | None) -> list[int]:
     """The stage's live servers that ``record`` does not name."""
-    keep = record["pid"] if record else None
-    return [pid for pid in servers(ctx) if pid != keep]
+    keep = kept_pids(record)
+    return [pid for pid in servers(ctx) if pid not in keep]
 
 
 def stop_all(pids: list[int], *, grace: float) -> list[int]:
@@ -81,7 +89,7 @@ def stop_all(pids: list[int], *, grace: float) -> list[int]:
     return [pid for pid in pids if proc.is_our_server(pid)]
 
 
-def sweep(ctx: ProviderContext, record: dict[str, Any] | None, *, grace: float) -> list[str]:
+def sweep(ctx: ProviderContext, record: DeploymentRecord | None, *, grace: float) -> list[str]:
     """Before a deploy: stop the stage's servers ``record`` does not name (left by a
     killed deploy) and note that deploy in the history. Returns notes for the result.
     Raises DeployError when one will not stop."""
@@ -98,18 +106,22 @@ def sweep(ctx: ProviderContext, record: dict[str, Any] | None, *, grace: float) 
 
 
 def stop_for_destroy(
-    ctx: ProviderContext, record: dict[str, Any] | None, others: list[int], *, grace: float
+    ctx: ProviderContext, record: DeploymentRecord | None, others: list[int], *, grace: float
 ) -> None:
     """Stop the recorded server and ``others``; raises DeployError (so that nothing is
     deleted) when any is still alive afterwards."""
     alive = []
-    if record:
-        if not proc.stop_server(record["pid"], record.get("pgid"), grace=grace):
-            ctx.reporter.detail(f"version {record['version']} was not running")
-        alive += [record["pid"]] if proc.is_our_server(record["pid"]) else []
+    if record and record.pid:
+        if not proc.stop_server(record.pid, record.pgid, grace=grace):
+            ctx.reporter.detail(f"version {record.version} was not running")
+        alive += [record.pid] if proc.is_our_server(record.pid) else []
     alive += stop_all(others, grace=grace)
-    if others:
-        ctx.reporter.detail(f"stopped unrecorded server(s) {', '.join(map(str, others))}")
+    others_kept = kept_pids(record) & set(others)
+    if others_kept:
+        ctx.reporter.detail(f"stopped the other live versions and the router "
+                            f"{', '.join(map(str, sorted(others_kept)))}")
+    if unrecorded := sorted(set(others) - others_kept):
+        ctx.reporter.detail(f"stopped unrecorded server(s) {', '.join(map(str, unrecorded))}")
     if alive:
         raise DeployError(
             f"server(s) {alive} of stage {ctx.stage} would not stop; nothing was deleted",
@@ -118,21 +130,21 @@ def stop_for_destroy(
 
 
 def forget(
-    ctx: ProviderContext, record: dict[str, Any] | None, *, unreadable: bool,
+    ctx: ProviderContext, record: DeploymentRecord | None, *, unreadable: bool,
     was_running: bool, bundles: list[Path],
 ) -> None:  # fmt: skip
     """Once every server is stopped: delete the record (set an unreadable one aside),
     note the destroy in the history, delete the kept bundles and the pending file."""
+    ledger = Ledger(ctx.state)
     if unreadable:
-        aside = ctx.state.set_aside_record(ctx.stage, PROVIDER)
+        aside = ledger.set_aside(ctx.stage, PROVIDER)
         ctx.reporter.detail(f"set the unreadable record aside as {aside}")
     else:
-        ctx.state.delete_record(ctx.stage, PROVIDER)
-    keys = ("version", "url", "pid", "model_sha256", "lock_hash")
-    event = {"event": "destroy", "provider": PROVIDER, "stage": ctx.stage,
-             **{k: (record or {}).get(k) for k in keys}, "was_running": was_running,
-             "forced": unreadable}  # fmt: skip
-    ctx.state.append_history(event)
+        ledger.delete(ctx.stage, PROVIDER)
+    seen = {k: getattr(record, k) for k in ("version", "url", "pid", "model_sha256",
+                                             "lock_hash")} if record else {}  # fmt: skip
+    ledger.append(HistoryEvent(event="destroy", provider=PROVIDER, stage=ctx.stage, **seen,
+                               was_running=was_running, forced=unreadable))  # fmt: skip
     for bundle in bundles:
         shutil.rmtree(bundle, ignore_errors=True)
     clear_pending(ctx)
@@ -174,9 +186,10 @@ def note_killed_deploy(ctx: ProviderContext, stopped: list[int]) -> str | None:
     if pending is None and not stopped:
         return None
     version = (pending or {}).get("version")
-    ctx.state.append_history({"event": "deploy-killed", "provider": PROVIDER,
-                              "stage": ctx.stage, "version": version,
-                              "stopped": stopped})  # fmt: skip
+    Ledger(ctx.state).append(HistoryEvent(
+        event="deploy-killed", provider=PROVIDER, stage=ctx.stage,
+        version=version if isinstance(version, int) else None, stopped=stopped,
+        error="the deploy was killed before it finished"))  # fmt: skip
     clear_pending(ctx)
     what = f"a deploy of version {version} was killed" if pending else "found servers"
     shown = ", ".join(map(str, stopped))

@@ -30,8 +30,17 @@ from pydantic import BaseModel
 from slml import engine as engine_mod
 from slml.engine import INSTALL_HINT, PluginSpec, Program, PulumiEngine
 from slml.errors import DeployError, NotDeployed, ProviderUnavailable
+from slml.ledger import (
+    DeploymentRecord,
+    HistoryEvent,
+    Ledger,
+    Live,
+    StackOutputs,
+    VersionInfo,
+)
 from slml.providers.base import Bundle, DeployResult, Plan, ProviderContext, Status
-from slml.state import RecordUnreadable, now_iso, secret_warnings, who
+from slml.rollout import LiveVersion
+from slml.state import RecordUnreadable, secret_warnings
 
 OFFLINE_NOTE = (
     "offline plan: the program ran under Pulumi's mocks on this machine; it is not "
@@ -182,30 +191,30 @@ class PulumiProvider:
         for warning in self._all_warnings(ctx):
             ctx.reporter.warn(warning)
         program = self.deploy_program(ctx=ctx, bundle=bundle)
+        ledger = Ledger(ctx.state)
         with ctx.state.lock(on_wait=ctx.reporter.step):
             version_no = ctx.state.next_version(ctx.stage, self.name)
             base = {"stage": ctx.stage, "provider": self.name, "version": version_no}
             try:
                 outputs = engine.up(program, on_output=ctx.reporter.detail)
             except DeployError as exc:
-                ctx.state.append_history({**base, "event": "deploy-failed", "error": exc.message})
+                ledger.append(HistoryEvent(**base, event="deploy-failed", error=exc.message))
                 raise
             url = self.endpoint(outputs)
             artifact = str(archive_artifact(ctx, bundle.model_sha256))
-            record = {
-                **base,
-                "url": url,
-                "outputs": outputs,
-                "stack": self.stack_name(ctx),
-                "model_sha256": bundle.model_sha256,
-                "lock_hash": bundle.lock_hash,
-                "artifact": artifact,
-                "deployed_at": now_iso(),
-                "deployed_by": who(),
-            }
-            ctx.state.write_record(ctx.stage, self.name, record)
-            ctx.state.append_history({**base, "event": "deploy", "url": url,
-                                      "artifact": artifact})  # fmt: skip
+            traffic = list(self.traffic_after(ctx, version_no, outputs))
+            info = VersionInfo(version=version_no, model_sha256=bundle.model_sha256,
+                               lock_hash=bundle.lock_hash, artifact=artifact)
+            record = DeploymentRecord(
+                **base, name=ctx.name, url=url, outputs=StackOutputs(**outputs),
+                stack=self.stack_name(ctx), model_sha256=bundle.model_sha256,
+                lock_hash=bundle.lock_hash, artifact=artifact,
+                traffic=[Live.of(t) for t in traffic], versions={str(version_no): info},
+            )  # fmt: skip
+            ledger.write(record)
+            ledger.append(HistoryEvent(**base, event="deploy", url=url, artifact=artifact,
+                                       model_sha256=bundle.model_sha256,
+                                       lock_hash=bundle.lock_hash))  # fmt: skip
         return DeployResult(
             provider=self.name,
             stage=ctx.stage,
@@ -213,47 +222,35 @@ class PulumiProvider:
             version=version_no,
             outputs=outputs,
             notes=bundle.notes,
+            traffic=tuple(traffic),
         )
+
+    def traffic_after(
+        self, ctx: ProviderContext, version: int, outputs: dict[str, Any]
+    ) -> tuple[LiveVersion, ...]:
+        """The stage's live versions after deploying ``version`` (override where the
+        target keeps several: the default is the new one alone, at 100 percent)."""
+        return (LiveVersion(version=version, percent=100.0, role="primary"),)
 
     def rollback(self, *, ctx: ProviderContext, version: int | None = None) -> DeployResult:
         """Deploy again the model artifact of an earlier version (default: the one before
         the current) as a new version. Needs what deploy needs (the Pulumi CLI).
         Raises DeployError when that version's archived artifact is not on disk."""
-        event = self._earlier_deploy(ctx, version)
-        artifact = Path(event["artifact"])
+        ledger = Ledger(ctx.state)
+        archived = {e.version: e.artifact for e in ledger.deployed(ctx.stage, self.name)
+                    if e.artifact and e.version is not None}  # fmt: skip
+        chosen = ledger.rollback_target(ctx.stage, self.name, version=version,
+                                        candidates=list(archived))  # fmt: skip
+        artifact = Path(str(archived[chosen]))
         if not artifact.is_dir():
             raise DeployError(
-                f"the artifact of version {event['version']} is gone from {artifact}",
+                f"the artifact of version {chosen} is gone from {artifact}",
                 hint="save that model version again and run `slml deploy`",
             )
-        ctx.reporter.step(f"rolling back to the model of version {event['version']}")
+        ctx.reporter.step(f"rolling back to the model of version {chosen}")
         again = replace(ctx, config=ctx.config.model_copy(update={"model": artifact}))
         self.preflight(ctx=again)
         return self.deploy(ctx=again, bundle=self.build(ctx=again))
-
-    def _earlier_deploy(self, ctx: ProviderContext, version: int | None) -> dict[str, Any]:
-        deploys = [
-            e for e in ctx.state.history()
-            if e.get("event") == "deploy" and e.get("provider") == self.name
-            and e.get("stage") == ctx.stage and e.get("artifact")
-        ]  # fmt: skip
-        record = ctx.state.read_record(ctx.stage, self.name)
-        current = record["version"] if record else None
-        if version is None:
-            older = [e for e in deploys if current is None or e["version"] < current]
-            if older:
-                return older[-1]
-        else:
-            for event in deploys:
-                if event["version"] == version:
-                    return event
-        known = ", ".join(str(e["version"]) for e in deploys) or "none"
-        wanted = f"version {version}" if version is not None else "an earlier version"
-        raise DeployError(
-            f"no {self.name} deployment of {wanted} in stage {ctx.stage} to roll back to "
-            f"(deployed versions with an archived model: {known})",
-            hint="`slml history` lists every deploy",
-        )
 
     def destroy(self, *, ctx: ProviderContext, force: bool = False) -> None:
         """``pulumi destroy``, then forget the record (only once the resources are gone).
@@ -276,12 +273,11 @@ class PulumiProvider:
         with ctx.state.lock(on_wait=ctx.reporter.step):
             ctx.reporter.step(f"destroying every {self.name} resource of stage {ctx.stage}")
             engine.destroy(on_output=ctx.reporter.detail)
+            ledger = Ledger(ctx.state)
             if unreadable:
-                ctx.state.set_aside_record(ctx.stage, self.name)
-            ctx.state.delete_record(ctx.stage, self.name)
-            ctx.state.append_history(
-                {"stage": ctx.stage, "provider": self.name, "event": "destroy"}
-            )
+                ledger.set_aside(ctx.stage, self.name)
+            ledger.delete(ctx.stage, self.name)
+            ledger.append(HistoryEvent(stage=ctx.stage, provider=self.name, event="destroy"))
 
     # -- operations (override where the target supports them) ----------------------------
     def record(self, ctx: ProviderContext) -> dict[str, Any]:

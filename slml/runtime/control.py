@@ -35,7 +35,8 @@ Promote = Callable[[], int]  # binds the shared port and serves it; returns the 
 
 def named_in_record(path: Path, pid: int) -> bool:
     """False when the record is absent or names another pid; True when it names ``pid``
-    or cannot be read or understood (the safe side: never stop on a doubt)."""
+    (as ``pid`` or in ``pids``) or cannot be read or understood (the safe side: never
+    stop on a doubt)."""
     try:
         record = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -43,6 +44,9 @@ def named_in_record(path: Path, pid: int) -> bool:
     except (OSError, ValueError):
         return True
     recorded = record.get("pid") if isinstance(record, dict) else None
+    kept = record.get("pids") if isinstance(record, dict) else None
+    if isinstance(kept, list) and pid in kept:  # several versions live (a rollout)
+        return True
     if not isinstance(recorded, int) or isinstance(recorded, bool):
         return True
     return recorded == pid

@@ -211,7 +211,7 @@ def test_rollback_redeploys_the_previous_bundle(provider, deployed, iris_artifac
     provider.deploy(ctx=ctx, bundle=provider.build(ctx=ctx))
     result = provider.rollback(ctx=ctx)
     assert result.version == 3 and _served_version(result.url) == "1"
-    with pytest.raises(DeployError, match="no kept bundle for version 9"):
+    with pytest.raises(DeployError, match="no local deployment of version 9"):
         provider.rollback(ctx=ctx, version=9)
 
 
@@ -261,7 +261,8 @@ def test_a_server_the_record_no_longer_names_stops_by_itself(provider, deployed)
     ctx, _ = deployed
     record = ctx.state.read_record("dev", "local")
     assert proc.find_servers(proc.stage_marker(ctx.project_dir, "dev")) == [record["pid"]]
-    ctx.state.write_record("dev", "local", {**record, "pid": record["pid"] + 100000})
+    ctx.state.write_record("dev", "local", {**record, "pid": record["pid"] + 100000,
+                                          "pids": [record["pid"] + 100000]})
     _wait(lambda: not proc.is_alive(record["pid"]), timeout=30)  # what a killed deploy leaves
 
 

@@ -71,13 +71,18 @@ class RolloutProvider(PulumiProvider):
     def check_rollout(self, ctx: ProviderContext) -> None:
         """Raise ProviderUnavailable for a rollout mode this target cannot serve."""
 
+    def preview_traffic(self, ctx: ProviderContext) -> tuple[LiveVersion, ...]:
+        """The live set a preview describes: ``planned_traffic``, with the new version's
+        handle where the target names it before deploying."""
+        return self.planned_traffic(ctx)
+
     def describe_traffic(self, live: tuple[LiveVersion, ...]) -> list[str]:
         """The target's routing of ``live`` in words, for the plan's notes."""
         return [f"traffic: {tr.describe(live, lambda v: v.ref)}"]
 
     def plan(self, *, ctx: ProviderContext, bundle: Bundle) -> Plan:
         """The base plan, with the traffic change in its notes."""
-        live = self.planned_traffic(ctx)
+        live = self.preview_traffic(ctx)
         plan = super().plan(ctx=ctx, bundle=bundle)
         return replace(plan, notes=(*plan.notes, *self.describe_traffic(live)))
 

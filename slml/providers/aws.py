@@ -42,7 +42,7 @@ from slml.errors import require_extra
 from slml.infra.aws_policies import HTTP_API_TIMEOUT_MAX
 from slml.providers import traffic as tr
 from slml.providers.base import Bundle, ProviderContext, Status
-from slml.providers.rollout_base import RolloutProvider, traffic_output
+from slml.providers.rollout_base import RolloutProvider, export_traffic, traffic_output
 from slml.rollout import LiveVersion
 from slml.state import read_or_create_secret
 
@@ -169,7 +169,7 @@ class AwsProvider(RolloutProvider):
             pulumi.export("auth", cfg.auth)
             pulumi.export("version", model.version)
             pulumi.export("alias", model.alias.name)
-            pulumi.export("traffic", traffic_output(live, model.version))
+            export_traffic(ctx, self.name, traffic_output(live, model.version))
             if args.delivery == "image":
                 pulumi.export("image_uri", model.function.image_uri)
 

@@ -27,7 +27,7 @@ from slml.errors import DeployError, InvokeError
 from slml.providers import container_ops, gcp_ops
 from slml.providers import traffic as tr
 from slml.providers.base import Bundle, ProviderContext, Status
-from slml.providers.rollout_base import RolloutProvider
+from slml.providers.rollout_base import RolloutProvider, export_traffic
 from slml.rollout import LiveVersion
 
 TokenFetcher = Callable[[str], str]
@@ -148,7 +148,7 @@ class GcpProvider(RolloutProvider):
             pulumi.export("project", model.project)
             pulumi.export("region", cfg.region)
             pulumi.export("revision", revision)
-            pulumi.export("traffic", exported)
+            export_traffic(ctx, "gcp", exported)
 
         return run
 

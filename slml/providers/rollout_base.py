@@ -55,9 +55,10 @@ class RolloutProvider(PulumiProvider):
         live = tr.planned(ctx.rollout, version, primary_ref=primary)
         known = tr.known_refs(ctx, self.name)
         live = tuple(
-            replace(v, ref=known[v.version]) if v.ref is None and v.version in known else v
+            replace(v, ref=known.get(v.version) or self.default_ref(v.version))
+            if v.ref is None else v
             for v in live
-        )
+        )  # fmt: skip
         unknown = [v.version for v in live if v.ref is None]
         if unknown:
             raise DeployError(
@@ -70,6 +71,10 @@ class RolloutProvider(PulumiProvider):
 
     def check_rollout(self, ctx: ProviderContext) -> None:
         """Raise ProviderUnavailable for a rollout mode this target cannot serve."""
+
+    def default_ref(self, version: int) -> str | None:
+        """The handle of ``version`` when the target derives it from the number alone."""
+        return None
 
     def preview_traffic(self, ctx: ProviderContext) -> tuple[LiveVersion, ...]:
         """The live set a preview describes: ``planned_traffic``, with the new version's
@@ -132,6 +137,17 @@ def traffic_output(traffic: tuple[LiveVersion, ...], new_ref: Any) -> Any:
     return pulumi.Output.from_input(new_ref).apply(
         lambda ref: [v.to_json() for v in tr.resolve_new(traffic, str(ref) if ref else None)]
     )
+
+
+def export_traffic(ctx: ProviderContext, provider: str, traffic: Any) -> None:
+    """Export ``traffic`` (a list of live-version dicts, or an Output of one) and the
+    ``versions`` handles remembered with it (for a later rollback). Inside a program."""
+    import pulumi
+
+    known = tr.known_refs(ctx, provider)
+    out = pulumi.Output.from_input(traffic)
+    pulumi.export("traffic", out)
+    pulumi.export("versions", out.apply(lambda live: tr.remember(known, live)))
 
 
 def keep_bundle(dest: Path, bundle: Bundle) -> None:

@@ -111,9 +111,23 @@ def recorded(ctx: ProviderContext, provider: str) -> tuple[LiveVersion, ...]:
     return tuple(LiveVersion.from_json(v) for v in rec.get("outputs", {}).get("traffic") or ())
 
 
+KEEP_VERSIONS = 20  # versions whose handles the ``versions`` output remembers
+
+
 def known_refs(ctx: ProviderContext, provider: str) -> dict[int, str]:
-    """version → ref for every version the stack serves now (from its outputs)."""
-    return {v.version: v.ref for v in recorded(ctx, provider) if v.ref}
+    """version → ref for the versions the stack served lately (its ``versions`` output,
+    so a rollback after a promotion still finds the old one) and serves now."""
+    rec = ctx.state.read_record(ctx.stage, provider) or {}
+    remembered = rec.get("outputs", {}).get("versions") or {}
+    known = {int(k): str(v) for k, v in remembered.items()}
+    return {**known, **{v.version: v.ref for v in recorded(ctx, provider) if v.ref}}
+
+
+def remember(known: dict[int, str], traffic: list[dict[str, Any]]) -> dict[str, str]:
+    """The ``versions`` output: ``known`` plus the live set's refs, newest kept."""
+    merged = {**known, **{int(v["version"]): str(v["ref"]) for v in traffic if v.get("ref")}}
+    newest = sorted(merged)[-KEEP_VERSIONS:]
+    return {str(k): merged[k] for k in newest}
 
 
 def current_primary_ref(ctx: ProviderContext, provider: str, fallback_key: str) -> str | None:

@@ -278,3 +278,20 @@ def test_shift_to_an_unknown_version_or_bad_shares_is_refused(tmp_path, mocked_e
     with pytest.raises(ProviderUnavailable, match="shadow"):
         aws_provider.shift(ctx=ctx, traffic=(LiveVersion(1, 100.0, "primary"),
                                              LiveVersion(2, 0.0, "shadow", "5")))  # fmt: skip
+
+
+def test_rollback_after_a_promotion_finds_the_old_version(tmp_path, mocked_engine):
+    from slml.providers.rollout_base import keep_bundle
+    from slml.rollout import LiveVersion
+
+    ctx = context(tmp_path)
+    ctx.state.write_record("dev", "aws", {"version": 4, "url": URL, "outputs": {
+        "url": URL, "traffic": [{"version": 4, "percent": 100.0, "role": "primary",
+                                 "ref": "12"}],
+        "versions": {"3": "11", "4": "12"}}})  # fmt: skip
+    aws_provider = AwsProvider(engine_factory=mocked_engine, cli_available=lambda: True)
+    keep_bundle(aws_provider.kept_dir(ctx), fake_bundle(tmp_path))
+    mocked_engine.outputs = {"url": URL}
+    result = aws_provider.shift(ctx=ctx, traffic=(LiveVersion(3, 100.0, "primary"),))
+    assert mocked_engine.resource("aws:lambda/alias:Alias").inputs["function_version"] == "11"
+    assert result.traffic == (LiveVersion(3, 100.0, "primary", "11"),)

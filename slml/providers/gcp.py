@@ -152,6 +152,17 @@ class GcpProvider(RolloutProvider):
 
         return run
 
+    def plan_notes(self, ctx: ProviderContext) -> list[str]:
+        cfg = self.section(ctx)
+        if cfg.gpu is None:
+            return []
+        redundancy = "on" if cfg.gpu_zonal_redundancy else "off"
+        return [
+            f"gpu: {cfg.gpu_count} x {cfg.gpu} per instance (limit nvidia.com/gpu, "
+            f"node_selector.accelerator {cfg.gpu}), {cfg.cpu} vCPU / {cfg.memory}, CPU "
+            f"always allocated (instance-based billing), GPU zonal redundancy {redundancy}"
+        ]
+
     def preview_traffic(self, ctx: ProviderContext) -> tuple[LiveVersion, ...]:
         from slml.infra.cloudrun import revision_name, service_name
 

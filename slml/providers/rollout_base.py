@@ -89,7 +89,12 @@ class RolloutProvider(PulumiProvider):
         """The base plan, with the traffic change in its notes."""
         live = self.preview_traffic(ctx)
         plan = super().plan(ctx=ctx, bundle=bundle)
-        return replace(plan, notes=(*plan.notes, *self.describe_traffic(live)))
+        notes = (*plan.notes, *self.plan_notes(ctx), *self.describe_traffic(live))
+        return replace(plan, notes=notes)
+
+    def plan_notes(self, ctx: ProviderContext) -> list[str]:
+        """More lines for the plan's notes (settings a table row would cut short)."""
+        return []
 
     # -- deploy and shift ----------------------------------------------------------------
     def deploy(self, *, ctx: ProviderContext, bundle: Bundle) -> DeployResult:

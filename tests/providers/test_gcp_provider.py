@@ -281,3 +281,6 @@ def test_preview_with_a_gpu_shows_the_gpu_resources(tmp_path, iris_artifact) -> 
     assert template["containers"][0]["resources"]["cpu_idle"] is False
     assert template["node_selector"] == {"accelerator": "nvidia-l4"}
     assert template["gpu_zonal_redundancy_disabled"] is False
+    assert ("gpu: 1 x nvidia-l4 per instance (limit nvidia.com/gpu, node_selector.accelerator "
+            "nvidia-l4), 8 vCPU / 32Gi, CPU always allocated (instance-based billing), GPU "
+            "zonal redundancy on") in plan.notes  # fmt: skip

@@ -72,6 +72,24 @@ class RolloutProvider(PulumiProvider):
     def check_rollout(self, ctx: ProviderContext) -> None:
         """Raise ProviderUnavailable for a rollout mode this target cannot serve."""
 
+    def check_new_artifact(self, ctx: ProviderContext, bundle: Bundle) -> None:
+        """A canary or shadow of the very artifact and lock the live primary serves
+        would compare a version with itself (and on Lambda publish no new version):
+        raise DeployError."""
+        rollout, record = ctx.rollout, ctx.state.read_record(ctx.stage, self.name) or {}
+        if rollout is None or rollout.mode == "replace" or rollout.primary is None:
+            return
+        same = (record.get("version") == rollout.primary.version
+                and record.get("model_sha256") == bundle.model_sha256
+                and record.get("lock_hash") == bundle.lock_hash)  # fmt: skip
+        if same:
+            raise DeployError(
+                f"--{rollout.mode}: this build is the artifact and dependency lock that "
+                f"version {rollout.primary.version} already serves",
+                hint="save the new model version first, then deploy it with "
+                f"--{rollout.mode}",
+            )
+
     def default_ref(self, version: int) -> str | None:
         """The handle of ``version`` when the target derives it from the number alone."""
         return None
@@ -99,6 +117,7 @@ class RolloutProvider(PulumiProvider):
     # -- deploy and shift ----------------------------------------------------------------
     def deploy(self, *, ctx: ProviderContext, bundle: Bundle) -> DeployResult:
         self.check_rollout(ctx)
+        self.check_new_artifact(ctx, bundle)
         result = super().deploy(ctx=ctx, bundle=bundle)
         keep_bundle(self.kept_dir(ctx), bundle)
         return replace(result, traffic=output_traffic(result.outputs))

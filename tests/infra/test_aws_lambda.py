@@ -235,3 +235,12 @@ def test_promotion_moves_the_alias_with_no_additional_weight(zips):
 def test_a_canary_weight_outside_zero_one_is_refused(zips, weight):
     with pytest.raises(ValueError, match="between 0 and 1"):
         deploy(args_for(zips, alias_version="3", canary_version="$new", canary_weight=weight))
+
+
+def test_a_shift_of_an_image_function_serves_the_recorded_image(zips):
+    pinned = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/iris@sha256:abc"
+    res = deploy(args_for(zips, delivery="image", pinned_image=pinned, alias_version="2"))
+    types = [t for t, _ in res.values()]
+    assert "aws:ecr/repository:Repository" in types  # the repository stays
+    assert not any(t.startswith("docker-build") for t in types)  # nothing is built
+    assert res["iris-function"][1]["imageUri"] == pinned

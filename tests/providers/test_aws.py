@@ -295,3 +295,15 @@ def test_rollback_after_a_promotion_finds_the_old_version(tmp_path, mocked_engin
     result = aws_provider.shift(ctx=ctx, traffic=(LiveVersion(3, 100.0, "primary"),))
     assert mocked_engine.resource("aws:lambda/alias:Alias").inputs["function_version"] == "11"
     assert result.traffic == (LiveVersion(3, 100.0, "primary", "11"),)
+
+
+def test_a_canary_of_the_live_artifact_itself_is_refused(tmp_path, mocked_engine):
+    from slml.errors import DeployError
+
+    ctx = canary_ctx(tmp_path)
+    ctx.state.write_record("dev", "aws", {"version": 3, "url": URL, "model_sha256": "m",
+                                          "lock_hash": "l", "outputs": {"version": "3"}})
+    aws_provider = AwsProvider(engine_factory=mocked_engine, cli_available=lambda: True)
+    with pytest.raises(DeployError, match="already serves"):
+        aws_provider.deploy(ctx=ctx, bundle=fake_bundle(tmp_path))
+    assert mocked_engine.runs == []  # refused before pulumi up

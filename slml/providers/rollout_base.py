@@ -115,6 +115,11 @@ class RolloutProvider(PulumiProvider):
         return []
 
     # -- deploy and shift ----------------------------------------------------------------
+    def preflight(self, *, ctx: ProviderContext) -> None:
+        """Before any build: the rollout mode is one this target serves, and the CLI."""
+        self.check_rollout(ctx)
+        super().preflight(ctx=ctx)
+
     def deploy(self, *, ctx: ProviderContext, bundle: Bundle) -> DeployResult:
         self.check_rollout(ctx)
         self.check_new_artifact(ctx, bundle)

@@ -307,3 +307,14 @@ def test_a_canary_of_the_live_artifact_itself_is_refused(tmp_path, mocked_engine
     with pytest.raises(DeployError, match="already serves"):
         aws_provider.deploy(ctx=ctx, bundle=fake_bundle(tmp_path))
     assert mocked_engine.runs == []  # refused before pulumi up
+
+
+def test_shadow_is_refused_before_any_build(tmp_path):
+    from dataclasses import replace
+
+    from slml.rollout import LiveVersion, RolloutRequest
+
+    ctx = replace(context(tmp_path), rollout=RolloutRequest(
+        "shadow", live=(LiveVersion(3, 100.0, "primary", "3"),)))  # fmt: skip
+    with pytest.raises(ProviderUnavailable, match="cannot deploy --shadow"):
+        AwsProvider(cli_available=lambda: True).preflight(ctx=ctx)

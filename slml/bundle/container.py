@@ -220,6 +220,7 @@ def build_container_context(
     bytecode: bool = True,
     runner: Runner = subprocess.run,
     requirements_changes: Any = None,
+    gpu: bool = False,
 ) -> Bundle:
     """Resolve the artifact's requirements (changed by slml.yaml's ``requirements:``,
     ``requirements_changes``) plus the runtime's for linux x86_64 and
@@ -232,9 +233,10 @@ def build_container_context(
     artifact_dir, dest = Path(artifact_dir), Path(dest)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     manifest, digest = _read_artifact(artifact_dir)
-    model_reqs, variant_notes = model_requirements(manifest, requirements_changes, cpu=True)
+    # a GPU target (``gpu``: Cloud Run with gcp.gpu) keeps the CUDA-capable packages
+    model_reqs, variant_notes = model_requirements(manifest, requirements_changes, cpu=not gpu)
     requirements = [*model_reqs, *runtime_requirements()]
-    target = Target(provider, python_version=python_version, platform=LOCK_PLATFORM)
+    target = Target(provider, python_version=python_version, platform=LOCK_PLATFORM, gpu=gpu)
     lock = resolve_lock(requirements, target=target, cache_dir=cache, runner=runner)
     context_reused = _write_context_if_changed(
         artifact_dir, dest, lock=lock, manifest=manifest, digest=digest, provider=provider,

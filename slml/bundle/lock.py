@@ -37,6 +37,7 @@ class Target:
     name: str
     python_version: str = "3.11"
     platform: str | None = None
+    gpu: bool = False  # a GPU target: keep CUDA-capable wheels, never force CPU-only builds
 
     @classmethod
     def here(cls, name: str = "local") -> Target:

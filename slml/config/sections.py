@@ -13,6 +13,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -171,6 +172,22 @@ class SageMakerConfig(Section):
         return self
 
 
+# Cloud Run GPU limits, from cloud.google.com/run/docs/configuring/services/gpu (late
+# 2026, also ../shared/CLOUD-REFERENCE.md): an NVIDIA L4 (24 GB) needs at least 4 vCPU
+# and 16 GiB; one GPU per instance; instance-based billing (CPU always allocated).
+GPU_LIMITS_SOURCE = "cloud.google.com/run/docs/configuring/services/gpu"
+GPU_MIN_CPU = {"nvidia-l4": 4}
+GPU_MIN_MEMORY_MIB = {"nvidia-l4": 16 * 1024}
+GPU_MAX_PER_INSTANCE = 1
+# the most memory each CPU count allows (cloud.google.com/run/docs/configuring/services/cpu)
+CPU_MAX_MEMORY_MIB = {"1": 4096, "2": 8192, "4": 16384, "6": 24576, "8": 32768}
+
+
+def memory_mib(value: str) -> int:
+    """``512Mi`` → 512, ``16Gi`` → 16384 (the config's pattern allows only these units)."""
+    return int(value[:-2]) * (1024 if value.endswith("Gi") else 1)
+
+
 class GcpConfig(Section):
     """`gcp:` a Google Cloud Run service."""
 
@@ -182,8 +199,21 @@ class GcpConfig(Section):
         description="GCP project id",
     )
     region: GcpRegion = "us-central1"
-    cpu: Literal["1", "2", "4", "6", "8"] = "1"
-    memory: str = Field(default="1Gi", max_length=10, pattern=r"^[0-9]+(Mi|Gi)$")
+    # declared before cpu and memory: their validators read it
+    gpu: Literal["nvidia-l4"] | None = Field(
+        default=None, description="a GPU per instance (instance-based billing; regions: "
+        "cloud.google.com/run/docs/configuring/services/gpu)",
+    )  # fmt: skip
+    gpu_count: int = Field(default=1, ge=1, le=GPU_MAX_PER_INSTANCE,
+                           description="GPUs per instance; Cloud Run attaches one")  # fmt: skip
+    gpu_zonal_redundancy: bool = Field(
+        default=True, description="GPU capacity reserved in other zones for failover (the "
+        "platform's default); false costs less and may not get an instance in an outage",
+    )  # fmt: skip
+    cpu: Literal["1", "2", "4", "6", "8"] = Field(default="1", validate_default=True)
+    memory: str = Field(
+        default="1Gi", max_length=10, pattern=r"^[0-9]+(Mi|Gi)$", validate_default=True
+    )
     min_instances: int = Field(default=0, ge=0, le=1000)
     max_instances: int = Field(default=10, ge=1, le=1000)
     concurrency: int = Field(default=80, ge=1, le=1000)
@@ -192,6 +222,35 @@ class GcpConfig(Section):
     image_uri: Uri | None = Field(default=None, description="prebuilt image; skips the build")
     python_version: Literal["3.11", "3.12", "3.13"] = "3.11"
     env: EnvVars = Field(default_factory=dict)
+
+    @field_validator("cpu")
+    @classmethod
+    def _gpu_cpu(cls, value: str, info: ValidationInfo) -> str:
+        gpu = info.data.get("gpu")
+        if gpu and int(value) < GPU_MIN_CPU[gpu]:
+            raise ValueError(
+                f"{value} vCPU is below the {GPU_MIN_CPU[gpu]} vCPU Cloud Run requires with "
+                f"gpu: {gpu}; set cpu: \"{GPU_MIN_CPU[gpu]}\" or more ({GPU_LIMITS_SOURCE})"
+            )
+        return value
+
+    @field_validator("memory")
+    @classmethod
+    def _gpu_memory(cls, value: str, info: ValidationInfo) -> str:
+        gpu = info.data.get("gpu")
+        if gpu and memory_mib(value) < GPU_MIN_MEMORY_MIB[gpu]:
+            need = GPU_MIN_MEMORY_MIB[gpu] // 1024
+            raise ValueError(
+                f"{value} is below the {need}Gi Cloud Run requires with gpu: {gpu}; set "
+                f"memory: {need}Gi or more ({GPU_LIMITS_SOURCE})"
+            )
+        cpu = info.data.get("cpu")
+        if cpu and memory_mib(value) > CPU_MAX_MEMORY_MIB[cpu]:
+            raise ValueError(
+                f"{value} is above the {CPU_MAX_MEMORY_MIB[cpu] // 1024}Gi Cloud Run allows "
+                f"with cpu: \"{cpu}\" (cloud.google.com/run/docs/configuring/services/cpu)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _instances(self) -> GcpConfig:

@@ -213,6 +213,12 @@ def cloud_run(section: Section, usage: Usage, prices: Prices) -> CostEstimate:
         "not overlapping (concurrent requests share instance time: an upper bound)",
     ]
     assumptions.append(IMAGE_SIZE)
+    if section.get("gpu"):  # GPU price not in the table: say so rather than guess
+        assumptions.append(
+            f"gcp.gpu {section['gpu']}: NOT priced here; a GPU service is billed per instance "
+            "for its whole lifetime (instance-based billing), GPU included, so this total "
+            "is a lower bound (see cloud.google.com/run/pricing)"
+        )
     tables = (("Cloud Run", p), ("Artifact Registry", ar))
     return _estimate("gcp", "Cloud Run service (request-based billing)", p["region"], usage,
                      ms, lines, tables, prices, assumptions)  # fmt: skip

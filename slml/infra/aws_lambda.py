@@ -3,9 +3,10 @@
 Children (all ``parent=self``): an IAM role trusting lambda.amazonaws.com whose only
 grant is writing to its own log group (``/aws/lambda/<function>``, created here with a
 retention period; no wildcard log permissions, no S3 grant: Lambda fetches code zips
-with the deployer's credentials), the dependency layer, the function (published, with
-optional reserved concurrency), an optional ``live`` alias with provisioned
-concurrency, an HTTP API with an AWS_PROXY integration at payload format 2.0, its
+with the deployer's credentials), the dependency layer, the function (published: every
+code or configuration change is a new numbered version, with optional reserved
+concurrency), a ``live`` alias (with provisioned concurrency when configured), an
+HTTP API with an AWS_PROXY integration at payload format 2.0, its
 ``$default`` route, a ``$default`` stage with auto-deploy and throttling (burst and
 rate: over them the gateway answers 429 before any function runs), and a Permission
 scoped to this API's execution ARN.
@@ -16,7 +17,15 @@ identity source ``$request.header.x-api-key`` and cached answers, so a call with
 the key is refused by the gateway and a wrong key never invokes the model's function;
 NONE only for ``none``.
 
-Outputs: ``url``, ``function_name``, ``api_id``, ``log_group``.
+Traffic: the API integration and its Permission name the ``live`` alias (its qualified
+ARN), never the function, so traffic follows the alias. The alias points at
+``alias_version`` and, for a canary, sends ``canary_weight`` (0-1) of calls to
+``canary_version`` through ``routing_config.additional_version_weights``: Lambda's
+weight is the share of the ADDITIONAL version, two versions per alias at most.
+``NEW`` (``$new``) stands for the version this update publishes.
+
+Outputs: ``url``, ``function_name``, ``api_id``, ``log_group``, ``version`` (the
+function's latest published version), ``alias``.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import pulumi_aws as aws
 
 from slml.infra import aws_policies as pol
 from slml.infra import lambda_authorizer
+from slml.providers.traffic import NEW
 
 TYPE = "slml:aws:LambdaModel"
 AUTHORIZER_MEMORY_MB = 128
@@ -62,6 +72,10 @@ class LambdaModelArgs:
     artifact_bucket: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    alias_version: str = NEW  # the version the alias points at
+    canary_version: str | None = None  # the alias's additional version, if any
+    canary_weight: float = 0.0  # its share, 0-1 (Lambda's weight of the additional version)
+    pinned_image: str | None = None  # delivery image: use this URI instead of building
 
 
 class LambdaModel(pulumi.ComponentResource):
@@ -87,12 +101,15 @@ class LambdaModel(pulumi.ComponentResource):
         self._api(target)
         self.url = self.api.api_endpoint
         self.function_name = self.function.name
+        self.version = self.function.version
         self.register_outputs(
             {
                 "url": self.url,
                 "function_name": self.function_name,
                 "api_id": self.api.id,
                 "log_group": self.log_group.name,
+                "version": self.version,
+                "alias": self.alias.name,
             }
         )
 
@@ -130,6 +147,8 @@ class LambdaModel(pulumi.ComponentResource):
             f"{self._name}-repo", force_delete=True, tags=self.tags, opts=self._child
         )
         token = aws.ecr.get_authorization_token_output(registry_id=repo.registry_id)
+        if self._args.pinned_image:
+            return pulumi.Output.from_input(self._args.pinned_image)
         platform = "linux/arm64" if self._args.architecture == "arm64" else "linux/amd64"
         image = docker_build.Image(
             f"{self._name}-image",
@@ -214,29 +233,42 @@ class LambdaModel(pulumi.ComponentResource):
             opts=self._child,
         )
 
-    def _alias(self) -> Any:
-        """The integration target: the function, or a ``live`` alias with provisioned
-        concurrency when configured."""
-        if not self._args.provisioned_concurrency:
-            return None
-        alias = aws.lambda_.Alias(
+    def _published(self, version: str) -> pulumi.Input[str]:
+        return self.function.version if version == NEW else version
+
+    def _alias(self) -> aws.lambda_.Alias:
+        """The integration target: the ``live`` alias on ``alias_version``, with the
+        canary's weight when there is one, and provisioned concurrency when configured."""
+        args = self._args
+        routing = None
+        if args.canary_version is not None:
+            check_weight(args.canary_weight)
+            canary = self._published(args.canary_version)
+            routing = aws.lambda_.AliasRoutingConfigArgs(
+                additional_version_weights=pulumi.Output.from_input(canary).apply(
+                    lambda v: {v: args.canary_weight}
+                )
+            )
+        self.alias = aws.lambda_.Alias(
             f"{self._name}-live",
             name="live",
             function_name=self.function.name,
-            function_version=self.function.version,
+            function_version=self._published(args.alias_version),
+            routing_config=routing,
             opts=self._child,
         )
-        aws.lambda_.ProvisionedConcurrencyConfig(
-            f"{self._name}-provisioned",
-            function_name=self.function.name,
-            qualifier=alias.name,
-            provisioned_concurrent_executions=self._args.provisioned_concurrency,
-            opts=self._child,
-        )
-        return alias
+        if args.provisioned_concurrency:
+            aws.lambda_.ProvisionedConcurrencyConfig(
+                f"{self._name}-provisioned",
+                function_name=self.function.name,
+                qualifier=self.alias.name,
+                provisioned_concurrent_executions=args.provisioned_concurrency,
+                opts=self._child,
+            )
+        return self.alias
 
     # -- API Gateway -----------------------------------------------------------------
-    def _api(self, alias: Any) -> None:
+    def _api(self, alias: aws.lambda_.Alias) -> None:
         args = self._args
         self.api = aws.apigatewayv2.Api(
             f"{self._name}-api",
@@ -245,13 +277,12 @@ class LambdaModel(pulumi.ComponentResource):
             tags=self.tags,
             opts=self._child,
         )
-        invoke_arn = alias.invoke_arn if alias is not None else self.function.invoke_arn
         self.integration = aws.apigatewayv2.Integration(
             f"{self._name}-integration",
             api_id=self.api.id,
             integration_type="AWS_PROXY",
             integration_method="POST",
-            integration_uri=invoke_arn,
+            integration_uri=alias.invoke_arn,
             payload_format_version="2.0",
             timeout_milliseconds=pol.integration_timeout_ms(args.timeout),
             opts=self._child,
@@ -283,7 +314,7 @@ class LambdaModel(pulumi.ComponentResource):
             function=self.function.name,
             principal="apigateway.amazonaws.com",
             source_arn=self.api.execution_arn.apply(pol.api_source_arn),
-            qualifier=alias.name if alias is not None else None,
+            qualifier=alias.name,
             opts=self._child,
         )
 
@@ -335,3 +366,9 @@ class LambdaModel(pulumi.ComponentResource):
             opts=self._child,
         )
         return self.authorizer
+
+
+def check_weight(weight: float) -> None:
+    """Lambda takes an additional version's weight in [0, 1); 0 < w < 1 for a canary."""
+    if not 0.0 < weight < 1.0:
+        raise ValueError(f"a Lambda alias canary weight must be between 0 and 1, not {weight}")

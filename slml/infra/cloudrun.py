@@ -8,6 +8,17 @@ callers need a Google ID token for the service URL. Outputs: ``url``,
 ``latest_ready_revision``, ``image``, ``service_name``, ``project`` (the provider's
 default project when ``gcp.project`` is unset).
 
+Traffic: each deploy's revision is named ``<service>-v<N>`` (``template.revision``) and
+``traffics`` lists every live revision by name with its percent and a tag ``v<N>``, so
+each version is also reachable at its own URL (``https://v<N>---<service host>``).
+A shift re-applies the same template (same revision name, the recorded image) with new
+percents; Cloud Run then creates no revision.
+
+GPUs (``gpu``): the container's limits get ``nvidia.com/gpu``, the template a
+``node_selector.accelerator``, CPU is always allocated (``cpu_idle=False``:
+instance-based billing, which GPUs require) and ``gpu_zonal_redundancy_disabled`` is
+set from ``gpu_zonal_redundancy``. Limits are checked in slml.config (GcpConfig).
+
 Naming, environment and access rules are pure functions beside the component.
 """
 
@@ -31,6 +42,15 @@ _NAME = re.compile(r"[^a-z0-9-]+")
 
 
 @dataclass(frozen=True)
+class RevisionTraffic:
+    """One live revision: its name, whole percent of traffic and its tag."""
+
+    revision: str
+    percent: int
+    tag: str
+
+
+@dataclass(frozen=True)
 class CloudRunSpec:
     """Everything the component needs, as plain data (see ``from_config``)."""
 
@@ -46,6 +66,12 @@ class CloudRunSpec:
     timeout: int = 300
     auth: Literal["iam", "none"] = "iam"
     env: dict[str, str] = field(default_factory=dict)
+    revision: str | None = None  # this template's revision name (``revision_name``)
+    traffic: tuple[RevisionTraffic, ...] = ()  # empty: all to the latest revision
+    gpu: str | None = None  # e.g. "nvidia-l4"
+    gpu_count: int = 1
+    gpu_zonal_redundancy: bool = True
+    pinned_image: str | None = None  # a shift: serve this recorded image, build nothing
 
     @classmethod
     def from_config(cls, cfg: object, *, name: str, stage: str, image: ImageSource) -> CloudRunSpec:
@@ -63,6 +89,9 @@ class CloudRunSpec:
             timeout=cfg.timeout,
             auth=cfg.auth,
             env=dict(cfg.env),
+            gpu=cfg.gpu,
+            gpu_count=cfg.gpu_count,
+            gpu_zonal_redundancy=cfg.gpu_zonal_redundancy,
         )
 
 
@@ -73,6 +102,19 @@ def service_name(name: str, stage: str) -> str:
     if not raw or not raw[0].isalpha():
         raw = f"m-{raw}"
     return raw[:49].rstrip("-")
+
+
+def revision_name(service: str, version: int) -> str:
+    """``<service>-v<N>``: Cloud Run wants a revision name prefixed by its service's."""
+    return f"{service}-v{version}"
+
+
+def resource_limits(spec: CloudRunSpec) -> dict[str, str]:
+    """The container's limits: cpu, memory and, with a GPU, ``nvidia.com/gpu``."""
+    limits = {"cpu": spec.cpu, "memory": spec.memory}
+    if spec.gpu:
+        limits["nvidia.com/gpu"] = str(spec.gpu_count)
+    return limits
 
 
 def container_env(spec: CloudRunSpec) -> dict[str, str]:
@@ -111,6 +153,8 @@ def _registry(name: str, spec: CloudRunSpec, parent: pulumi.Resource) -> pulumi.
     repo_url = pulumi.Output.concat(
         spec.region, "-docker.pkg.dev/", repo.project, "/", repo.repository_id, "/model"
     )
+    if spec.pinned_image:
+        return pulumi.Output.from_input(spec.pinned_image)
     token = gcp.organizations.get_client_config_output(opts=pulumi.InvokeOptions(parent=parent))
     return container_image(
         f"{name}-image",
@@ -148,13 +192,19 @@ class CloudRunModel(pulumi.ComponentResource):
             image=self.image,
             ports=run.ServiceTemplateContainerPortsArgs(container_port=CONTAINER_PORT),
             resources=run.ServiceTemplateContainerResourcesArgs(
-                limits={"cpu": spec.cpu, "memory": spec.memory}
+                limits=resource_limits(spec),
+                cpu_idle=False if spec.gpu else None,  # GPUs need instance-based billing
             ),
             envs=[
                 run.ServiceTemplateContainerEnvArgs(name=k, value=v)
                 for k, v in sorted(container_env(spec).items())
             ],
         )
+        gpu = (
+            {"node_selector": run.ServiceTemplateNodeSelectorArgs(accelerator=spec.gpu),
+             "gpu_zonal_redundancy_disabled": not spec.gpu_zonal_redundancy}
+            if spec.gpu else {}
+        )  # fmt: skip
         service = run.Service(
             f"{name}-service",
             name=spec.service,
@@ -169,7 +219,19 @@ class CloudRunModel(pulumi.ComponentResource):
                 ),
                 max_instance_request_concurrency=spec.concurrency,
                 timeout=f"{spec.timeout}s",
+                revision=spec.revision,
+                **gpu,
             ),
+            traffics=[
+                run.ServiceTrafficArgs(
+                    type="TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
+                    revision=t.revision,
+                    percent=t.percent,
+                    tag=t.tag,
+                )
+                for t in spec.traffic
+            ]
+            or None,
             opts=child,
         )
         if is_public(spec):

@@ -8,6 +8,16 @@ objects under the capture prefix when enabled); then ``sagemaker.Model``,
 ``sagemaker.EndpointConfiguration`` (serverless by default, instance-backed when
 ``instance_type`` is set, data capture only there) and ``sagemaker.Endpoint``.
 
+Traffic (``variants``): one ``sagemaker.Model`` per live version (``<name>-model-v<N>``)
+and, in the one EndpointConfiguration, a production variant ``v<N>`` per answering
+version with ``initial_variant_weight`` = its share (a canary), or one production and
+one ``shadow_production_variants`` entry (a shadow: SageMaker copies every call to it
+and discards its answer). Older versions keep the image and model data URL they were
+deployed with; model objects are retained when replaced so an older variant's data
+stays readable, and the role may read every live version's object. Instance endpoints
+only: a serverless endpoint has one variant and no shadow (``check_variant``).
+Without ``variants``, one ``AllTraffic`` variant serves this deploy's model.
+
 Outputs: ``endpoint_name`` and ``url``, the runtime invocations URL. That URL needs
 SigV4-signed requests (service ``sagemaker``); ``slml invoke`` calls
 ``sagemaker-runtime.invoke_endpoint`` with boto3 instead.
@@ -29,8 +39,27 @@ from slml.infra.image import ImageSource, container_image
 TYPE = "slml:aws:SageMakerModel"
 MODEL_DIR = "/opt/ml/model"
 VARIANT = "AllTraffic"
+SERVERLESS_DOCS = "docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html"
+SHADOW_DOCS = "docs.aws.amazon.com/sagemaker/latest/dg/shadow-tests-exclusions.html"
 _ECR = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([^:@]+)")
 _NAME = re.compile(r"[^a-zA-Z0-9-]+")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One live version on the endpoint. ``weight``: its share of answered calls (0-1),
+    or for a shadow the share of calls copied to it. ``image`` / ``model_data_url``:
+    what an older version was deployed with; None for this deploy's own."""
+
+    version: int
+    weight: float
+    shadow: bool = False
+    image: str | None = None
+    model_data_url: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"v{self.version}"
 
 
 @dataclass(frozen=True)
@@ -51,6 +80,8 @@ class SageMakerSpec:
     sampling_percentage: int = 100
     tags: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    variants: tuple[Variant, ...] = ()  # empty: one AllTraffic variant, this deploy's model
+    pinned_image: str | None = None  # a shift: this deploy's image is this recorded URI
 
     @classmethod
     def from_config(
@@ -103,8 +134,21 @@ def check_variant(spec: SageMakerSpec) -> None:
                 "sagemaker.data_capture needs an instance-backed endpoint",
                 hint="set sagemaker.instance_type (e.g. ml.m5.large) or disable data capture",
             )
+        if len(spec.variants) > 1:
+            raise ConfigError(
+                "a serverless SageMaker endpoint serves one production variant and no shadow "
+                f"variant ({SERVERLESS_DOCS}, {SHADOW_DOCS}), so traffic cannot be split",
+                hint="set sagemaker.instance_type (e.g. ml.m5.large) for an instance endpoint",
+            )
     elif spec.instance_count < 1:
         raise ConfigError(f"sagemaker.instance_count: {spec.instance_count} is below 1")
+    shadows = [v for v in spec.variants if v.shadow]
+    if shadows and (len(shadows) > 1 or len(spec.variants) != 2):
+        raise ConfigError(
+            "a SageMaker endpoint with a shadow variant serves exactly one production and "
+            "one shadow variant",
+            hint="`slml promote` or `slml rollback` the canary first",
+        )
 
 
 def trust_policy() -> dict[str, Any]:
@@ -145,7 +189,7 @@ def s3_arn(uri: str) -> str:
 def execution_role_policy(
     *,
     repository_arn: str,
-    model_object_arn: str,
+    model_object_arn: str | list[str],
     region: str,
     endpoint: str,
     capture_prefix_arn: str | None = None,
@@ -162,7 +206,7 @@ def execution_role_policy(
             "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage",
             "ecr:GetDownloadUrlForLayer"]},
         {"Sid": "ModelData", "Effect": "Allow", "Action": "s3:GetObject",
-         "Resource": model_object_arn},
+         "Resource": model_object_arn},  # one per live version
         {"Sid": "Logs", "Effect": "Allow", "Resource": [logs, f"{logs}:*"], "Action": [
             "logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams",
             "logs:PutLogEvents"]},
@@ -210,25 +254,41 @@ class SageMakerModel(pulumi.ComponentResource):
         key = model_key(spec.model_sha256)
         obj = aws.s3.BucketObjectv2(
             f"{name}-model-data", bucket=bucket.id, key=key,
-            source=pulumi.FileAsset(str(spec.model_tar)), tags=tags, opts=child,
+            source=pulumi.FileAsset(str(spec.model_tar)), tags=tags,
+            # an older live version's variant still reads its object: keep it when replaced
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )  # fmt: skip
         capture_uri = _capture_uri(spec, bucket.bucket)
-        role = self._role(name, spec, aws, child, repository_arn, bucket, key, capture_uri, tags)
         self.model_data_url = pulumi.Output.concat("s3://", obj.bucket, "/", obj.key)
-        model = aws.sagemaker.Model(
-            f"{name}-model",
-            execution_role_arn=role.arn,
-            primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
-                image=image,
-                model_data_url=self.model_data_url,
-                environment={**spec.env, "SLML_MODEL_DIR": MODEL_DIR},
-            ),
-            tags=tags,
-            opts=child,
-        )
+        keys = [key, *(_key_of(v.model_data_url) for v in spec.variants if v.model_data_url)]
+        role = self._role(name, spec, aws, child, repository_arn, bucket, keys, capture_uri, tags)
+        variants = spec.variants or (Variant(version=0, weight=1.0),)
+        models = {
+            v.version: aws.sagemaker.Model(
+                f"{name}-model" if not spec.variants else f"{name}-model-{v.name}",
+                execution_role_arn=role.arn,
+                primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
+                    image=v.image or image,
+                    model_data_url=v.model_data_url or self.model_data_url,
+                    environment={**spec.env, "SLML_MODEL_DIR": MODEL_DIR},
+                ),
+                tags=tags,
+                opts=child,
+            )
+            for v in variants
+        }
+        production = [v for v in variants if not v.shadow]
+        shadow = [v for v in variants if v.shadow]
         config = aws.sagemaker.EndpointConfiguration(
             f"{name}-config",
-            production_variants=[_variant(spec, aws, model.name)],
+            production_variants=[
+                _variant(spec, aws, models[v.version].name, v, named=bool(spec.variants))
+                for v in production
+            ],
+            shadow_production_variants=[
+                _variant(spec, aws, models[v.version].name, v, named=True, shadow=True)
+                for v in shadow
+            ] or None,
             data_capture_config=_capture(spec, aws, capture_uri),
             tags=tags,
             opts=child,
@@ -262,6 +322,8 @@ class SageMakerModel(pulumi.ComponentResource):
             tags={**spec.tags, "slml:endpoint": spec.endpoint},
             opts=child,
         )
+        if spec.pinned_image:  # a shift: the repository stays, nothing is built
+            return pulumi.Output.from_input(spec.pinned_image), repo.arn
         token = aws.ecr.get_authorization_token_output(
             registry_id=repo.registry_id, opts=pulumi.InvokeOptions(parent=self)
         )
@@ -275,7 +337,7 @@ class SageMakerModel(pulumi.ComponentResource):
         )
         return image, repo.arn
 
-    def _role(self, name, spec, aws, child, repository_arn, bucket, key, capture_uri, tags):
+    def _role(self, name, spec, aws, child, repository_arn, bucket, keys, capture_uri, tags):
         role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=json.dumps(trust_policy()),
@@ -287,7 +349,8 @@ class SageMakerModel(pulumi.ComponentResource):
             lambda a: json.dumps(
                 execution_role_policy(
                     repository_arn=a[0],
-                    model_object_arn=f"{a[1]}/{key}",
+                    model_object_arn=[f"{a[1]}/{k}" for k in keys] if len(keys) > 1
+                    else f"{a[1]}/{keys[0]}",
                     region=spec.region,
                     endpoint=spec.endpoint,
                     capture_prefix_arn=s3_arn(a[2]) if a[2] else None,
@@ -306,23 +369,34 @@ def _capture_uri(spec: SageMakerSpec, bucket_name: pulumi.Output[str]) -> pulumi
     return pulumi.Output.concat("s3://", bucket_name, "/data-capture")
 
 
-def _variant(spec: SageMakerSpec, aws: Any, model_name: pulumi.Output[str]) -> Any:
+def _variant(
+    spec: SageMakerSpec, aws: Any, model_name: pulumi.Output[str], variant: Variant, *,
+    named: bool, shadow: bool = False,
+) -> Any:  # fmt: skip
     sm = aws.sagemaker
+    name = variant.name if named else VARIANT
     if spec.serverless:
         return sm.EndpointConfigurationProductionVariantArgs(
-            variant_name=VARIANT,
+            variant_name=name,
             model_name=model_name,
             serverless_config=sm.EndpointConfigurationProductionVariantServerlessConfigArgs(
                 memory_size_in_mb=spec.memory, max_concurrency=spec.max_concurrency
             ),
         )
-    return sm.EndpointConfigurationProductionVariantArgs(
-        variant_name=VARIANT,
+    args = sm.EndpointConfigurationShadowProductionVariantArgs if shadow else (
+        sm.EndpointConfigurationProductionVariantArgs)  # fmt: skip
+    return args(
+        variant_name=name,
         model_name=model_name,
         instance_type=spec.instance_type,
         initial_instance_count=spec.instance_count,
-        initial_variant_weight=1.0,
+        initial_variant_weight=variant.weight,
     )
+
+
+def _key_of(model_data_url: str) -> str:
+    """``s3://bucket/models/x/model.tar.gz`` → ``models/x/model.tar.gz``."""
+    return model_data_url.removeprefix("s3://").split("/", 1)[1]
 
 
 def _capture(spec: SageMakerSpec, aws: Any, uri: pulumi.Input[str] | None) -> Any:

@@ -18,11 +18,20 @@ Auth (``aws.auth``), not public by default:
 Abuse and cost limits: ``aws.throttle`` (``burst``, ``rate``) on the API Gateway stage,
 and ``aws.reserved_concurrency`` caps the function's concurrent instances.
 - ``none``: public; ``preview`` and ``deploy`` warn in plain words.
+
+Rollouts (``ctx.rollout``, ``shift``): every deploy publishes a Lambda version and the
+API calls the ``live`` alias. ``--canary P`` keeps the alias on the live version and
+adds the new one as the alias's additional version at P/100 (Lambda weighs the
+ADDITIONAL version; two versions per alias at most); promotion points the alias at the
+new version with no additional weight. ``--shadow`` is refused: Lambda cannot mirror
+a call to a second version. The live set is exported as the ``traffic`` output, each
+version's ``ref`` being its Lambda version number.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,20 +40,40 @@ from slml.config import AwsConfig
 from slml.engine import Program
 from slml.errors import require_extra
 from slml.infra.aws_policies import HTTP_API_TIMEOUT_MAX
+from slml.providers import traffic as tr
 from slml.providers.base import Bundle, ProviderContext, Status
-from slml.providers.pulumi_base import PulumiProvider
+from slml.providers.rollout_base import RolloutProvider, export_traffic, traffic_output
+from slml.rollout import LiveVersion
 from slml.state import read_or_create_secret
 
 PLACEHOLDER_KEY = "(generated at first deploy)"
 SDK_MODULES = ("pulumi", "pulumi_aws")
 
 
-class AwsProvider(PulumiProvider):
+SHADOW_WHY = (
+    "a Lambda alias splits calls between two versions but cannot send a copy of a call "
+    "to a second one, so there is no native shadow traffic"
+)
+SHADOW_INSTEAD = (
+    "use --canary with a small share (e.g. --canary 5), or --provider sagemaker with an "
+    "instance endpoint (shadow variants), or shadow on --provider local"
+)
+
+
+class AwsProvider(RolloutProvider):
     """AWS Lambda + API Gateway HTTP API."""
 
     name: ClassVar[str] = "aws"
     config_model: ClassVar[type[AwsConfig]] = AwsConfig
     plugin_packages = (("aws", "pulumi_aws"),)
+    ref_output: ClassVar[str] = "version"
+
+    def check_rollout(self, ctx: ProviderContext) -> None:
+        if tr.mode(ctx) == "shadow":
+            raise tr.refuse(self.name, "deploy --shadow", SHADOW_WHY, SHADOW_INSTEAD)
+
+    def describe_traffic(self, live: tuple[LiveVersion, ...]) -> list[str]:
+        return describe_traffic(live)
 
     def cfg(self, ctx: ProviderContext) -> AwsConfig:
         return ctx.config.aws
@@ -99,14 +128,25 @@ class AwsProvider(PulumiProvider):
         require_extra("aws", *SDK_MODULES)
         super().preflight(ctx=ctx)
 
-    def program(self, *, ctx: ProviderContext, bundle: Bundle, deploying: bool = False) -> Program:
+    def program(
+        self, *, ctx: ProviderContext, bundle: Bundle, deploying: bool = False,
+        traffic: tuple[LiveVersion, ...] | None = None,
+    ) -> Program:  # fmt: skip
         """The inline Pulumi program. A key for ``auth: api_key`` is only generated when
-        ``deploying``; a preview shows a placeholder. Raises ProviderUnavailable naming
-        ``slml[aws]`` when the Pulumi SDKs are missing."""
+        ``deploying`` (or shifting); a preview shows a placeholder. ``traffic`` is the
+        live set to route (a shift); by default the one ``ctx.rollout`` asks for. Raises
+        ProviderUnavailable naming ``slml[aws]`` when the Pulumi SDKs are missing, and
+        for ``--shadow``."""
         require_extra("aws", *SDK_MODULES)
         cfg = self.cfg(ctx)
-        key = self.api_key(ctx, create=deploying) if cfg.auth == "api_key" else None
-        args = self.component_args(ctx, bundle, api_key=key)
+        shifting = traffic is not None
+        live = traffic if traffic is not None else self.planned_traffic(ctx)
+        create_key = deploying or shifting
+        key = self.api_key(ctx, create=create_key) if cfg.auth == "api_key" else None
+        args = replace(
+            self.component_args(ctx, bundle, api_key=key), **alias_routing(live),
+            pinned_image=self._recorded_image(ctx) if shifting else None,
+        )  # fmt: skip
 
         def run() -> None:
             import pulumi
@@ -117,8 +157,6 @@ class AwsProvider(PulumiProvider):
             provider = aws.Provider("aws", region=cfg.region)
             secret_args = args
             if key is not None:
-                from dataclasses import replace
-
                 secret_args = replace(args, api_key=pulumi.Output.secret(key))
             model = LambdaModel(
                 ctx.config.name, secret_args, pulumi.ResourceOptions(providers={"aws": provider})
@@ -129,8 +167,17 @@ class AwsProvider(PulumiProvider):
             pulumi.export("log_group", model.log_group.name)
             pulumi.export("region", cfg.region)
             pulumi.export("auth", cfg.auth)
+            pulumi.export("version", model.version)
+            pulumi.export("alias", model.alias.name)
+            export_traffic(ctx, self.name, traffic_output(live, model.version))
+            if args.delivery == "image":
+                pulumi.export("image_uri", model.function.image_uri)
 
         return run
+
+    def _recorded_image(self, ctx: ProviderContext) -> str | None:
+        rec = ctx.state.read_record(ctx.stage, self.name) or {}
+        return rec.get("outputs", {}).get("image_uri")
 
     def deploy_program(self, *, ctx: ProviderContext, bundle: Bundle) -> Program:
         return self.program(ctx=ctx, bundle=bundle, deploying=True)
@@ -171,7 +218,7 @@ class AwsProvider(PulumiProvider):
         state = "running" if details["state"] == "Active" else "unknown"
         return Status(
             provider=self.name, stage=ctx.stage, state=state, url=rec.get("url"),
-            version=rec.get("version"), details=details,
+            version=rec.get("version"), details=details, traffic=self.recorded_traffic(ctx),
         )  # fmt: skip
 
     def invoke(
@@ -202,3 +249,35 @@ class AwsProvider(PulumiProvider):
             session=session, missing_hint="it is created by the deploy; it may have been "
             "deleted outside slml (`slml deploy --provider aws` recreates it)",
         )  # fmt: skip
+
+
+def alias_routing(live: tuple[LiveVersion, ...]) -> dict[str, Any]:
+    """LambdaModelArgs fields for a live set: the alias on the primary's version, the
+    canary (if any) as the additional version at its share / 100. Raises
+    ProviderUnavailable for a shadow and DeployError for more than two versions."""
+    if any(v.role == "shadow" for v in live):
+        raise tr.refuse("aws", "route to a shadow version", SHADOW_WHY, SHADOW_INSTEAD)
+    tr.check_shift(live, max_answering=2)
+    primary = next(v for v in live if v.role == "primary")
+    canary = next((v for v in live if v.role != "primary"), None)
+    if canary is None:
+        return {"alias_version": primary.ref or tr.NEW}
+    return {"alias_version": primary.ref or tr.NEW, "canary_version": canary.ref or tr.NEW,
+            "canary_weight": round(canary.percent / 100.0, 4)}  # fmt: skip
+
+
+def describe_traffic(live: tuple[LiveVersion, ...]) -> list[str]:
+    """The alias routing in words, for the plan's notes."""
+    if len(live) == 1:
+        return [f"traffic: alias live -> version {_name(live[0])} (100%)"]
+    primary = next(v for v in live if v.role == "primary")
+    canary = next(v for v in live if v.role != "primary")
+    return [
+        f"traffic: alias live -> version {_name(primary)} ({primary.percent:g}%), "
+        f"additional_version_weights {{{_name(canary)}: {canary.percent / 100:g}}} "
+        f"(v{canary.version}, {canary.percent:g}% canary)"
+    ]
+
+
+def _name(live: LiveVersion) -> str:
+    return "(published by this deploy)" if live.ref in (None, tr.NEW) else str(live.ref)

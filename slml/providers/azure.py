@@ -6,6 +6,13 @@ resource and ``invoke`` fetches the app's default function key, both through the
 management REST API (``azure_ops``); the key goes in ``x-functions-key``. ``logs``
 queries the app's ``AppTraces`` in the component's Log Analytics workspace (the host's
 traces; minutes of ingestion delay). The operations client is injected for tests.
+
+Rollouts: ``--canary`` and ``--shadow`` are refused, saying why. Flex Consumption (the
+default plan) has no deployment slots, only a site update strategy, so two versions
+never serve side by side. The Consumption plan has slots, but each slot carries its own
+function keys, so callers holding the production key would be refused on the share
+routed to a slot; slml does not drive slots there yet. Promote and roll back work as
+redeploys (``rollback``).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from slml.engine import Program
 from slml.errors import DeployError, ProviderUnavailable, require_extra
 from slml.infra.azure_settings import SAS_TIME_FORMAT, check_user_env, package_sas_window
 from slml.providers import azure_ops
+from slml.providers import traffic as tr
 from slml.providers.azure_ops import AzureOps
 from slml.providers.base import Bundle, ProviderContext, Status
 from slml.providers.pulumi_base import PulumiProvider
@@ -89,9 +97,37 @@ class AzureProvider(PulumiProvider):
         )
 
     def preflight(self, *, ctx: ProviderContext) -> None:
-        """Before any build: the Pulumi SDKs are importable, and the CLI is here."""
+        """Before any build: no canary or shadow asked, the Pulumi SDKs are importable,
+        and the CLI is here."""
+        self.check_rollout(ctx)
         require_extra("azure", *SDK_MODULES)
         super().preflight(ctx=ctx)
+
+    def check_rollout(self, ctx: ProviderContext) -> None:
+        """Raise ProviderUnavailable for --canary/--shadow, with the plan's reason."""
+        mode = tr.mode(ctx)
+        if mode == "replace":
+            return
+        plan = self.section(ctx).plan
+        if plan == "flex":
+            why = ("Flex Consumption (azure.plan: flex, the default) has no deployment "
+                   "slots, only a site update strategy, so two versions never serve side by "
+                   "side (learn.microsoft.com/azure/azure-functions/flex-consumption-plan)")
+        else:
+            why = ("on the Consumption plan each deployment slot has its own function keys, "
+                   "so calls routed to a slot with the production key would be refused; "
+                   "slml does not drive Consumption slots")  # fmt: skip
+        raise tr.refuse(self.name, f"deploy --{mode}", why,
+                        "deploy without --canary/--shadow (a replacement), or use "
+                        "--provider gcp, aws or local for a canary")  # fmt: skip
+
+    def plan(self, *, ctx: ProviderContext, bundle: Bundle):
+        self.check_rollout(ctx)
+        return super().plan(ctx=ctx, bundle=bundle)
+
+    def deploy(self, *, ctx: ProviderContext, bundle: Bundle):
+        self.check_rollout(ctx)
+        return super().deploy(ctx=ctx, bundle=bundle)
 
     def program(self, *, ctx: ProviderContext, bundle: Bundle) -> Program:
         """Creates ``FunctionModel`` and exports url, app_name, resource_group, app_id,

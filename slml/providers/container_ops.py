@@ -59,8 +59,11 @@ def require_builder(provider: str, source: ImageSource, check: DockerCheck) -> N
     )
 
 
-def build(ctx: ProviderContext, provider: str, *, python_version: str, tarball: bool) -> Bundle:
-    """Write the build context (and model.tar.gz when ``tarball``) for ``provider``."""
+def build(
+    ctx: ProviderContext, provider: str, *, python_version: str, tarball: bool, gpu: bool = False
+) -> Bundle:
+    """Write the build context (and model.tar.gz when ``tarball``) for ``provider``;
+    ``gpu`` keeps CUDA-capable dependencies (no CPU-only variants)."""
     from slml.bundle import cache_dir
     from slml.bundle.container import build_container_context
 
@@ -75,6 +78,7 @@ def build(ctx: ProviderContext, provider: str, *, python_version: str, tarball: 
         cache_dir=cache_dir(),
         model_tar=out / "model.tar.gz" if tarball else None,
         requirements_changes=ctx.config.requirements,
+        gpu=gpu,
     )
 
 

@@ -6,6 +6,12 @@ running ``CloudRunModel``. ``status`` reads the service with google-cloud-run's
 ID token for the service URL (google-auth) unless ``auth: none``; ``logs`` reads the
 service's entries from Cloud Logging (``gcp_ops``). Clients, token getters, transport
 and sleep are injected for tests.
+
+Rollouts (``ctx.rollout``, ``shift``): each deploy's revision is named
+``<service>-v<N>``; ``--canary P`` lists the live revision at 100-P and the new one at
+P in the service's ``traffics``, each tagged ``v<N>`` so every live version has its own
+URL. ``--shadow`` is refused: Cloud Run splits traffic but never mirrors it. A shift
+re-applies the deployed template (the recorded image) with new percents.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ import httpx
 from slml.config.sections import GcpConfig
 from slml.errors import DeployError, InvokeError
 from slml.providers import container_ops, gcp_ops
+from slml.providers import traffic as tr
 from slml.providers.base import Bundle, ProviderContext, Status
-from slml.providers.pulumi_base import PulumiProvider
+from slml.providers.rollout_base import RolloutProvider, export_traffic
+from slml.rollout import LiveVersion
 
 TokenFetcher = Callable[[str], str]
 
@@ -47,10 +55,22 @@ def _services_client() -> Any:
     return run_v2.ServicesClient()
 
 
-class GcpProvider(PulumiProvider):
+SHADOW_WHY = (
+    "Cloud Run splits traffic among revisions but cannot send a copy of a request to a "
+    "second one, so there is no native shadow traffic"
+)
+SHADOW_INSTEAD = (
+    "use --canary with a small share (e.g. --canary 5), or call the new version on its "
+    "own tagged URL (https://v<N>---<service host>) without giving it traffic"
+)
+
+
+class GcpProvider(RolloutProvider):
     name: ClassVar[str] = "gcp"
     config_model = GcpConfig
     plugin_packages = (("gcp", "pulumi_gcp"), ("docker-build", "pulumi_docker_build"))
+    ref_output: ClassVar[str] = "revision"
+    max_answering: ClassVar[int] = 100  # Cloud Run splits among any number of revisions
 
     def __init__(
         self,
@@ -73,14 +93,47 @@ class GcpProvider(PulumiProvider):
 
     def build(self, *, ctx: ProviderContext) -> Bundle:
         cfg = self.section(ctx)
-        return container_ops.build(ctx, self.name, python_version=cfg.python_version, tarball=False)
+        bundle = container_ops.build(
+            ctx, self.name, python_version=cfg.python_version, tarball=False,
+            gpu=cfg.gpu is not None,
+        )  # fmt: skip
+        if cfg.gpu is None:
+            return bundle
+        from dataclasses import replace
 
-    def program(self, *, ctx: ProviderContext, bundle: Bundle):
-        from slml.infra.cloudrun import CloudRunSpec
+        note = (f"gcp.gpu {cfg.gpu}: dependencies keep their CUDA-capable builds (no "
+                "CPU-only variants); Cloud Run provides the NVIDIA driver")  # fmt: skip
+        return replace(bundle, notes=(*bundle.notes, note))
+
+    def check_rollout(self, ctx: ProviderContext) -> None:
+        if tr.mode(ctx) == "shadow":
+            raise tr.refuse(self.name, "deploy --shadow", SHADOW_WHY, SHADOW_INSTEAD)
+
+    def program(
+        self, *, ctx: ProviderContext, bundle: Bundle,
+        traffic: tuple[LiveVersion, ...] | None = None,
+    ):  # fmt: skip
+        """The inline program; ``traffic`` is the live set a shift routes (default: the
+        one ``ctx.rollout`` asks for). Raises ProviderUnavailable for a shadow."""
+        from dataclasses import replace
+
+        from slml.infra.cloudrun import CloudRunSpec, revision_name
 
         cfg = self.section(ctx)
         source = container_ops.image_source(cfg, bundle)
         spec = CloudRunSpec.from_config(cfg, name=ctx.name, stage=ctx.stage, image=source)
+        if traffic is None:
+            version = ctx.state.next_version(ctx.stage, self.name)
+            live, pinned = self.planned_traffic(ctx), None
+        else:
+            record = self.record(ctx)
+            version, live = int(record["version"]), traffic
+            pinned = record.get("outputs", {}).get("image")
+        revision = revision_name(spec.service, version)
+        live = tr.resolve_new(live, revision)
+        spec = replace(spec, revision=revision, traffic=revision_traffic(live),
+                       pinned_image=pinned)  # fmt: skip
+        exported = [v.to_json() for v in live]
 
         def run() -> None:
             import pulumi
@@ -94,8 +147,31 @@ class GcpProvider(PulumiProvider):
             pulumi.export("image", model.image)
             pulumi.export("project", model.project)
             pulumi.export("region", cfg.region)
+            pulumi.export("revision", revision)
+            export_traffic(ctx, "gcp", exported)
 
         return run
+
+    def plan_notes(self, ctx: ProviderContext) -> list[str]:
+        cfg = self.section(ctx)
+        if cfg.gpu is None:
+            return []
+        redundancy = "on" if cfg.gpu_zonal_redundancy else "off"
+        return [
+            f"gpu: {cfg.gpu_count} x {cfg.gpu} per instance (limit nvidia.com/gpu, "
+            f"node_selector.accelerator {cfg.gpu}), {cfg.cpu} vCPU / {cfg.memory}, CPU "
+            f"always allocated (instance-based billing), GPU zonal redundancy {redundancy}"
+        ]
+
+    def preview_traffic(self, ctx: ProviderContext) -> tuple[LiveVersion, ...]:
+        from slml.infra.cloudrun import revision_name, service_name
+
+        version = ctx.state.next_version(ctx.stage, self.name)
+        revision = revision_name(service_name(ctx.name, ctx.stage), version)
+        return tr.resolve_new(self.planned_traffic(ctx), revision)
+
+    def describe_traffic(self, live: tuple[LiveVersion, ...]) -> list[str]:
+        return describe_traffic(live)
 
     def warnings(self, ctx: ProviderContext) -> list[str]:
         if self.section(ctx).auth == "none":
@@ -133,6 +209,7 @@ class GcpProvider(PulumiProvider):
             url=service.uri or record.get("url"),
             version=record.get("version"),
             details=service_details(service),
+            traffic=self.recorded_traffic(ctx),
         )
 
     def invoke(self, *, ctx: ProviderContext, payload: dict[str, Any]) -> dict[str, Any]:
@@ -218,3 +295,32 @@ def post_json(
         return answer.json()
     except ValueError:
         raise InvokeError(f"{url} answered non-JSON: {answer.text[:200]}") from None
+
+
+def revision_traffic(live: tuple[LiveVersion, ...]) -> tuple[Any, ...]:
+    """The service's ``traffics``: each live revision by name, its whole percent and tag
+    ``v<N>``. Raises ProviderUnavailable for a shadow and DeployError for a share that
+    is not a whole percent (Cloud Run's traffic percents are integers)."""
+    from slml.infra.cloudrun import RevisionTraffic
+
+    if any(v.role == "shadow" for v in live):
+        raise tr.refuse("gcp", "route to a shadow version", SHADOW_WHY, SHADOW_INSTEAD)
+    out = []
+    for v in live:
+        if v.percent != int(v.percent):
+            raise DeployError(
+                f"{v.percent:g}% for version {v.version}: Cloud Run splits traffic in whole "
+                "percents", hint="e.g. --canary 10",
+            )  # fmt: skip
+        out.append(RevisionTraffic(revision=str(v.ref), percent=int(v.percent),
+                                   tag=f"v{v.version}"))  # fmt: skip
+    return tuple(out)
+
+
+def describe_traffic(live: tuple[LiveVersion, ...]) -> list[str]:
+    """The revision traffic in words, for the plan's notes."""
+    parts = [
+        f"{v.ref or '(this deploy)'} {v.percent:g}% {v.role} (tag v{v.version})"
+        for v in live
+    ]
+    return ["traffic: revisions " + ", ".join(parts)]

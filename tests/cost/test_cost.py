@@ -214,3 +214,11 @@ def test_the_duration_defaults_to_the_local_deployment_log(tmp_path):
     assert "local log" in cost.usage.source and cost.usage.storage_bytes == 2 * MB
     local = ProviderContext(config=config.with_overrides(provider="local"), state=state)
     assert estimate_cost(local, bundle) is None
+
+
+def test_a_gpu_service_says_its_gpu_is_not_priced():
+    section = GcpConfig(gpu="nvidia-l4", cpu="4", memory="16Gi").model_dump()
+    result = estimate("gcp", section, USAGE)
+    assert any("NOT priced here" in a and "lower bound" in a for a in result.assumptions)
+    plain = estimate("gcp", GcpConfig().model_dump(), USAGE)
+    assert not any("gpu" in a for a in plain.assumptions)

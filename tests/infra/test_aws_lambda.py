@@ -28,6 +28,10 @@ class Recorder(pulumi.runtime.Mocks):
         if args.typ == "aws:lambda/function:Function":
             arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{args.inputs['name']}"
             outputs.update(arn=arn, version="1", invokeArn=f"invoke:{arn}")
+        if args.typ == "aws:lambda/alias:Alias":
+            arn = (f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:"
+                   f"{args.inputs['functionName']}:{args.inputs['name']}")  # fmt: skip
+            outputs.update(arn=arn, invokeArn=f"invoke:{arn}")
         if args.typ == "aws:iam/role:Role":
             outputs["arn"] = f"arn:aws:iam::{ACCOUNT}:role/{args.inputs['name']}"
         if args.typ == "aws:lambda/layerVersion:LayerVersion":
@@ -200,3 +204,43 @@ def test_children_are_parented_to_the_component(zips):
     plan = offline_plan(lambda: LambdaModel("iris", args_for(zips)), project="iris", stack="dev")
     assert plan[0].type == TYPE
     assert all(r.parent == "iris" for r in plan[1:])
+
+
+# -- traffic: the API calls the live alias; a canary is the alias's additional version --
+def test_api_and_permission_target_the_live_alias(zips):
+    res = deploy(args_for(zips))
+    _, alias = res["iris-live"]
+    assert alias["name"] == "live" and alias["functionVersion"] == "1"
+    assert "routingConfig" not in alias or not alias["routingConfig"]
+    _, integration = res["iris-integration"]
+    assert integration["integrationUri"].endswith(":function:iris-dev:live")
+    assert res["iris-invoke"][1]["qualifier"] == "live"
+
+
+def test_canary_keeps_the_alias_on_the_old_version_with_the_new_one_weighted(zips):
+    res = deploy(args_for(zips, alias_version="3", canary_version="$new", canary_weight=0.1))
+    _, alias = res["iris-live"]
+    assert alias["functionVersion"] == "3"  # the OLD version stays the alias's own
+    assert alias["routingConfig"]["additionalVersionWeights"] == {"1": 0.1}  # the new one
+
+
+def test_promotion_moves_the_alias_with_no_additional_weight(zips):
+    res = deploy(args_for(zips, alias_version="4"))
+    _, alias = res["iris-live"]
+    assert alias["functionVersion"] == "4"
+    assert not alias.get("routingConfig")
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0, 1.5])
+def test_a_canary_weight_outside_zero_one_is_refused(zips, weight):
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        deploy(args_for(zips, alias_version="3", canary_version="$new", canary_weight=weight))
+
+
+def test_a_shift_of_an_image_function_serves_the_recorded_image(zips):
+    pinned = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/iris@sha256:abc"
+    res = deploy(args_for(zips, delivery="image", pinned_image=pinned, alias_version="2"))
+    types = [t for t, _ in res.values()]
+    assert "aws:ecr/repository:Repository" in types  # the repository stays
+    assert not any(t.startswith("docker-build") for t in types)  # nothing is built
+    assert res["iris-function"][1]["imageUri"] == pinned

@@ -128,3 +128,84 @@ def test_names_and_helpers() -> None:
     assert pinned_ref("h/r", "sha256:00") == "h/r@sha256:00"
     with pytest.raises(ValueError, match="exactly one"):
         ImageSource()
+
+
+# -- traffic among revisions, and GPUs ------------------------------------------------
+def spec_plan(spec: CloudRunSpec):
+    def program() -> None:
+        CloudRunModel("iris-dev", spec)
+
+    return {r.type: r for r in offline_plan(program, project="iris", stack="dev")}
+
+
+def test_revisions_are_named_and_tagged_with_their_share(built) -> None:
+    from dataclasses import replace
+
+    from slml.infra.cloudrun import RevisionTraffic, revision_name
+
+    spec = CloudRunSpec.from_config(GcpConfig(), name="iris", stage="dev", image=built)
+    spec = replace(spec, revision=revision_name(spec.service, 4), traffic=(
+        RevisionTraffic("iris-dev-v3", 90, "v3"), RevisionTraffic("iris-dev-v4", 10, "v4")))
+    svc = spec_plan(spec)[SERVICE].inputs
+    assert svc["template"]["revision"] == "iris-dev-v4"
+    assert svc["traffics"] == [
+        {"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", "revision": "iris-dev-v3",
+         "percent": 90, "tag": "v3"},
+        {"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", "revision": "iris-dev-v4",
+         "percent": 10, "tag": "v4"},
+    ]  # fmt: skip
+
+
+def test_a_shift_serves_the_recorded_image_and_keeps_the_registry(built) -> None:
+    from dataclasses import replace
+
+    spec = CloudRunSpec.from_config(GcpConfig(), name="iris", stage="dev", image=built)
+    pinned = "us-central1-docker.pkg.dev/p/iris-dev/model@sha256:abc"
+    by_type = spec_plan(replace(spec, pinned_image=pinned))
+    (container,) = by_type[SERVICE].inputs["template"]["containers"]
+    assert container["image"] == pinned
+    assert "gcp:artifactregistry/repository:Repository" in by_type  # not deleted
+    assert not any("docker-build" in t for t in by_type)  # nothing built
+
+
+def test_gpu_sets_the_limit_the_accelerator_and_instance_billing(built) -> None:
+    cfg = GcpConfig(gpu="nvidia-l4", cpu="4", memory="16Gi", gpu_zonal_redundancy=False)
+    by_type, _ = plan_of(cfg, built)
+    template = by_type[SERVICE].inputs["template"]
+    (container,) = template["containers"]
+    assert container["resources"]["limits"] == {
+        "cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"}  # fmt: skip
+    assert container["resources"]["cpu_idle"] is False  # instance-based billing
+    assert template["node_selector"] == {"accelerator": "nvidia-l4"}
+    assert template["gpu_zonal_redundancy_disabled"] is True
+
+
+def test_no_gpu_keys_without_a_gpu(built) -> None:
+    by_type, _ = plan_of(GcpConfig(), built)
+    template = by_type[SERVICE].inputs["template"]
+    assert "node_selector" not in template and "gpu_zonal_redundancy_disabled" not in template
+    assert "cpu_idle" not in template["containers"][0]["resources"]
+
+
+@pytest.mark.parametrize(
+    ("keys", "where", "words"),
+    [({"cpu": "2", "memory": "16Gi"}, "cpu", "below the 4 vCPU"),
+     ({"cpu": "4", "memory": "8Gi"}, "memory", "below the 16Gi"),
+     ({}, "cpu", "below the 4 vCPU"),  # the defaults (1 vCPU, 1Gi) are checked too
+     ({"cpu": "4", "memory": "16Gi", "gpu_count": 2}, "gpu_count", "less than or equal to 1")],
+)  # fmt: skip
+def test_gpu_below_the_platform_minimums_fails_naming_the_key(keys, where, words) -> None:
+    from slml.config import parse_config
+
+    body = "".join(f"  {k}: {v!r}\n" if isinstance(v, str) else f"  {k}: {v}\n"
+                   for k, v in keys.items())  # fmt: skip
+    with pytest.raises(ConfigError) as err:
+        parse_config(f"name: iris\nmodel: m\ngcp:\n  gpu: nvidia-l4\n{body}", base_dir=Path("."))
+    assert f"gcp.{where}: " in err.value.message and words in err.value.message
+
+
+def test_memory_above_what_the_cpu_allows_is_refused() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="above the 4Gi Cloud Run allows"):
+        GcpConfig(cpu="1", memory="8Gi")

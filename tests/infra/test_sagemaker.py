@@ -179,3 +179,90 @@ def test_helpers() -> None:
     )
     with pytest.raises(ConfigError, match="not an ECR image"):
         ecr_repository_arn("docker.io/library/python:3.11")
+
+
+# -- variants: weights for a canary, a shadow variant, older versions' models ------------
+OLD_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/iris-dev@sha256:old"
+OLD_DATA = "s3://bkt/models/cdcdcdcdcdcdcdcd/model.tar.gz"
+
+
+def variants_plan(built, variants, **cfg):
+    from dataclasses import replace
+
+    image, tar = built
+    config = SageMakerConfig(instance_type="ml.m5.large", **cfg)
+    spec = SageMakerSpec.from_config(config, name="iris", stage="dev", image=image,
+                                     model_tar=tar, sha=SHA)  # fmt: skip
+    spec = replace(spec, variants=variants)
+
+    def program() -> None:
+        SageMakerModel("iris-dev", spec)
+
+    return offline_plan(program, project="iris", stack="dev")
+
+
+def test_a_canary_is_two_weighted_production_variants_with_their_own_models(built) -> None:
+    from slml.infra.sagemaker import Variant
+
+    resources = variants_plan(built, (
+        Variant(3, 0.9, image=OLD_IMAGE, model_data_url=OLD_DATA), Variant(4, 0.1)))
+    models = {r.name: r.inputs for r in resources if r.type == "aws:sagemaker/model:Model"}
+    assert set(models) == {"iris-dev-model-v3", "iris-dev-model-v4"}
+    old = models["iris-dev-model-v3"]["primary_container"]
+    assert old["image"] == OLD_IMAGE and old["model_data_url"] == OLD_DATA
+    config = next(r for r in resources if r.type == CONFIG).inputs
+    assert [(v["variant_name"], v["initial_variant_weight"])
+            for v in config["production_variants"]] == [("v3", 0.9), ("v4", 0.1)]
+    assert "shadow_production_variants" not in config
+    obj = next(r for r in resources if r.type == "aws:s3/bucketObjectv2:BucketObjectv2")
+    assert obj.inputs["key"] == model_key(SHA)
+
+
+def test_a_shadow_is_a_shadow_variant_beside_one_production_variant(built) -> None:
+    from slml.infra.sagemaker import Variant
+
+    resources = variants_plan(
+        built, (Variant(3, 1.0, image=OLD_IMAGE, model_data_url=OLD_DATA),
+                Variant(4, 1.0, shadow=True)),
+        data_capture=DataCaptureConfig(enabled=True, s3_uri="s3://logs/cap"),
+    )  # fmt: skip
+    config = next(r for r in resources if r.type == CONFIG).inputs
+    assert [v["variant_name"] for v in config["production_variants"]] == ["v3"]
+    (shadow,) = config["shadow_production_variants"]
+    assert shadow["variant_name"] == "v4" and shadow["initial_variant_weight"] == 1.0
+    assert shadow["instance_type"] == "ml.m5.large"
+    assert config["data_capture_config"]["destination_s3_uri"] == "s3://logs/cap"
+
+
+def test_the_role_reads_every_live_versions_model_object() -> None:
+    policy = execution_role_policy(
+        repository_arn="r", region="us-east-1", endpoint="e",
+        model_object_arn=["arn:aws:s3:::b/models/new/model.tar.gz",
+                          "arn:aws:s3:::b/models/old/model.tar.gz"],
+    )  # fmt: skip
+    data = next(s for s in policy["Statement"] if s["Sid"] == "ModelData")
+    assert data["Resource"] == ["arn:aws:s3:::b/models/new/model.tar.gz",
+                                "arn:aws:s3:::b/models/old/model.tar.gz"]  # fmt: skip
+
+
+def test_serverless_refuses_several_variants_and_shadows(built) -> None:
+    from dataclasses import replace
+
+    from slml.infra.sagemaker import Variant
+
+    image, tar = built
+    spec = SageMakerSpec.from_config(SageMakerConfig(), name="iris", stage="dev", image=image,
+                                     model_tar=tar, sha=SHA)  # fmt: skip
+    spec = replace(spec, variants=(Variant(3, 0.9, image=OLD_IMAGE, model_data_url=OLD_DATA),
+                                   Variant(4, 0.1)))  # fmt: skip
+    with pytest.raises(ConfigError, match="serves one production variant and no shadow"):
+        check_variant(spec)
+
+
+def test_a_shadow_beside_a_canary_is_refused(built) -> None:
+    from slml.infra.sagemaker import Variant
+
+    with pytest.raises(ConfigError, match="exactly one production and one shadow"):
+        variants_plan(built, (Variant(2, 0.5, image=OLD_IMAGE, model_data_url=OLD_DATA),
+                              Variant(3, 0.5, image=OLD_IMAGE, model_data_url=OLD_DATA),
+                              Variant(4, 1.0, shadow=True)))  # fmt: skip

@@ -172,3 +172,149 @@ def test_offline_plan_shows_the_authorizer_and_throttling(tmp_path):
     assert model.inputs["reserved_concurrent_executions"] == 3
     managed = [r for r in plan.resources if r.type.endswith("rolePolicyAttachment")]
     assert managed == []  # no AWSLambdaBasicExecutionRole (logs:* on *)
+
+
+# -- rollouts: alias weights in the plan, shadow refused, shift without a build ----------
+def canary_ctx(tmp_path: Path, percent: float = 10, live_ref: str | None = "3") -> ProviderContext:
+    from dataclasses import replace
+
+    from slml.rollout import LiveVersion, RolloutRequest
+
+    live = (LiveVersion(3, 100.0, "primary", live_ref),)
+    return replace(context(tmp_path), rollout=RolloutRequest("canary", percent, live))
+
+
+def test_preview_of_a_canary_shows_the_alias_weights(tmp_path):
+    plan = provider().plan(ctx=canary_ctx(tmp_path), bundle=fake_bundle(tmp_path))
+    alias = next(r for r in plan.resources if r.type == "aws:lambda/alias:Alias")
+    assert alias.inputs["function_version"] == "3"  # the live version keeps the alias
+    assert "routing_config" in alias.unknowns  # keyed by the version this deploy publishes
+    (note,) = [n for n in plan.notes if n.startswith("traffic:")]
+    assert "alias live -> version 3 (90%)" in note
+    assert "additional_version_weights {(published by this deploy): 0.1}" in note
+    integration = next(r for r in plan.resources if r.type.endswith("integration:Integration"))
+    assert "integration_uri" in integration.unknowns  # the alias's ARN, known after deploy
+
+
+def test_preview_without_rollout_points_the_alias_at_the_new_version(tmp_path):
+    plan = provider().plan(ctx=context(tmp_path), bundle=fake_bundle(tmp_path))
+    assert "traffic: alias live -> version (published by this deploy) (100%)" in plan.notes
+
+
+def test_shadow_is_refused_with_the_reason(tmp_path):
+    from dataclasses import replace
+
+    from slml.rollout import LiveVersion, RolloutRequest
+
+    ctx = replace(context(tmp_path), rollout=RolloutRequest(
+        "shadow", live=(LiveVersion(3, 100.0, "primary", "3"),)))  # fmt: skip
+    with pytest.raises(ProviderUnavailable, match="cannot send a copy") as err:
+        provider().plan(ctx=ctx, bundle=fake_bundle(tmp_path))
+    assert "--canary" in (err.value.hint or "")
+
+
+def test_a_canary_needs_a_live_version_and_a_share_below_100(tmp_path):
+    from dataclasses import replace
+
+    from slml.errors import DeployError
+    from slml.rollout import RolloutRequest
+
+    ctx = replace(context(tmp_path), rollout=RolloutRequest("canary", 10))
+    with pytest.raises(DeployError, match="needs a live version"):
+        provider().plan(ctx=ctx, bundle=fake_bundle(tmp_path))
+    with pytest.raises(DeployError, match="above 0 and below 100"):
+        provider().plan(ctx=canary_ctx(tmp_path, percent=100), bundle=fake_bundle(tmp_path))
+
+
+def test_a_canary_beside_a_version_without_a_recorded_handle_is_refused(tmp_path):
+    from slml.errors import DeployError
+
+    with pytest.raises(DeployError, match="not recorded"):
+        provider().plan(ctx=canary_ctx(tmp_path, live_ref=None), bundle=fake_bundle(tmp_path))
+
+
+def test_canary_deploy_then_promote_by_shift(tmp_path, mocked_engine):
+    from slml.rollout import LiveVersion
+
+    aws_provider = AwsProvider(engine_factory=mocked_engine, cli_available=lambda: True)
+    (tmp_path / "model").mkdir()
+    traffic = [{"version": 3, "percent": 90.0, "role": "primary", "ref": "3"},
+               {"version": 1, "percent": 10.0, "role": "canary", "ref": "4"}]  # fmt: skip
+    mocked_engine.outputs = {"url": URL, "version": "4", "traffic": traffic}
+    ctx = canary_ctx(tmp_path)
+    result = aws_provider.deploy(ctx=ctx, bundle=fake_bundle(tmp_path))
+    assert [(v.version, v.percent, v.role, v.ref) for v in result.traffic] == [
+        (3, 90.0, "primary", "3"), (1, 10.0, "canary", "4")]  # fmt: skip
+    alias = mocked_engine.resource("aws:lambda/alias:Alias")
+    assert alias.inputs["function_version"] == "3"
+    # the deployed bundle is kept: a shift rebuilds nothing, even once the build is gone
+    (tmp_path / "function.zip").unlink()
+    (tmp_path / "layer.zip").unlink()
+    promoted = (LiveVersion(1, 100.0, "primary"),)
+    mocked_engine.outputs = {"url": URL, "version": "4"}
+    shifted = aws_provider.shift(ctx=ctx, traffic=promoted)
+    alias = mocked_engine.resource("aws:lambda/alias:Alias")
+    assert alias.inputs["function_version"] == "4" and not alias.inputs.get("routing_config")
+    assert shifted.traffic == (LiveVersion(1, 100.0, "primary", "4"),)
+    assert shifted.version == 1  # the record's version: a shift deploys nothing new
+    fn = mocked_engine.resource("aws:lambda/function:Function")
+    assert fn.inputs["code"].endswith("deployed/zip-function.zip)")  # the kept copy
+
+
+def test_shift_to_an_unknown_version_or_bad_shares_is_refused(tmp_path, mocked_engine):
+    from slml.errors import DeployError
+    from slml.rollout import LiveVersion
+
+    aws_provider = AwsProvider(engine_factory=mocked_engine, cli_available=lambda: True)
+    (tmp_path / "model").mkdir()
+    mocked_engine.outputs = {"url": URL, "version": "4", "traffic": [
+        {"version": 1, "percent": 100.0, "role": "primary", "ref": "4"}]}  # fmt: skip
+    ctx = context(tmp_path)
+    aws_provider.deploy(ctx=ctx, bundle=fake_bundle(tmp_path))
+    with pytest.raises(DeployError, match="version 7 is not deployed"):
+        aws_provider.shift(ctx=ctx, traffic=(LiveVersion(7, 100.0, "primary"),))
+    with pytest.raises(DeployError, match="add up to 90%"):
+        aws_provider.shift(ctx=ctx, traffic=(LiveVersion(1, 90.0, "primary"),))
+    with pytest.raises(ProviderUnavailable, match="shadow"):
+        aws_provider.shift(ctx=ctx, traffic=(LiveVersion(1, 100.0, "primary"),
+                                             LiveVersion(2, 0.0, "shadow", "5")))  # fmt: skip
+
+
+def test_rollback_after_a_promotion_finds_the_old_version(tmp_path, mocked_engine):
+    from slml.providers.rollout_base import keep_bundle
+    from slml.rollout import LiveVersion
+
+    ctx = context(tmp_path)
+    ctx.state.write_record("dev", "aws", {"version": 4, "url": URL, "outputs": {
+        "url": URL, "traffic": [{"version": 4, "percent": 100.0, "role": "primary",
+                                 "ref": "12"}],
+        "versions": {"3": "11", "4": "12"}}})  # fmt: skip
+    aws_provider = AwsProvider(engine_factory=mocked_engine, cli_available=lambda: True)
+    keep_bundle(aws_provider.kept_dir(ctx), fake_bundle(tmp_path))
+    mocked_engine.outputs = {"url": URL}
+    result = aws_provider.shift(ctx=ctx, traffic=(LiveVersion(3, 100.0, "primary"),))
+    assert mocked_engine.resource("aws:lambda/alias:Alias").inputs["function_version"] == "11"
+    assert result.traffic == (LiveVersion(3, 100.0, "primary", "11"),)
+
+
+def test_a_canary_of_the_live_artifact_itself_is_refused(tmp_path, mocked_engine):
+    from slml.errors import DeployError
+
+    ctx = canary_ctx(tmp_path)
+    ctx.state.write_record("dev", "aws", {"version": 3, "url": URL, "model_sha256": "m",
+                                          "lock_hash": "l", "outputs": {"version": "3"}})
+    aws_provider = AwsProvider(engine_factory=mocked_engine, cli_available=lambda: True)
+    with pytest.raises(DeployError, match="already serves"):
+        aws_provider.deploy(ctx=ctx, bundle=fake_bundle(tmp_path))
+    assert mocked_engine.runs == []  # refused before pulumi up
+
+
+def test_shadow_is_refused_before_any_build(tmp_path):
+    from dataclasses import replace
+
+    from slml.rollout import LiveVersion, RolloutRequest
+
+    ctx = replace(context(tmp_path), rollout=RolloutRequest(
+        "shadow", live=(LiveVersion(3, 100.0, "primary", "3"),)))  # fmt: skip
+    with pytest.raises(ProviderUnavailable, match="cannot deploy --shadow"):
+        AwsProvider(cli_available=lambda: True).preflight(ctx=ctx)

@@ -181,3 +181,24 @@ def test_consumption_plan_signs_the_package_for_the_configured_window(tmp_path):
     assert azure.warnings(ctx) == []
     with pytest.raises(ConfigError, match=r"azure\.package_sas_days"):
         context(tmp_path, "azure:\n  package_sas_days: 36500\n")
+
+
+# -- rollouts: refused with the plan's reason, before any build ---------------------------
+@pytest.mark.parametrize(("plan", "words"), [
+    ("flex", "Flex Consumption (azure.plan: flex, the default) has no deployment slots"),
+    ("consumption", "each deployment slot has its own function keys"),
+])  # fmt: skip
+@pytest.mark.parametrize("mode", ["canary", "shadow"])
+def test_canary_and_shadow_are_refused_with_the_reason(tmp_path, plan, words, mode):
+    from dataclasses import replace
+
+    from slml.rollout import LiveVersion, RolloutRequest
+
+    ctx = replace(context(tmp_path, f"azure:\n  plan: {plan}\n"), rollout=RolloutRequest(
+        mode, 10, (LiveVersion(1, 100.0, "primary"),)))  # fmt: skip
+    provider = AzureProvider(cli_available=lambda: True)
+    for call in (lambda: provider.preflight(ctx=ctx),
+                 lambda: provider.plan(ctx=ctx, bundle=bundle(tmp_path))):  # fmt: skip
+        with pytest.raises(ProviderUnavailable, match=f"cannot deploy --{mode}") as err:
+            call()
+        assert words in err.value.message and "--provider gcp" in (err.value.hint or "")

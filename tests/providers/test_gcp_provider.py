@@ -194,3 +194,93 @@ def test_logs_without_a_known_project_say_where_to_set_it(tmp_path, iris_artifac
     with pytest.raises(DeployError) as err:
         GcpProvider(logging_token=lambda: "t").logs(ctx=ctx)
     assert "gcp.project" in err.value.hint
+
+
+# -- rollouts: revision traffic in the plan, shadow refused, shift; GPUs in the preview --
+def fake_bundle(tmp_path: Path):
+    from slml.providers.base import Bundle, SizeReport
+
+    context = tmp_path / "context"
+    context.mkdir(exist_ok=True)
+    (context / "Dockerfile").write_text("FROM scratch\n")
+    return Bundle(provider="gcp", path=context, lock_hash="l" * 8, model_sha256="m" * 8,
+                  python_version="3.11", platform="linux/amd64",
+                  size=SizeReport(unzipped=1))  # fmt: skip
+
+
+def rollout_ctx(tmp_path: Path, artifact: Path, mode: str = "canary", **gcp) -> ProviderContext:
+    from dataclasses import replace
+
+    from slml.rollout import LiveVersion, RolloutRequest
+
+    live = (LiveVersion(3, 100.0, "primary", "iris-dev-v3"),)
+    ctx = make_ctx(tmp_path, artifact, **gcp)
+    ctx.state.append_history({"stage": "dev", "provider": "gcp", "event": "deploy", "version": 3})
+    return replace(ctx, rollout=RolloutRequest(mode, 10, live))  # type: ignore[arg-type]
+
+
+def test_preview_of_a_canary_shows_the_revision_traffic(tmp_path, iris_artifact) -> None:
+    ctx = rollout_ctx(tmp_path, iris_artifact)
+    plan = GcpProvider(cli_available=lambda: False).plan(ctx=ctx, bundle=fake_bundle(tmp_path))
+    svc = next(r for r in plan.resources if r.type == "gcp:cloudrunv2/service:Service")
+    assert svc.inputs["template"]["revision"] == "iris-dev-v4"
+    assert [(t["revision"], t["percent"], t["tag"]) for t in svc.inputs["traffics"]] == [
+        ("iris-dev-v3", 90, "v3"), ("iris-dev-v4", 10, "v4")]  # fmt: skip
+    assert ("traffic: revisions iris-dev-v3 90% primary (tag v3), "
+            "iris-dev-v4 10% canary (tag v4)") in plan.notes  # fmt: skip
+
+
+def test_shadow_on_cloud_run_is_refused_with_the_reason(tmp_path, iris_artifact) -> None:
+    ctx = rollout_ctx(tmp_path, iris_artifact, mode="shadow")
+    with pytest.raises(ProviderUnavailable, match="cannot send a copy") as err:
+        GcpProvider(cli_available=lambda: False).plan(ctx=ctx, bundle=fake_bundle(tmp_path))
+    assert "tagged URL" in (err.value.hint or "")
+
+
+def test_a_canary_share_must_be_a_whole_percent(tmp_path, iris_artifact) -> None:
+    from dataclasses import replace
+
+    ctx = rollout_ctx(tmp_path, iris_artifact)
+    ctx = replace(ctx, rollout=replace(ctx.rollout, percent=12.5))
+    with pytest.raises(DeployError, match="whole percents"):
+        GcpProvider(cli_available=lambda: False).plan(ctx=ctx, bundle=fake_bundle(tmp_path))
+
+
+def test_promote_by_shift_reapplies_the_template_with_new_percents(
+    tmp_path, iris_artifact, mocked_engine
+) -> None:
+    from slml.rollout import LiveVersion
+
+    ctx = rollout_ctx(tmp_path, iris_artifact)
+    image = "us-central1-docker.pkg.dev/proj-1/iris-dev/model@sha256:abc"
+    traffic = [{"version": 3, "percent": 90.0, "role": "primary", "ref": "iris-dev-v3"},
+               {"version": 4, "percent": 10.0, "role": "canary", "ref": "iris-dev-v4"}]
+    ctx.state.write_record("dev", "gcp", {"url": URL, "version": 4, "outputs": {
+        "url": URL, "image": image, "traffic": traffic}})  # fmt: skip
+    from slml.providers.rollout_base import keep_bundle
+
+    provider = GcpProvider(engine_factory=mocked_engine, cli_available=lambda: True)
+    keep_bundle(provider.kept_dir(ctx), fake_bundle(tmp_path))
+    mocked_engine.outputs = {"url": URL}
+    result = provider.shift(ctx=ctx, traffic=(LiveVersion(4, 100.0, "primary"),))
+    svc = mocked_engine.resource("gcp:cloudrunv2/service:Service")
+    assert svc.inputs["template"]["revision"] == "iris-dev-v4"  # the deployed one: no new
+    assert svc.inputs["template"]["containers"][0]["image"] == image
+    assert svc.inputs["traffics"] == [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
+                                       "revision": "iris-dev-v4", "percent": 100, "tag": "v4"}]
+    assert result.traffic == (LiveVersion(4, 100.0, "primary", "iris-dev-v4"),)
+    assert result.version == 4
+
+
+def test_preview_with_a_gpu_shows_the_gpu_resources(tmp_path, iris_artifact) -> None:
+    ctx = make_ctx(tmp_path, iris_artifact, gpu="nvidia-l4", cpu="8", memory="32Gi")
+    plan = GcpProvider(cli_available=lambda: False).plan(ctx=ctx, bundle=fake_bundle(tmp_path))
+    template = next(r for r in plan.resources if r.type.endswith("service:Service")).inputs[
+        "template"]  # fmt: skip
+    assert template["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert template["containers"][0]["resources"]["cpu_idle"] is False
+    assert template["node_selector"] == {"accelerator": "nvidia-l4"}
+    assert template["gpu_zonal_redundancy_disabled"] is False
+    assert ("gpu: 1 x nvidia-l4 per instance (limit nvidia.com/gpu, node_selector.accelerator "
+            "nvidia-l4), 8 vCPU / 32Gi, CPU always allocated (instance-based billing), GPU "
+            "zonal redundancy on") in plan.notes  # fmt: skip

@@ -209,3 +209,90 @@ def test_logs_before_the_endpoint_ever_started_say_why(tmp_path, iris_artifact) 
 def test_logs_without_a_deployment_is_not_deployed(tmp_path, iris_artifact) -> None:
     with pytest.raises(NotDeployed):
         SageMakerProvider().logs(ctx=make_ctx(tmp_path, iris_artifact))
+
+
+# -- rollouts: variant weights in the preview, serverless refused, shadow, shift ---------
+OLD = {"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/iris-dev@sha256:old",
+       "model_data_url": "s3://bkt/models/cdcdcdcdcdcdcdcd/model.tar.gz"}  # fmt: skip
+CONFIG_TYPE = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+
+
+def fake_bundle(tmp_path: Path):
+    from slml.providers.base import Bundle, SizeReport
+
+    context = tmp_path / "context"
+    context.mkdir(exist_ok=True)
+    (context / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "model.tar.gz").write_bytes(b"tar")
+    return Bundle(provider="sagemaker", path=context, lock_hash="l" * 8, model_sha256="ab" * 32,
+                  python_version="3.11", platform="linux/amd64", size=SizeReport(unzipped=1),
+                  files={"model_tar": tmp_path / "model.tar.gz"})  # fmt: skip
+
+
+def rollout_ctx(tmp_path, artifact, mode="canary", **section):
+    from dataclasses import replace
+
+    from slml.rollout import LiveVersion, RolloutRequest
+
+    ctx = make_ctx(tmp_path, artifact, **section)
+    ctx.state.write_record("dev", "sagemaker", {"version": 3, "url": "u", "outputs": {
+        "endpoint_name": "iris-dev", "region": REGION, **OLD}})  # fmt: skip
+    live = (LiveVersion(3, 100.0, "primary"),)  # no ref: a SageMaker variant is v<N>
+    return replace(ctx, rollout=RolloutRequest(mode, 10, live))
+
+
+def test_preview_of_a_canary_shows_the_variant_weights(tmp_path, iris_artifact) -> None:
+    ctx = rollout_ctx(tmp_path, iris_artifact, instance_type="ml.m5.large")
+    plan = SageMakerProvider(cli_available=lambda: False).plan(
+        ctx=ctx, bundle=fake_bundle(tmp_path))
+    config = next(r for r in plan.resources if r.type == CONFIG_TYPE).inputs
+    assert [(v["variant_name"], v["initial_variant_weight"])
+            for v in config["production_variants"]] == [("v3", 0.9), ("v4", 0.1)]
+    old = next(r for r in plan.resources if r.name == "iris-dev-model-v3").inputs
+    assert old["primary_container"]["image"] == OLD["image"]  # the live version, unchanged
+    assert ("traffic: variants v3 weight 0.9 (90% primary), v4 weight 0.1 (10% canary)"
+            in plan.notes)  # fmt: skip
+
+
+def test_preview_of_a_shadow_shows_the_shadow_variant(tmp_path, iris_artifact) -> None:
+    ctx = rollout_ctx(tmp_path, iris_artifact, mode="shadow", instance_type="ml.m5.large")
+    plan = SageMakerProvider(cli_available=lambda: False).plan(
+        ctx=ctx, bundle=fake_bundle(tmp_path))
+    config = next(r for r in plan.resources if r.type == CONFIG_TYPE).inputs
+    assert [v["variant_name"] for v in config["production_variants"]] == ["v3"]
+    assert [v["variant_name"] for v in config["shadow_production_variants"]] == ["v4"]
+    assert "v4 shadow variant (a copy of every call)" in plan.notes[-1]
+
+
+@pytest.mark.parametrize("mode", ["canary", "shadow"])
+def test_serverless_refuses_canary_and_shadow_saying_why(tmp_path, iris_artifact, mode) -> None:
+    ctx = rollout_ctx(tmp_path, iris_artifact, mode=mode)
+    with pytest.raises(ProviderUnavailable, match="exactly one production variant") as err:
+        SageMakerProvider(cli_available=lambda: False).plan(
+            ctx=ctx, bundle=fake_bundle(tmp_path))
+    assert "serverless-endpoints" in err.value.message
+    assert "instance_type" in (err.value.hint or "")
+
+
+def test_promote_by_shift_keeps_only_the_new_variant(tmp_path, iris_artifact, mocked_engine):
+    from slml.providers.rollout_base import keep_bundle
+    from slml.rollout import LiveVersion
+
+    ctx = make_ctx(tmp_path, iris_artifact, instance_type="ml.m5.large")
+    new = {"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/iris-dev@sha256:new",
+           "model_data_url": "s3://bkt/models/abababababababab/model.tar.gz"}  # fmt: skip
+    traffic = [{"version": 3, "percent": 90.0, "role": "primary", "ref": "v3"},
+               {"version": 4, "percent": 10.0, "role": "canary", "ref": "v4"}]
+    ctx.state.write_record("dev", "sagemaker", {"version": 4, "url": "u", "outputs": {
+        "endpoint_name": "iris-dev", "region": REGION, "traffic": traffic, **new,
+        "models": {"3": OLD, "4": new}}})  # fmt: skip
+    provider = SageMakerProvider(engine_factory=mocked_engine, cli_available=lambda: True)
+    keep_bundle(provider.kept_dir(ctx), fake_bundle(tmp_path))
+    result = provider.shift(ctx=ctx, traffic=(LiveVersion(4, 100.0, "primary"),))
+    config = mocked_engine.resource(CONFIG_TYPE).inputs
+    assert [(v["variant_name"], v["initial_variant_weight"])
+            for v in config["production_variants"]] == [("v4", 1.0)]
+    models = mocked_engine.resources("aws:sagemaker/model:Model")
+    assert [m.name for m in models] == ["iris-dev-model-v4"]
+    assert models[0].inputs["primary_container"]["image"] == new["image"]  # pinned, no build
+    assert result.traffic == (LiveVersion(4, 100.0, "primary", "v4"),)

@@ -99,8 +99,20 @@ class AwsConfig(Section):
         "starts skip compiling: auto when an interpreter of that exact version is on this "
         "machine and the bundle stays under 250 MB; always fails without one; never ships none",
     )
+    snap_start: bool = Field(
+        default=False, description="Lambda SnapStart: python3.12+ zip functions; the API "
+        "then calls a published version through the `live` alias",
+    )
     tags: Tags = Field(default_factory=dict)
     env: EnvVars = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _snap_start(self) -> AwsConfig:
+        if self.snap_start and (self.runtime < "python3.12" or self.provisioned_concurrency
+                                or self.ephemeral_storage > 512):  # fmt: skip
+            raise ValueError("snap_start needs runtime python3.12 or later, no "
+                             "provisioned_concurrency and ephemeral_storage 512 (AWS's rules)")
+        return self
 
     @field_validator("log_retention_days")
     @classmethod

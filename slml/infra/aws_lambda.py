@@ -54,6 +54,7 @@ class LambdaModelArgs:
     ephemeral_storage: int = 512
     reserved_concurrency: int | None = None
     provisioned_concurrency: int | None = None
+    snap_start: bool = False  # zip functions on python3.12+: snapshots of published versions
     throttle_burst: int = 100
     throttle_rate: float = 50.0
     auth: Literal["iam", "api_key", "none"] = "iam"
@@ -186,6 +187,10 @@ class LambdaModel(pulumi.ComponentResource):
             kwargs = {**code["function"], "runtime": args.runtime, "handler": args.handler}
             if code.get("layer"):
                 kwargs["layers"] = [self._layer(code["layer"]).arn]
+            if args.snap_start and args.runtime >= "python3.12":  # init (model load) snapshotted
+                kwargs["snap_start"] = aws.lambda_.FunctionSnapStartArgs(
+                    apply_on="PublishedVersions"
+                )
         return aws.lambda_.Function(
             f"{self._name}-function",
             name=self.names["function"],
@@ -215,9 +220,10 @@ class LambdaModel(pulumi.ComponentResource):
         )
 
     def _alias(self) -> Any:
-        """The integration target: the function, or a ``live`` alias with provisioned
-        concurrency when configured."""
-        if not self._args.provisioned_concurrency:
+        """The integration target: the function, or a ``live`` alias on the published
+        version with provisioned concurrency or SnapStart (which only published versions
+        get) when configured."""
+        if not self._args.provisioned_concurrency and not self._args.snap_start:
             return None
         alias = aws.lambda_.Alias(
             f"{self._name}-live",
@@ -226,6 +232,8 @@ class LambdaModel(pulumi.ComponentResource):
             function_version=self.function.version,
             opts=self._child,
         )
+        if not self._args.provisioned_concurrency:
+            return alias
         aws.lambda_.ProvisionedConcurrencyConfig(
             f"{self._name}-provisioned",
             function_name=self.function.name,

@@ -19,6 +19,7 @@ from slml.config.echo import clip, short
 from slml.config.sections import (
     AwsConfig,
     AzureConfig,
+    BatchingConfig,
     GcpConfig,
     LocalConfig,
     RequirementsConfig,
@@ -85,6 +86,9 @@ class ProjectConfig(BaseModel):
     azure: AzureConfig = Field(default_factory=AzureConfig)
     traffic: TrafficConfig | None = Field(
         default=None, description="the traffic the preview's cost estimate assumes"
+    )
+    batching: BatchingConfig | None = Field(
+        default=None, description="micro-batching of concurrent requests (opt-in)"
     )
     requirements: RequirementsConfig = Field(
         default_factory=RequirementsConfig,

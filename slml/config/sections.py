@@ -53,6 +53,18 @@ class LocalConfig(Section):
     env: EnvVars = Field(default_factory=dict)
 
 
+class BatchingConfig(Section):
+    """`batching:` merge concurrent requests into one predict call (slml/runtime/batching.py)."""
+
+    max_batch_size: int = Field(default=64, ge=1, le=100_000, description="rows per call")
+    max_latency_ms: float = Field(default=5.0, ge=0, le=10_000, description="wait to fill")
+
+    def env(self) -> dict[str, str]:
+        """The runtime's settings for it (``SLML_BATCH_MAX_SIZE``, ``..._LATENCY_MS``)."""
+        return {"SLML_BATCH_MAX_SIZE": str(self.max_batch_size),
+                "SLML_BATCH_MAX_LATENCY_MS": str(self.max_latency_ms)}  # fmt: skip
+
+
 LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
     2922, 3288, 3653,

@@ -80,8 +80,10 @@ def slim(root: Path) -> SlimReport:
 # What the Lambda adapter never imports (slml/runtime/lambda_handler.py answers events
 # without an ASGI server or framework), and what nothing runs on Lambda: console
 # scripts (``bin/``) and uv's ``.lock`` of the --target install.
+# orjson too: its import (~8 ms) is paid on every cold start for microseconds saved on
+# a Lambda-sized body (docs/PERFORMANCE.md), so the layer ships it only when asked for.
 LAMBDA_UNUSED = ("uvicorn", "click", "h11", "httptools", "uvloop", "starlette", "anyio",
-                 "sniffio", "mangum")  # fmt: skip
+                 "sniffio", "mangum", "orjson")  # fmt: skip
 LAMBDA_UNUSED_PATHS = ("bin", ".lock")
 _REQUIRES = re.compile(r"^Requires-Dist:\s*([A-Za-z0-9][A-Za-z0-9._-]*)([^;\n]*)(;[^\n]*)?$", re.M)
 

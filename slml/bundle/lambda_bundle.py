@@ -71,7 +71,7 @@ from slml.bundle.lambda_native import ship_native_libraries, zip_layer_extras
 from slml.bundle.lock import Lock, Target, requirement_name, resolve_lock, runtime_requirements
 from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import human, measure, package_sizes, zip_dir
-from slml.bundle.slim import slim
+from slml.bundle.slim import drop_lambda_unused_paths, lambda_unused, slim
 from slml.bundle.staging import make_staging_dir, sweep
 from slml.bundle.uvtool import Runner
 from slml.bundle.variants import model_requirements
@@ -101,7 +101,7 @@ class LambdaOptions:
 
 def layer_key(lock: Lock, target: Target, interpreter: Interpreter | None = None) -> str:
     """The layer's cache key: the lock, the target, and the bytecode compiler if any."""
-    data = f"{lock.hash}\n{target.python_version}\n{target.platform or 'host'}\nlayout 2"
+    data = f"{lock.hash}\n{target.python_version}\n{target.platform or 'host'}\nlayout 3"
     if interpreter is not None:
         data += f"\nbytecode {interpreter.version} unchecked-hash"
     return hashlib.sha256(data.encode()).hexdigest()[:24]
@@ -142,6 +142,7 @@ def build_layer(
     cache_dir: Path,
     runner: Runner = subprocess.run,
     interpreter: Interpreter | None = None,
+    keep: Sequence[str] = (),
 ) -> tuple[Path, Path, bool, list[str]]:
     """The layer for ``lock``: ``(layer.zip, python/ dir, reused, notes)``, cached;
     compiled to bytecode by ``interpreter`` when given."""
@@ -153,7 +154,7 @@ def build_layer(
             return home / "layer.zip", home / "python", True, notes
         notes = _stage_layer(
             lock, home, target=target, machine=machine, exclude=exclude, runner=runner,
-            interpreter=interpreter,
+            interpreter=interpreter, keep=keep,
         )  # fmt: skip
     return home / "layer.zip", home / "python", False, notes
 
@@ -167,8 +168,10 @@ def _stage_layer(
     exclude: Sequence[str],
     runner: Runner,
     interpreter: Interpreter | None,
+    keep: Sequence[str] = (),
 ) -> list[str]:
-    """Install, check, slim, compile and zip into a temp dir, then rename it to ``home``."""
+    """Install, check, slim, compile and zip into a temp dir, then rename it to ``home``.
+    ``keep``: the model's own requirements, never dropped as serving-only."""
     sweep(home.parent)  # what builds killed with SIGKILL left behind
     work = make_staging_dir(home)
     try:
@@ -185,6 +188,16 @@ def _stage_layer(
             notes.append(
                 f"left out {', '.join(dropped)}: the Lambda runtime provides them and the "
                 "model does not pin them"
+            )
+        unused = _remove_distributions(
+            staged, lambda_unused(staged, {requirement_name(r) for r in keep})
+        )
+        scripts = drop_lambda_unused_paths(staged)
+        if unused or scripts.removed_files:
+            notes.append(
+                f"left out what a Lambda never runs: {', '.join(unused) or 'no packages'}"
+                f" (the adapter needs no ASGI server), bin/ and .lock "
+                f"({scripts.removed_files} files)"
             )
         report = slim(staged)
         notes.append(
@@ -355,6 +368,7 @@ def build_lambda_bundle(
         build_layer, lock, target=target, cache_dir=cache_dir, runner=runner,
         machine=options.architecture if target.platform else None,
         exclude=excluded_runtime_packages(manifest.get("requirements", [])),
+        keep=model_reqs,
     )  # fmt: skip
     parts, bytecode_note = _with_bytecode(
         lambda compiler: _assemble(

@@ -23,8 +23,11 @@ from slml.bundle.uvtool import Runner, run_uv, stderr_tail
 from slml.errors import PackagingError
 
 # slml/runtime/protocol.py subclasses uvicorn's H11Protocol: bundles get the minor series
-# it was tested with, never a newer uvicorn whose internals may have moved
-RUNTIME_REQUIREMENTS = ("starlette>=0.37", "uvicorn>=0.54,<0.55")
+# it was tested with, never a newer uvicorn whose internals may have moved. orjson and
+# uvloop are the runtime's optional accelerators (JSON, event loop); the Lambda layer
+# leaves them out (slml/bundle/slim.py: LAMBDA_UNUSED)
+RUNTIME_REQUIREMENTS = ("starlette>=0.37", "uvicorn>=0.54,<0.55", "orjson>=3.9",
+                        "uvloop>=0.19; sys_platform != 'win32'")  # fmt: skip
 EXTRA_REQUIREMENTS = {"lambda": ("mangum>=0.17",), "azure": ("azure-functions>=1.20",)}
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 

@@ -19,6 +19,7 @@ fresh bytecode *after* slimming, with an interpreter of the runtime's exact vers
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,4 +74,65 @@ def slim(root: Path) -> SlimReport:
                 size += full.stat().st_size
                 files += 1
                 full.unlink()
+    return SlimReport(removed_files=files, removed_bytes=size)
+
+
+# What the Lambda adapter never imports (slml/runtime/lambda_handler.py answers events
+# without an ASGI server or framework), and what nothing runs on Lambda: console
+# scripts (``bin/``) and uv's ``.lock`` of the --target install.
+# orjson too: its import (~8 ms) is paid on every cold start for microseconds saved on
+# a Lambda-sized body (docs/PERFORMANCE.md), so the layer ships it only when asked for.
+LAMBDA_UNUSED = ("uvicorn", "click", "h11", "httptools", "uvloop", "starlette", "anyio",
+                 "sniffio", "mangum", "orjson")  # fmt: skip
+LAMBDA_UNUSED_PATHS = ("bin", ".lock")
+_REQUIRES = re.compile(r"^Requires-Dist:\s*([A-Za-z0-9][A-Za-z0-9._-]*)([^;\n]*)(;[^\n]*)?$", re.M)
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def installed_requirements(root: Path) -> dict[str, set[str]]:
+    """Each installed distribution's unconditional requirements (extras left out), by
+    normalised name, read from its METADATA."""
+    out: dict[str, set[str]] = {}
+    for info in Path(root).glob("*.dist-info"):
+        meta = info / "METADATA"
+        text = meta.read_text(encoding="utf-8", errors="replace") if meta.is_file() else ""
+        needs = {
+            _normal(m.group(1))
+            for m in _REQUIRES.finditer(text)
+            if not m.group(3) or "extra" not in m.group(3)
+        }
+        out[_normal(info.name.split("-")[0])] = needs
+    return out
+
+
+def lambda_unused(root: Path, pinned: set[str]) -> list[str]:
+    """The distributions of ``LAMBDA_UNUSED`` installed under ``root`` that can go: not
+    named by the model's requirements (``pinned``, normalised) and not required by any
+    distribution that stays."""
+    needs = installed_requirements(root)
+    drop = {n for n in LAMBDA_UNUSED if n in needs and n not in pinned}
+    changed = True
+    while changed:
+        kept = set(needs) - drop
+        wanted = {d for name in kept for d in needs[name]} & drop
+        changed = bool(wanted)
+        drop -= wanted
+    return sorted(drop)
+
+
+def drop_lambda_unused_paths(root: Path) -> SlimReport:
+    """Delete ``bin/`` (console scripts) and ``.lock`` at the top of an install."""
+    files = size = 0
+    for name in LAMBDA_UNUSED_PATHS:
+        path = Path(root) / name
+        if path.is_dir() and not path.is_symlink():
+            count, nbytes = _tree_size(path)
+            files, size = files + count, size + nbytes
+            shutil.rmtree(path)
+        elif path.is_file() or path.is_symlink():
+            files, size = files + 1, size + path.lstat().st_size
+            path.unlink()
     return SlimReport(removed_files=files, removed_bytes=size)

@@ -20,6 +20,7 @@ from slml.config.provider_sections import default, expected, installed, split
 from slml.config.sections import (
     AwsConfig,
     AzureConfig,
+    BatchingConfig,
     GcpConfig,
     LocalConfig,
     RequirementsConfig,
@@ -88,6 +89,9 @@ class ProjectConfig(BaseModel):
     )
     traffic: TrafficConfig | None = Field(
         default=None, description="the traffic the preview's cost estimate assumes"
+    )
+    batching: BatchingConfig | None = Field(
+        default=None, description="micro-batching of concurrent requests (opt-in)"
     )
     requirements: RequirementsConfig = Field(
         default_factory=RequirementsConfig,

@@ -75,6 +75,18 @@ class RolloutConfig(Section):
                                       description="local: a header whose hash picks the version")
 
 
+class BatchingConfig(Section):
+    """`batching:` merge concurrent requests into one predict call (slml/runtime/batching.py)."""
+
+    max_batch_size: int = Field(default=64, ge=1, le=100_000, description="rows per call")
+    max_latency_ms: float = Field(default=5.0, ge=0, le=10_000, description="wait to fill")
+
+    def env(self) -> dict[str, str]:
+        """The runtime's settings for it (``SLML_BATCH_MAX_SIZE``, ``..._LATENCY_MS``)."""
+        return {"SLML_BATCH_MAX_SIZE": str(self.max_batch_size),
+                "SLML_BATCH_MAX_LATENCY_MS": str(self.max_latency_ms)}  # fmt: skip
+
+
 LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
     2922, 3288, 3653,
@@ -121,8 +133,20 @@ class AwsConfig(Section):
         "starts skip compiling: auto when an interpreter of that exact version is on this "
         "machine and the bundle stays under 250 MB; always fails without one; never ships none",
     )
+    snap_start: bool = Field(
+        default=False, description="Lambda SnapStart: python3.12+ zip functions; the API "
+        "then calls a published version through the `live` alias",
+    )
     tags: Tags = Field(default_factory=dict)
     env: EnvVars = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _snap_start(self) -> AwsConfig:
+        if self.snap_start and (self.runtime < "python3.12" or self.provisioned_concurrency
+                                or self.ephemeral_storage > 512):  # fmt: skip
+            raise ValueError("snap_start needs runtime python3.12 or later, no "
+                             "provisioned_concurrency and ephemeral_storage 512 (AWS's rules)")
+        return self
 
     @field_validator("log_retention_days")
     @classmethod

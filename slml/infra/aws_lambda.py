@@ -64,6 +64,7 @@ class LambdaModelArgs:
     ephemeral_storage: int = 512
     reserved_concurrency: int | None = None
     provisioned_concurrency: int | None = None
+    snap_start: bool = False  # zip functions on python3.12+: snapshots of published versions
     throttle_burst: int = 100
     throttle_rate: float = 50.0
     auth: Literal["iam", "api_key", "none"] = "iam"
@@ -205,6 +206,10 @@ class LambdaModel(pulumi.ComponentResource):
             kwargs = {**code["function"], "runtime": args.runtime, "handler": args.handler}
             if code.get("layer"):
                 kwargs["layers"] = [self._layer(code["layer"]).arn]
+            if args.snap_start and args.runtime >= "python3.12":  # init (model load) snapshotted
+                kwargs["snap_start"] = aws.lambda_.FunctionSnapStartArgs(
+                    apply_on="PublishedVersions"
+                )
         return aws.lambda_.Function(
             f"{self._name}-function",
             name=self.names["function"],

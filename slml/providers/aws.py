@@ -118,7 +118,8 @@ class AwsProvider(RolloutProvider):
             ephemeral_storage=cfg.ephemeral_storage,
             reserved_concurrency=cfg.reserved_concurrency,
             throttle_burst=cfg.throttle.burst, throttle_rate=cfg.throttle.rate,
-            provisioned_concurrency=cfg.provisioned_concurrency, auth=cfg.auth,
+            provisioned_concurrency=cfg.provisioned_concurrency, snap_start=cfg.snap_start,
+            auth=cfg.auth,
             api_key=api_key, log_retention_days=cfg.log_retention_days,
             artifact_bucket=cfg.artifact_bucket, env=dict(cfg.env), tags=dict(cfg.tags),
         )  # fmt: skip

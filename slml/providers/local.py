@@ -223,6 +223,8 @@ class LocalProvider:
         port = cfg.port or (old.port if old else None) or proc.free_port(cfg.host)
         log = self._stage_dir(ctx) / f"server-v{version}.log"
         extra = {**cfg.env, "SLML_MAX_BODY_BYTES": str(int(cfg.max_body_mb * 1024 * 1024))}
+        if ctx.config.batching is not None:  # the user's local.env still wins
+            extra = {**ctx.config.batching.env(), **extra}
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a", encoding="utf-8") as fh:
             fh.write(f"--- slml: starting version {version} at {now_iso()} ---\n")

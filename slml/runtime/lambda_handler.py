@@ -1,4 +1,5 @@
-"""AWS Lambda entrypoint: Mangum around the runtime's ASGI app.
+"""AWS Lambda entrypoint: API Gateway and Function URL events answered by the runtime's
+app directly, with no ASGI adapter and no event loop.
 
 Lambda's handler setting is ``slml_handler.handler`` (a two-line module the bundle puts
 at its root) or ``slml.runtime.lambda_handler.handler``. Resolving ``handler`` happens
@@ -6,20 +7,34 @@ in Lambda's init phase: it builds the app and loads the model there, once, outsi
 handler, so warm invocations only predict.
 
 It answers API Gateway HTTP API events (payload format 2.0), REST API proxy events
-(1.0) and Lambda Function URL events, base64 bodies included. Bad requests get the
-runtime's own 4xx JSON errors as HTTP responses, never a Lambda error.
+(1.0) and Lambda Function URL events (2.0), base64 bodies included, with the response
+shapes Mangum gave them (the adapter this replaces): for 2.0 ``statusCode``, ``headers``
+(repeated names joined by commas, ``set-cookie`` as ``cookies``), ``body``,
+``isBase64Encoded``; for 1.0 ``headers`` and ``multiValueHeaders``. Bodies of JSON and
+text types are sent as text, anything else base64. Bad requests get the runtime's own
+4xx JSON errors as HTTP responses, never a Lambda error; an event that is none of these
+is a 400 ``invalid_request``.
+
+Why not Mangum around the ASGI app: importing Starlette, anyio and Mangum (and asyncio
+under them) cost about 150 ms of every cold start, and the app's request path runs
+without them (``App.handle``): the same routes, validation, errors and log lines.
 
 ``SLML_MODEL_DIR`` defaults to ``$LAMBDA_TASK_ROOT/model`` (the function zip's
-``model/`` directory). Mangum's ASGI lifespan is off: the app loads its model eagerly.
+``model/`` directory).
 """
 
 from __future__ import annotations
 
+import base64
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
-from mangum import Mangum
+TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml",
+              "application/vnd.api+json", "application/vnd.oai.openapi")  # fmt: skip
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def default_model_dir() -> str:
@@ -28,12 +43,101 @@ def default_model_dir() -> str:
     return str(Path(root) / "model")
 
 
-def make_handler(app: Any) -> Mangum:
-    """A Lambda handler ``(event, context) -> response dict`` for an ASGI app."""
-    return Mangum(app, lifespan="off")
+def make_handler(app: Any) -> LambdaHandler:
+    """A Lambda handler ``(event, context) -> response dict`` for the runtime's App."""
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        del context  # the request id comes from x-request-id, as on every target
+        parsed = parse_event(event)
+        if parsed is None:
+            return _reply(*_bad_event(), v2=False)
+        method, path, headers, body = parsed
+        scheme = headers.get("x-forwarded-proto", "https")
+        request, response = app.handle(method, path, headers, body, scheme)
+        return _reply(response, request.request_id, v2=event.get("version") == "2.0")
+
+    return handler
 
 
-_HANDLER: Mangum | None = None
+def parse_event(event: Any) -> tuple[str, str, dict[str, str], bytes] | None:
+    """(method, path, lower-case headers, body) of an API Gateway / Function URL event;
+    None when the event is not one."""
+    if not isinstance(event, dict) or not isinstance(event.get("requestContext"), dict):
+        return None
+    context = event["requestContext"]
+    if event.get("version") == "2.0":
+        http = context.get("http") or {}
+        method, path = http.get("method"), http.get("path")
+        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+        if event.get("cookies"):
+            headers["cookie"] = "; ".join(event["cookies"])
+    elif "httpMethod" in event:
+        method, path = event["httpMethod"], event.get("path")
+        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+        for name, values in (event.get("multiValueHeaders") or {}).items():
+            headers[name.lower()] = ", ".join(values) if isinstance(values, list) else ""
+    else:
+        return None
+    if not isinstance(method, str):
+        return None
+    raw = event.get("body") or b""
+    if event.get("isBase64Encoded", False):
+        body = base64.b64decode(raw)
+    else:
+        body = raw if isinstance(raw, bytes) else raw.encode()
+    return method, unquote(path) if path else "/", headers, body
+
+
+def _bad_event() -> tuple[Any, str]:
+    from uuid import uuid4
+
+    from slml.runtime.app import error_response
+
+    rid = uuid4().hex
+    message = ("not an API Gateway (REST or HTTP API) or Function URL event: "
+               "invoke the function through its HTTP endpoint")  # fmt: skip
+    return error_response(400, "invalid_request", message, rid), rid
+
+
+def _reply(response: Any, request_id: str, *, v2: bool) -> dict[str, Any]:
+    headers: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    cookies: list[str] = []
+    for raw_name, raw_value in response.raw_headers(request_id):
+        name, value = raw_name.decode().lower(), raw_value.decode()
+        if v2:
+            if name == "set-cookie":
+                cookies.append(value)
+            else:
+                headers[name] = f"{headers[name]},{value}" if name in headers else value
+        elif name in multi:
+            multi[name].append(value)
+        elif name in headers:
+            multi[name] = [headers.pop(name), value]
+        else:
+            headers[name] = value
+    body, b64 = _body(response.body, headers.get("content-type", ""))
+    out: dict[str, Any] = {"statusCode": response.status}
+    if v2:
+        out.update(body=body, headers=headers or None, cookies=cookies or None,
+                   isBase64Encoded=b64)  # fmt: skip
+        return {k: v for k, v in out.items() if v is not None}
+    out.update(headers=headers, multiValueHeaders=multi, body=body, isBase64Encoded=b64)
+    return out
+
+
+def _body(body: bytes, content_type: str) -> tuple[str, bool]:
+    if not body:
+        return "", False
+    if any(kind in content_type for kind in TEXT_TYPES):
+        try:
+            return body.decode(), False
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(body).decode(), True
+
+
+_HANDLER: LambdaHandler | None = None
 
 
 def __getattr__(name: str) -> Any:

@@ -23,6 +23,12 @@
 - ``--standby``, ``--control-fd N``, ``--record PATH``: how the local provider starts a
   server off the shared port, promotes it onto it, and ties its life to the deployment
   record (see ``slml.runtime.control``). Needs ``--admin-port``.
+- ``--workers N`` (default ``$SLML_WORKERS``, else 1; ``auto`` = one per CPU this
+  process may use): N processes serve the same listening socket, forked after the model
+  loaded (its memory shared copy-on-write); the first prints the ready line and relays
+  SIGTERM/SIGINT to the others. A standby server (``--standby``) runs one worker.
+- The event loop is uvloop when it is installed (else asyncio's); request log lines
+  go through a queue to a writer thread, so a slow stderr never stalls the loop.
 - SIGTERM/SIGINT: graceful shutdown, exit 0. A model that fails to load: one line on
   stderr, exit 3 (the traceback too with SLML_DEBUG=1). Bad arguments: exit 2.
 """
@@ -62,6 +68,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--record", type=Path, default=None,
                         help="keep serving only while this deployment record names this pid")
     parser.add_argument("--max-body-bytes", type=int, default=None)
+    parser.add_argument("--workers", default=None,
+                        help="processes serving the port: a number or 'auto' (one per CPU); "
+                             "default $SLML_WORKERS, else 1")  # fmt: skip
     parser.add_argument(
         "--log-level",
         default="warning",
@@ -79,7 +88,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.host = args.host or os.environ.get("SLML_HOST") or default_host
     if args.port is None:
         args.port = int(os.environ.get("PORT") or 8080)
+    try:
+        args.workers = worker_count(args.workers or os.environ.get("SLML_WORKERS") or "1")
+    except ValueError as exc:
+        parser.error(str(exc))
     return args
+
+
+def worker_count(raw: str) -> int:
+    """``auto`` → the CPUs this process may run on; else a whole number from 1 to 64."""
+    if raw.strip().lower() == "auto":
+        return max(1, len(os.sched_getaffinity(0)))
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 64:
+        raise ValueError(f"workers={raw!r}: expected a whole number from 1 to 64, or 'auto'")
+    return value
 
 
 def _sagemaker_dir() -> str | None:
@@ -139,8 +165,48 @@ def main(argv: list[str] | None = None) -> int:
         "model": app.state.model.name,
         "version": app.state.model.version,
     }
-    _run(app, sockets, ready, args, limits=limits)
+    workers = 1 if args.standby else args.workers
+    shared = sockets[:1] if args.admin_port is not None else sockets  # admin: this pid only
+    children = _fork_workers(workers - 1, app, shared, args, limits)
+    try:
+        _run(app, sockets, ready, args, limits=limits)
+    finally:
+        _stop_workers(children)
     return 0
+
+
+def _fork_workers(count: int, app: Any, sockets: list[socket.socket],
+                  args: argparse.Namespace, limits: Limits) -> list[int]:  # fmt: skip
+    """Fork ``count`` more servers on the same sockets; each exits 0 on SIGTERM."""
+    children = []
+    for _ in range(count):
+        pid = os.fork()
+        if pid == 0:  # a worker: serve until told to stop, never return into main()
+            code = 0
+            try:
+                _run(app, sockets, None, args, limits=limits)
+            except BaseException:  # report it, leave with an error code
+                traceback.print_exc()
+                code = 1
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        children.append(pid)
+    return children
+
+
+def _stop_workers(children: list[int]) -> None:
+    for pid in children:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+    for pid in children:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            continue
 
 
 def _settings() -> Limits:
@@ -167,7 +233,7 @@ def _fail(message: str) -> None:
 def _run(
     app: Any,
     sockets: list[socket.socket],
-    ready: dict[str, Any],
+    ready: dict[str, Any] | None,
     args: argparse.Namespace,
     *,
     limits: Limits,
@@ -185,7 +251,7 @@ def _run(
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
             self.loop = asyncio.get_running_loop()
-            if not self.should_exit:
+            if not self.should_exit and ready is not None:  # the first worker only
                 print(json.dumps(ready), flush=True)
                 control.start()
 
@@ -216,6 +282,7 @@ def _run(
 
     config = uvicorn.Config(
         app,
+        loop=event_loop(),
         access_log=False,
         log_level=args.log_level,
         lifespan="off",
@@ -226,14 +293,45 @@ def _run(
         h11_max_incomplete_event_size=limits.max_header_bytes + 1024,  # ours answer first
     )
     rate_limit_loggers("asyncio", "uvicorn.error")  # e.g. accept() errors once fds run out
+    listener = queue_log_lines()
     # uvicorn re-raises the signal it caught once shut down; a no-op handler underneath
     # turns that into a normal return (exit 0) instead of death by SIGTERM.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     server = _Server(config)
-    control = Control(fd=args.control_fd, record=args.record, promote=server.promote,
-                      stop=server.stop)  # fmt: skip
-    server.run(sockets=sockets)
+    control = Control(fd=args.control_fd if ready is not None else None,
+                      record=args.record, promote=server.promote, stop=server.stop)  # fmt: skip
+    try:
+        server.run(sockets=sockets)
+    finally:
+        listener.stop()  # writes what is still queued
+
+
+def event_loop() -> str:
+    """uvicorn's loop setting: uvloop when installed, else asyncio's own."""
+    import importlib.util
+
+    return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+
+
+def queue_log_lines() -> Any:
+    """Move the runtime logger's handlers behind a queue: the event loop only enqueues
+    the (already formatted) JSON line; a thread writes it. Returns the started
+    QueueListener; ``stop()`` drains it."""
+    import logging.handlers
+    import queue
+
+    from slml.runtime.logs import get_logger
+
+    logger = get_logger()
+    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    handlers = [h for h in logger.handlers if not isinstance(h, logging.handlers.QueueHandler)]
+    listener = logging.handlers.QueueListener(lines, *handlers, respect_handler_level=True)
+    for handler in handlers:
+        logger.removeHandler(handler)
+    logger.addHandler(logging.handlers.QueueHandler(lines))
+    listener.start()
+    return listener
 
 
 if __name__ == "__main__":

@@ -37,3 +37,43 @@ def test_slim_removes_what_is_never_used_and_keeps_the_rest(tmp_path):
     assert not any(p.exists() for p in gone)
     assert report.removed_files == 7 and report.removed_bytes == 8
     assert slim(tmp_path).removed_files == 0  # idempotent
+
+
+def dist(root: Path, name: str, *requires: str) -> None:
+    lines = [f"Name: {name}", *(f"Requires-Dist: {r}" for r in requires)]
+    touch(root / f"{name}-1.0.dist-info/METADATA", "\n".join(lines).encode())
+
+
+def test_lambda_unused_drops_the_serving_stack_unless_something_needs_it(tmp_path):
+    from slml.bundle.slim import lambda_unused
+
+    dist(tmp_path, "uvicorn", "click>=7", "h11>=0.8")
+    dist(tmp_path, "click")
+    dist(tmp_path, "h11")
+    dist(tmp_path, "starlette", "anyio<5,>=3.6.2")
+    dist(tmp_path, "anyio", "idna>=2.8", "sniffio>=1.1")
+    dist(tmp_path, "sniffio")
+    dist(tmp_path, "mangum", "typing_extensions")
+    dist(tmp_path, "scikit_learn", "numpy>=1.22", "pytest; extra == 'tests'")
+    assert lambda_unused(tmp_path, set()) == [
+        "anyio", "click", "h11", "mangum", "sniffio", "starlette", "uvicorn",
+    ]  # fmt: skip
+    # the model pins httpx, which needs anyio (and so sniffio): those stay
+    dist(tmp_path, "httpx", "anyio", "certifi")
+    assert lambda_unused(tmp_path, {"httpx"}) == ["click", "h11", "mangum", "starlette", "uvicorn"]
+    # a model that names uvicorn itself keeps it, and what it needs
+    assert lambda_unused(tmp_path, {"httpx", "uvicorn"}) == ["mangum", "starlette"]
+
+
+def test_drop_lambda_unused_paths_removes_scripts_and_the_lock(tmp_path):
+    from slml.bundle.slim import drop_lambda_unused_paths
+
+    touch(tmp_path / "bin/uvicorn")
+    touch(tmp_path / "bin/f2py")
+    touch(tmp_path / ".lock")
+    kept = touch(tmp_path / "numpy/__init__.py")
+    report = drop_lambda_unused_paths(tmp_path)
+    assert report.removed_files == 3
+    assert not (tmp_path / "bin").exists() and not (tmp_path / ".lock").exists()
+    assert kept.exists()
+    assert drop_lambda_unused_paths(tmp_path).removed_files == 0  # idempotent

@@ -244,3 +244,29 @@ def test_a_shift_of_an_image_function_serves_the_recorded_image(zips):
     assert "aws:ecr/repository:Repository" in types  # the repository stays
     assert not any(t.startswith("docker-build") for t in types)  # nothing is built
     assert res["iris-function"][1]["imageUri"] == pinned
+
+
+def test_snap_start_on_published_versions_behind_the_live_alias(zips):
+    res = deploy(args_for(zips, snap_start=True))
+    fn = res["iris-function"][1]
+    assert fn["snapStart"] == {"applyOn": "PublishedVersions"} and fn["publish"] is True
+    assert res["iris-live"][1]["functionVersion"] == "1"
+    assert "iris-provisioned" not in res
+    assert res["iris-invoke"][1]["qualifier"] == "live"
+    assert "snapStart" not in deploy(args_for(zips))["iris-function"][1]
+    older = deploy(args_for(zips, snap_start=True, runtime="python3.11"))["iris-function"][1]
+    assert "snapStart" not in older  # SnapStart for Python starts at 3.12
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"runtime": "python3.11"}, {"provisioned_concurrency": 1}, {"ephemeral_storage": 1024}],
+)
+def test_snap_start_config_refuses_what_aws_excludes(extra):
+    from pydantic import ValidationError
+
+    from slml.config.sections import AwsConfig
+
+    assert AwsConfig(snap_start=True).snap_start
+    with pytest.raises(ValidationError, match="snap_start needs"):
+        AwsConfig(snap_start=True, **extra)

@@ -144,3 +144,58 @@ def test_module_handler_loads_the_model_at_init_in_a_fresh_interpreter(_iris_art
     assert done.returncode == 0, done.stderr
     status, body = answer(json.loads(done.stdout.strip().splitlines()[-1]))
     assert status == 200 and body["predictions"] == [0, 2]
+
+
+def _same_as_mangum_cases() -> list[tuple[str, dict]]:
+    body = PAYLOAD
+    cases = []
+    for name, make in (("v2", http_v2), ("v1", rest_v1)):
+        cases += [
+            (f"{name} predict", make("POST", "/predict", body)),
+            (f"{name} predict b64", make("POST", "/predict", body, b64=True)),
+            (f"{name} bad json", make("POST", "/predict", "{nope")),
+            (f"{name} 422", make("POST", "/predict", json.dumps({"instances": [[1, 2]]}))),
+            (f"{name} 404", make("GET", "/nowhere", None)),
+            (f"{name} 405", make("GET", "/predict", None)),
+            (f"{name} health", make("GET", "/healthz", None)),
+            (f"{name} openapi", make("GET", "/openapi.json", None)),
+        ]
+    cases.append(("url", http_v2("POST", "/predict", body, base="lambda-function-url.json")))
+    return cases
+
+
+@pytest.mark.parametrize(("label", "event"), _same_as_mangum_cases())
+def test_answers_exactly_as_mangum_did(_iris_artifact_master, label, event):
+    """The lean adapter replaced Mangum: same status, headers, body and base64 flag."""
+    mangum = pytest.importorskip("mangum")
+    app = create_app(_iris_artifact_master)
+    for key in ("headers", "multiValueHeaders"):
+        if isinstance(event.get(key), dict):
+            event[key]["x-request-id"] = ["fixed-id"] if key == "multiValueHeaders" else "fixed-id"
+    ours = make_handler(app)(copy.deepcopy(event), Context())
+    theirs = mangum.Mangum(app, lifespan="off")(copy.deepcopy(event), Context())
+    assert ours == theirs, label
+
+
+def test_an_event_that_is_not_http_is_a_400_not_a_crash(handler):
+    response = handler({"Records": [{"eventSource": "aws:s3"}]}, Context())
+    status, body = answer(response)
+    assert status == 400 and body["error"]["code"] == "invalid_request"
+    assert "Function URL" in body["error"]["message"]
+
+
+def test_cold_import_skips_starlette_anyio_mangum_and_asyncio(_iris_artifact_master):
+    # asyncio is checked before the model loads: joblib (the sklearn flavor) imports it
+    code = (
+        "import json, sys, slml.runtime.lambda_handler as m, slml.runtime.app, "
+        "slml.runtime.loader\n"
+        "early = ['asyncio'] if 'asyncio' in sys.modules else []\n"
+        "h = m.handler\n"
+        "print(json.dumps(early + sorted(n for n in ('starlette', 'anyio', 'mangum', "
+        "'uvicorn', 'h11') if n in sys.modules)))\n"
+    )
+    env = {**os.environ, "SLML_MODEL_DIR": str(_iris_artifact_master)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []

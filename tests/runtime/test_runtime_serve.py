@@ -165,3 +165,35 @@ def test_http_layer_imports_only_what_uvicorn_serving_imports():
     base = _imported("import uvicorn.protocols.http.h11_impl, slml.runtime.app")
     added = _imported("import slml.runtime.protocol, slml.runtime.app") - base
     assert {n for n in added if not n.startswith("slml.runtime.")} == set(), added
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(x) for x in path.read_text().split()] if path.exists() else []
+
+
+def test_workers_share_the_port_and_all_stop_on_sigterm(iris_artifact):
+    with serving(iris_artifact, "--port", "0", env={"SLML_WORKERS": "3"}) as ready:
+        proc = ready["proc"]
+        workers = _children(proc.pid)
+        assert len(workers) == 2, workers  # the first process serves too
+        base = f"http://127.0.0.1:{ready['port']}"
+        for i in range(12):  # new connections each: the kernel spreads them
+            r = httpx.post(f"{base}/predict", json={"instances": ROW},
+                           headers={"x-request-id": f"w-{i}"})  # fmt: skip
+            assert r.status_code == 200 and r.json()["predictions"] == [0]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+        stderr = proc.stderr.read()
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    logged = {json.loads(x)["request_id"] for x in stderr.splitlines() if x.startswith("{")
+              and '"event":"request"' in x}  # fmt: skip
+    assert {f"w-{i}" for i in range(12)} <= logged
+
+
+@pytest.mark.parametrize("value", ["0", "many", "65"])
+def test_a_bad_worker_count_is_refused_with_exit_2(iris_artifact, value):
+    cmd = [sys.executable, "-m", "slml.runtime.serve", "--model", str(iris_artifact),
+           "--workers", value]  # fmt: skip
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "expected a whole number from 1 to 64" in done.stderr

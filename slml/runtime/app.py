@@ -11,6 +11,8 @@ container entrypoints import at init). Routes:
     GET  /healthz, /ping {"status": "ok", "model", "version"}
     GET  /metadata       the manifest
     GET  /openapi.json   OpenAPI 3.0.3 built from the model's signature
+    GET  /metrics        Prometheus text (slml/runtime/metrics.py); SLML_CAPTURE turns on
+                         captured traffic (slml/runtime/capture.py)
 
 Environment: ``SLML_MODEL_DIR``, ``SLML_MAX_BODY_BYTES`` (default 6 MiB),
 ``SLML_MAX_BATCH_ROWS`` (default 10000), ``SLML_MAX_CONCURRENCY`` (default 256 requests
@@ -47,8 +49,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from slml.runtime.capture import from_env as capture_from_env
 from slml.runtime.errors import RequestError
 from slml.runtime.logs import RateLimiter, get_logger, log_event
+from slml.runtime.metrics import RuntimeMetrics
 from slml.runtime.scheduling import InlinePolicy
 from slml.runtime.validation import DEFAULT_MAX_ROWS, parse_csv
 
@@ -96,11 +100,12 @@ def create_app(
         routes=service.routes(),
         exception_handlers={HTTPException: _http_exception},
     )
-    app.state.model = model
+    app.state.model, app.state.metrics = model, service.metrics
     app.add_middleware(
         _RequestMiddleware,  # type: ignore[arg-type]
         logger=service.logger,
         max_concurrency=limit,
+        metrics=service.metrics,
     )
     return app
 
@@ -163,6 +168,8 @@ class _Service:
         self.logger = logger
         self.policy = InlinePolicy()
         self._openapi: bytes | None = None
+        self.metrics = RuntimeMetrics.for_model(model)  # slml/runtime/metrics.py, capture.py
+        self.capture = self.metrics.capture = capture_from_env(model.name, self.metrics.version)
 
     def routes(self) -> list[Route]:
         return [
@@ -172,6 +179,7 @@ class _Service:
             Route("/ping", self.health, methods=["GET"]),
             Route("/metadata", self.metadata, methods=["GET"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
+            Route("/metrics", self.metrics_text, methods=["GET"]),
         ]
 
     async def predict(self, request: Request) -> Response:
@@ -197,6 +205,10 @@ class _Service:
             self._openapi = json.dumps(doc).encode()
         return Response(self._openapi, media_type="application/json")
 
+    async def metrics_text(self, request: Request) -> Response:
+        self._check_key(request)
+        return Response(self.metrics.prometheus(), media_type="text/plain; version=0.0.4")
+
     async def _predict(self, request: Request, *, csv: bool) -> Response:
         self._check_key(request)
         is_csv = _content_kind(request.headers.get("content-type"), csv=csv) == "csv"
@@ -211,6 +223,9 @@ class _Service:
         out = {"predictions": predictions, "model": self.model.name, "version": self.model.version}
         if self.model.classes is not None:  # predict_proba and friends: one column per class
             out["classes"] = self.model.classes
+        if self.capture is not None:
+            latency = time.perf_counter() - start
+            self.capture.offer(request.state.request_id, latency, body, is_csv, out)
         return _json(200, out)
 
     def _check_key(self, request: Request) -> None:
@@ -343,8 +358,10 @@ class _RequestMiddleware:
     """Request id, the concurrency limit, error bodies for RequestError and crashes, one
     JSON log line each."""
 
-    def __init__(self, app: ASGIApp, logger: logging.Logger, max_concurrency: int) -> None:
-        self.app, self.logger = app, logger
+    def __init__(
+        self, app: ASGIApp, logger: logging.Logger, max_concurrency: int, metrics: RuntimeMetrics
+    ) -> None:
+        self.app, self.logger, self.metrics = app, logger, metrics
         self.max_concurrency, self.in_flight = max_concurrency, 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -376,6 +393,7 @@ class _RequestMiddleware:
             finally:
                 self.in_flight -= limited
         status = state.get("slml_answered") or int(sent["status"])  # set by the HTTP layer
+        self.metrics.observe(scope["path"], status, time.perf_counter() - start, state)
         self._log_request(scope, rid, status, start)
 
     async def _serve(
@@ -384,11 +402,13 @@ class _RequestMiddleware:
         try:
             await self.app(scope, receive, send)
         except RequestError as exc:
+            scope["state"]["error_code"] = exc.code
             await _error(exc.status, exc.code, exc.message, rid)(scope, receive, send)
         except ClientDisconnect:
             sent["status"] = 499  # the client went (or the HTTP layer answered a timeout)
         except Exception as exc:
             self._log_crash(scope, rid, exc)
+            scope["state"]["error_code"] = "model_error"
             if not sent["started"]:
                 msg = f"the model failed on this input; request id {rid} has the details in the log"
                 await _error(500, "model_error", msg, rid)(scope, receive, send)

@@ -16,6 +16,7 @@ runtime's own 4xx JSON errors as HTTP responses, never a Lambda error.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,26 @@ def default_model_dir() -> str:
     return str(Path(root) / "model")
 
 
-def make_handler(app: Any) -> Mangum:
-    """A Lambda handler ``(event, context) -> response dict`` for an ASGI app."""
-    return Mangum(app, lifespan="off")
+def make_handler(app: Any) -> Callable[[Any, Any], Any]:
+    """A Lambda handler ``(event, context) -> response dict`` for an ASGI app; after each
+    invocation it prints the app's metrics as one CloudWatch EMF line (no API call)."""
+    mangum = Mangum(app, lifespan="off")
+    metrics = getattr(app.state, "metrics", None)
+    if metrics is not None:
+        metrics.keep_values = True  # the values of each invocation, for its EMF line
+
+    def handler(event: Any, context: Any) -> Any:
+        try:
+            return mangum(event, context)
+        finally:
+            line = metrics.emf_line() if metrics is not None else None
+            if line:
+                print(line, flush=True)
+
+    return handler
 
 
-_HANDLER: Mangum | None = None
+_HANDLER: Callable[[Any, Any], Any] | None = None
 
 
 def __getattr__(name: str) -> Any:

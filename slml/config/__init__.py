@@ -19,6 +19,7 @@ from slml.config.echo import clip, short
 from slml.config.sections import (
     AwsConfig,
     AzureConfig,
+    CaptureConfig,
     GcpConfig,
     LocalConfig,
     RequirementsConfig,
@@ -86,6 +87,7 @@ class ProjectConfig(BaseModel):
     traffic: TrafficConfig | None = Field(
         default=None, description="the traffic the preview's cost estimate assumes"
     )
+    capture: CaptureConfig | None = Field(default=None, description="captured traffic")
     requirements: RequirementsConfig = Field(
         default_factory=RequirementsConfig,
         description="remove / replace / add requirements of the artifact when building",

@@ -76,6 +76,7 @@ class AwsProvider(PulumiProvider):
 
     def component_args(self, ctx: ProviderContext, bundle: Bundle, *, api_key: str | None):
         from slml.bundle.lambda_bundle import HANDLER, delivery
+        from slml.capture import capture_env
         from slml.infra.aws_lambda import LambdaModelArgs
 
         cfg = self.cfg(ctx)
@@ -91,7 +92,8 @@ class AwsProvider(PulumiProvider):
             throttle_burst=cfg.throttle.burst, throttle_rate=cfg.throttle.rate,
             provisioned_concurrency=cfg.provisioned_concurrency, auth=cfg.auth,
             api_key=api_key, log_retention_days=cfg.log_retention_days,
-            artifact_bucket=cfg.artifact_bucket, env=dict(cfg.env), tags=dict(cfg.tags),
+            artifact_bucket=cfg.artifact_bucket, tags=dict(cfg.tags),
+            env={**cfg.env, **capture_env(ctx.config, default=None)},
         )  # fmt: skip
 
     def preflight(self, *, ctx: ProviderContext) -> None:

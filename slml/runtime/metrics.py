@@ -8,8 +8,7 @@ allocation beyond small ints. Two ways out:
   ``slml_requests_total{status}``, ``slml_errors_total{code}``, the histograms
   ``slml_request_duration_seconds`` and ``slml_batch_rows``, and the capture counters
   ``slml_capture_records_total`` / ``slml_capture_dropped_total``; every series carries
-  ``model`` and ``version`` labels (the version from the artifact's manifest, or
-  ``SLML_VERSION`` when the deployer sets it).
+  ``model`` and ``version`` labels (see ``RuntimeMetrics.for_model``).
 - ``emf_line()``: one CloudWatch embedded-metric-format JSON line with what happened
   since the previous call (Lambda prints it after each invocation: no API call). The
   namespace is ``slml``, the dimensions ``Model`` and ``Version``, the metrics
@@ -81,8 +80,12 @@ class RuntimeMetrics:
 
     @classmethod
     def for_model(cls, model: Any) -> RuntimeMetrics:
-        """Metrics for a LoadedModel (the Lambda handler turns ``keep_values`` on)."""
-        return cls(str(model.name), os.environ.get("SLML_VERSION") or str(model.version))
+        """Metrics for a LoadedModel (the Lambda handler turns ``keep_values`` on). The
+        version: ``SLML_VERSION`` (local deploys set it), else Lambda's published version
+        (``AWS_LAMBDA_FUNCTION_VERSION`` unless ``$LATEST``), else the manifest's."""
+        published = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "").removeprefix("$LATEST")
+        version = os.environ.get("SLML_VERSION") or published or str(model.version)
+        return cls(str(model.name), version)
 
     def observe(self, path: str, status: int, seconds: float, state: dict[str, Any]) -> None:
         """Count one request (ignored unless ``path`` is a prediction route). ``state``

@@ -98,3 +98,17 @@ def test_emf_reports_errors_and_resets():
     assert emf["Errors"] == 1 and "BatchRows" not in emf
     assert emf["_aws"]["Timestamp"] == 1_700_000_000_000
     assert metrics.emf_line() is None
+
+
+class _Model:
+    name, version = "iris", "1.2"
+
+
+def test_the_version_label(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("SLML_VERSION", raising=False)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+    assert RuntimeMetrics.for_model(_Model()).version == "1.2"  # unpublished: the manifest's
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_VERSION", "14")
+    assert RuntimeMetrics.for_model(_Model()).version == "14"
+    monkeypatch.setenv("SLML_VERSION", "3")
+    assert RuntimeMetrics.for_model(_Model()).version == "3"

@@ -4,7 +4,8 @@ p50/p99 latency, mean rows per request), for guardrails and ``slml metrics``.
 
 Local: each live server's ``GET /metrics`` (Prometheus text, slml/runtime/metrics.py);
 the figures are since the server started. AWS Lambda: CloudWatch ``GetMetricData`` on
-the EMF metrics the runtime logs (slml/metrics/cloudwatch.py), over ``window``.
+the EMF metrics the runtime logs (slml/metrics/cloudwatch.py), over ``window``. Cloud
+Run: Cloud Monitoring's own per-revision metrics (slml/metrics/cloudmonitoring.py).
 Other targets raise UsageError saying so.
 """
 
@@ -122,9 +123,13 @@ def live_metrics(ctx: Any, *, window_s: int = 3600, clients: Any = None) -> list
         from slml.metrics.cloudwatch import lambda_metrics
 
         return lambda_metrics(ctx, window_s=window_s, client=clients)
+    if provider == "gcp":
+        from slml.metrics.cloudmonitoring import cloud_run_metrics
+
+        return cloud_run_metrics(ctx, window_s=window_s, transport=clients)
     raise UsageError(
         f"slml metrics does not read {provider} metrics yet",
-        hint="local and aws are supported; on other targets use the cloud's console",
+        hint="local, aws and gcp are supported; on other targets use the cloud's console",
     )
 
 

@@ -6,6 +6,7 @@ Local: each live server's ``GET /metrics`` (Prometheus text, slml/runtime/metric
 the figures are since the server started. AWS Lambda: CloudWatch ``GetMetricData`` on
 the EMF metrics the runtime logs (slml/metrics/cloudwatch.py), over ``window``. Cloud
 Run: Cloud Monitoring's own per-revision metrics (slml/metrics/cloudmonitoring.py).
+Azure: Azure Monitor's request totals of the Function App (slml/metrics/azuremonitor.py).
 Other targets raise UsageError saying so.
 """
 
@@ -127,9 +128,14 @@ def live_metrics(ctx: Any, *, window_s: int = 3600, clients: Any = None) -> list
         from slml.metrics.cloudmonitoring import cloud_run_metrics
 
         return cloud_run_metrics(ctx, window_s=window_s, transport=clients)
+    if provider == "azure":
+        from slml.metrics.azuremonitor import function_app_metrics
+
+        return function_app_metrics(ctx, window_s=window_s, transport=clients)
     raise UsageError(
         f"slml metrics does not read {provider} metrics yet",
-        hint="local, aws and gcp are supported; on other targets use the cloud's console",
+        hint="local, aws, gcp and azure are supported; for SageMaker use CloudWatch's "
+        "AWS/SageMaker metrics in the console",
     )
 
 

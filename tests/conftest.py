@@ -4,7 +4,9 @@ save side."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import warnings
 import shutil
 import sys
 from pathlib import Path
@@ -12,6 +14,19 @@ from pathlib import Path
 import pytest
 
 from slml.runtime.manifest import MANIFEST_FILE, hash_tree
+
+
+@pytest.fixture(autouse=True)
+def _main_thread_event_loop() -> None:
+    """Pulumi's test helpers (``pulumi.runtime.test``, mocks) call
+    ``asyncio.get_event_loop()``; after any test that used ``asyncio.run`` the main
+    thread has none, and they would fail depending on test order. Give it one."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            asyncio.get_event_loop()
+        except RuntimeError:
+            asyncio.set_event_loop(asyncio.new_event_loop())
 
 IRIS_COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 

@@ -95,7 +95,9 @@ def _opts(config: Path | None, provider: str | None, stage: str | None) -> dict[
 
 # Commands live in submodules; importing them registers them on ``app``.
 from slml.cli import batch as _batch  # noqa: E402,F401
+from slml.cli import capture as _capture  # noqa: E402,F401
 from slml.cli import commands as _commands  # noqa: E402,F401
+from slml.cli import metrics as _metrics  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,6 +21,7 @@ from slml.config.sections import (
     AwsConfig,
     AzureConfig,
     BatchingConfig,
+    CaptureConfig,
     GcpConfig,
     LocalConfig,
     RequirementsConfig,
@@ -93,6 +94,7 @@ class ProjectConfig(BaseModel):
     batching: BatchingConfig | None = Field(
         default=None, description="micro-batching of concurrent requests (opt-in)"
     )
+    capture: CaptureConfig | None = Field(default=None, description="captured traffic")
     requirements: RequirementsConfig = Field(
         default_factory=RequirementsConfig,
         description="remove / replace / add requirements of the artifact when building",

@@ -87,6 +87,18 @@ class BatchingConfig(Section):
                 "SLML_BATCH_MAX_LATENCY_MS": str(self.max_latency_ms)}  # fmt: skip
 
 
+class CaptureConfig(Section):
+    """`capture:` record a sample of requests and answers (they may hold personal data)."""
+
+    sample: float = Field(default=1.0, ge=0, le=1, description="share of requests recorded")
+    inputs_only: bool = Field(default=False, description="leave the answers out")
+    sink: str | None = Field(
+        default=None, max_length=1024, pattern=r"^(s3://|gs://|az://|file://|/)",
+        description="s3://, gs://, az:// prefix or a directory; default .slml/<stage>/capture",
+    )  # fmt: skip
+    max_file_mb: float = Field(default=64, gt=0, le=4096, description="file sink rotation")
+
+
 LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
     2922, 3288, 3653,

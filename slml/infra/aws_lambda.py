@@ -97,6 +97,9 @@ class LambdaModel(pulumi.ComponentResource):
         self.role, self.log_group, self.log_policy = self._role_and_logs(
             name, self.names["role"], self.names["log_group"]
         )
+        if grant := pol.capture_write_policy(args.env.get("SLML_CAPTURE")):  # slml/capture
+            aws.iam.RolePolicy(f"{name}-capture-write", role=self.role.id, policy=grant,
+                               opts=self._child)  # fmt: skip
         self.function = self._function(code)
         target = self._alias()
         self._api(target)

@@ -105,6 +105,7 @@ class AwsProvider(RolloutProvider):
 
     def component_args(self, ctx: ProviderContext, bundle: Bundle, *, api_key: str | None):
         from slml.bundle.lambda_bundle import HANDLER, lambda_outputs
+        from slml.capture import capture_env
         from slml.infra.aws_lambda import LambdaModelArgs
 
         cfg = self.cfg(ctx)
@@ -121,7 +122,8 @@ class AwsProvider(RolloutProvider):
             provisioned_concurrency=cfg.provisioned_concurrency, snap_start=cfg.snap_start,
             auth=cfg.auth,
             api_key=api_key, log_retention_days=cfg.log_retention_days,
-            artifact_bucket=cfg.artifact_bucket, env=dict(cfg.env), tags=dict(cfg.tags),
+            artifact_bucket=cfg.artifact_bucket, tags=dict(cfg.tags),
+            env={**cfg.env, **capture_env(ctx.config, default=None)},
         )  # fmt: skip
 
     def preflight(self, *, ctx: ProviderContext) -> None:

@@ -33,6 +33,7 @@ from slml.bundle.local import (
     read_bundle_info,
 )
 from slml.bundle.lock import Target, read_lock
+from slml.capture import capture_env
 from slml.config import LocalConfig
 from slml.errors import DeployError, InvokeError, NotDeployed, ProviderUnavailable
 from slml.ledger import DeploymentRecord, HistoryEvent, Ledger, VersionInfo
@@ -222,7 +223,9 @@ class LocalProvider:
         env = ensure_env(read_lock(vdir / LOCK_FILE), cache_dir=self.cache_dir)
         port = cfg.port or (old.port if old else None) or proc.free_port(cfg.host)
         log = self._stage_dir(ctx) / f"server-v{version}.log"
-        extra = {**cfg.env, "SLML_MAX_BODY_BYTES": str(int(cfg.max_body_mb * 1024 * 1024))}
+        extra = {**cfg.env, "SLML_MAX_BODY_BYTES": str(int(cfg.max_body_mb * 1024 * 1024)),
+                 "SLML_VERSION": str(version),  # /metrics and captured records say it
+                 **capture_env(ctx.config, default=self._stage_dir(ctx) / "capture")}
         if ctx.config.batching is not None:  # the user's local.env still wins
             extra = {**ctx.config.batching.env(), **extra}
         log.parent.mkdir(parents=True, exist_ok=True)

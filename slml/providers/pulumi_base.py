@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from slml import engine as engine_mod
-from slml.engine import INSTALL_HINT, PluginSpec, Program, PulumiEngine
+from slml.engine import PluginSpec, Program, PulumiEngine
 from slml.errors import DeployError, NotDeployed, ProviderUnavailable
 from slml.ledger import (
     DeploymentRecord,
@@ -38,6 +38,7 @@ from slml.ledger import (
     StackOutputs,
     VersionInfo,
 )
+from slml.providers import pulumi_cli
 from slml.providers.base import Bundle, DeployResult, Plan, ProviderContext, Status
 from slml.rollout import LiveVersion
 from slml.state import RecordUnreadable, secret_warnings
@@ -139,11 +140,11 @@ class PulumiProvider:
     def engine(self, ctx: ProviderContext) -> PulumiEngine:
         """The Automation API engine for this project and stage. Raises
         ProviderUnavailable (with install instructions) when the CLI is missing."""
-        if not self._cli_available():
+        if not self._cli_available() and not pulumi_cli.ensure_cli(ctx.reporter):
             raise ProviderUnavailable(
                 f"deploying with --provider {self.name} needs the Pulumi CLI, which is "
                 "not installed here",
-                hint=INSTALL_HINT,
+                hint=pulumi_cli.HINT,
             )
         return self._engine_factory(
             self.project_name(ctx),

@@ -13,6 +13,8 @@ container entrypoints import at init). Routes:
     GET  /healthz, /ping {"status": "ok", "model", "version"}
     GET  /metadata       the manifest
     GET  /openapi.json   OpenAPI 3.0.3 built from the model's signature
+    GET  /metrics        Prometheus text (slml/runtime/metrics.py); SLML_CAPTURE turns on
+                         captured traffic (slml/runtime/capture.py)
     (HEAD is answered on every GET route; /path/ redirects to /path with a 307)
 
 Environment: ``SLML_MODEL_DIR``, ``SLML_MAX_BODY_BYTES`` (default 6 MiB),
@@ -57,8 +59,10 @@ from typing import Any
 
 from slml.runtime import jsonio
 from slml.runtime.batching import Batcher, batching_from_env
+from slml.runtime.capture import from_env as capture_from_env
 from slml.runtime.errors import RequestError
 from slml.runtime.logs import RateLimiter, get_logger, log_event
+from slml.runtime.metrics import RuntimeMetrics
 from slml.runtime.scheduling import InlinePolicy
 from slml.runtime.validation import DEFAULT_MAX_ROWS, Batch, parse_csv
 
@@ -164,13 +168,14 @@ class Disconnected(Exception):
 class Request:
     """One request as the handlers see it: lower-case header names, latin-1 values."""
 
-    __slots__ = ("headers", "method", "path", "request_id", "rows", "scheme")
+    __slots__ = ("error_code", "headers", "method", "path", "request_id", "rows", "scheme")
 
     def __init__(self, method: str, path: str, headers: dict[str, str], scheme: str) -> None:
         self.method, self.path, self.headers, self.scheme = method, path, headers, scheme
         incoming = headers.get("x-request-id", "")
         self.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         self.rows: int | None = None
+        self.error_code: str | None = None  # the answer's error code, for the metrics
 
 
 class Response:
@@ -210,11 +215,13 @@ class App:
         batching: tuple[int, float] | None = None,
     ) -> None:
         self.model, self.max_body, self.max_rows = model, max_body, max_rows
-        self.state = SimpleNamespace(model=model)
+        self.state = SimpleNamespace(model=model)  # .metrics added below
         self.api_key = api_key.encode() if api_key else None
         self.logger, self.max_concurrency, self.in_flight = logger, max_concurrency, 0
         self.policy = InlinePolicy()
         self.request_hooks: list[RequestHook] = []
+        self.metrics = RuntimeMetrics.for_model(model)  # slml/runtime/metrics.py, capture.py
+        self.capture = self.metrics.capture = capture_from_env(model.name, self.metrics.version)
         self.batcher = Batcher(self._predict_batch, *batching) if batching else None
         self._openapi: bytes | None = None
         self._health = jsonio.dumps(
@@ -227,7 +234,9 @@ class App:
             "/ping": self._get(self._healthz),
             "/metadata": self._get(self._metadata),
             "/openapi.json": self._get(self._openapi_doc),
+            "/metrics": self._get(self._metrics_text),
         }
+        self.state.metrics = self.metrics
 
     @staticmethod
     def _get(handler: Handler) -> dict[str, Handler]:
@@ -274,6 +283,7 @@ class App:
                 return handler
             return await handler(request, read_body)
         except RequestError as exc:
+            request.error_code = exc.code
             return error_response(exc.status, exc.code, exc.message, request.request_id)
         except Disconnected:
             return None
@@ -281,6 +291,7 @@ class App:
             self._log_crash(request, exc)
             rid = request.request_id
             msg = f"the model failed on this input; request id {rid} has the details in the log"
+            request.error_code = "model_error"
             return error_response(500, "model_error", msg, rid)
         finally:
             self.in_flight -= limited
@@ -317,6 +328,8 @@ class App:
             latency_ms=latency_ms,
             batch_size=request.rows,
         )
+        self.metrics.observe(request.path, status, latency_ms / 1000,
+                             {"batch_size": request.rows, "error_code": request.error_code})
         for hook in self.request_hooks:
             hook(self.model.version, status, latency_ms, request.rows)
 
@@ -355,6 +368,11 @@ class App:
             doc = build_openapi(self.model.manifest, self.model.spec, max_rows=self.max_rows)
             self._openapi = jsonio.dumps(doc)
         return Response(200, self._openapi)
+
+    async def _metrics_text(self, request: Request, read_body: BodyReader) -> Response:
+        self._check_key(request)
+        return Response(200, self.metrics.prometheus().encode(),
+                        [(b"content-type", b"text/plain; version=0.0.4")])
 
     async def _predict(self, request: Request, read_body: BodyReader) -> Response:
         return await self._predict_any(request, read_body, csv=False)
@@ -397,6 +415,9 @@ class App:
         out = {"predictions": predictions, "model": model.name, "version": model.version}
         if model.classes is not None:  # predict_proba and friends: one column per class
             out["classes"] = model.classes
+        if self.capture is not None:  # queued for the writer thread: never blocks
+            self.capture.offer(request.request_id, time.perf_counter() - start, body, is_csv,
+                               out)
         return Response(200, jsonio.dumps(out, finite=True))
 
     async def _batched(self, body: bytes, is_csv: bool, request: Request) -> list[Any]:

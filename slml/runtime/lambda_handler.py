@@ -44,17 +44,27 @@ def default_model_dir() -> str:
 
 
 def make_handler(app: Any) -> LambdaHandler:
-    """A Lambda handler ``(event, context) -> response dict`` for the runtime's App."""
+    """A Lambda handler ``(event, context) -> response dict`` for the runtime's App;
+    after each invocation it prints the app's metrics as one CloudWatch EMF line (no
+    API call)."""
+    metrics = getattr(app, "metrics", None)
+    if metrics is not None:
+        metrics.keep_values = True  # the values of each invocation, for its EMF line
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         del context  # the request id comes from x-request-id, as on every target
-        parsed = parse_event(event)
-        if parsed is None:
-            return _reply(*_bad_event(), v2=False)
-        method, path, headers, body = parsed
-        scheme = headers.get("x-forwarded-proto", "https")
-        request, response = app.handle(method, path, headers, body, scheme)
-        return _reply(response, request.request_id, v2=event.get("version") == "2.0")
+        try:
+            parsed = parse_event(event)
+            if parsed is None:
+                return _reply(*_bad_event(), v2=False)
+            method, path, headers, body = parsed
+            scheme = headers.get("x-forwarded-proto", "https")
+            request, response = app.handle(method, path, headers, body, scheme)
+            return _reply(response, request.request_id, v2=event.get("version") == "2.0")
+        finally:
+            line = metrics.emf_line() if metrics is not None else None
+            if line:
+                print(line, flush=True)
 
     return handler
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import warnings
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import pytest

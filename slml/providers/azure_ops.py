@@ -26,7 +26,10 @@ from typing import Any
 import httpx
 
 from slml.errors import InvokeError, ProviderUnavailable
+from slml.providers import http_answer
 from slml.providers.gcp_ops import timestamp_key  # RFC 3339 with any fraction digits
+
+REFUSED_HINT = "sign in with `az login` to an account with access to this Function App"
 
 MANAGEMENT_URL = "https://management.azure.com"
 MANAGEMENT_SCOPE = "https://management.azure.com/.default"
@@ -98,11 +101,8 @@ class AzureOps:
     def predict(self, url: str, payload: dict[str, Any], *, key: str | None) -> dict[str, Any]:
         """POST ``payload`` to ``<url>/predict``; sends ``x-functions-key`` when given."""
         headers = {"x-functions-key": key} if key else {}
-        try:
-            response = self._client.post(f"{url.rstrip('/')}/predict", json=payload,
-                                         headers=headers)  # fmt: skip
-        except httpx.HTTPError as exc:
-            raise InvokeError(f"calling {url}/predict failed: {exc}") from None
+        response = http_answer.post(self._client, f"{url.rstrip('/')}/predict", json=payload,
+                                    headers=headers)  # fmt: skip
         return _json_or_raise(response, what=f"POST {url}/predict")
 
     def query(self, workspace_id: str, kql: str) -> list[dict[str, Any]]:
@@ -181,25 +181,4 @@ class _IngestCursor:
 
 
 def _json_or_raise(response: httpx.Response, *, what: str) -> dict[str, Any]:
-    if response.is_success:
-        try:
-            return response.json()
-        except ValueError:
-            raise InvokeError(f"{what} answered {response.status_code} without JSON") from None
-    detail = _error_message(response)
-    hint = None
-    if response.status_code in (401, 403):
-        hint = "sign in with `az login` to an account with access to this Function App"
-    raise InvokeError(f"{what} answered {response.status_code}: {detail}", hint=hint)
-
-
-def _error_message(response: httpx.Response) -> str:
-    """Azure's ``error.message`` (ARM) or the runtime's ``error.message``, else the text."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:500] or response.reason_phrase
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict) and error.get("message"):
-        return str(error["message"])
-    return str(body)[:500]
+    return http_answer.answer_json(response, what=what, refused_hint=REFUSED_HINT)

@@ -13,8 +13,9 @@ from typing import Any, ClassVar
 
 import httpx
 
-from slml.errors import DeployError, InvokeError, NotDeployed, ProviderUnavailable
+from slml.errors import DeployError, NotDeployed, ProviderUnavailable
 from slml.pipeline import Bundle, DeployResult, Plan, ProviderContext, Status
+from slml.providers import http_answer
 from slml.providers.container_ops import build as build_context
 from slml_provider_docker.config import DockerConfig
 
@@ -149,15 +150,9 @@ class DockerProvider:
         if self._record(ctx) is None:
             raise NotDeployed(f"stage {ctx.stage!r} has no docker deployment",
                               hint="slml deploy --provider docker")  # fmt: skip
-        try:
-            with self._client(ctx, timeout=60) as client:
-                answer = client.post("/predict", json=payload)
-        except httpx.HTTPError as exc:
-            raise InvokeError(f"the container did not answer: {exc}") from None
-        if answer.status_code != 200:
-            raise InvokeError(f"the container answered {answer.status_code}: {answer.text[:300]}")
-        result: dict[str, Any] = answer.json()
-        return result
+        with self._client(ctx, timeout=60) as client:
+            answer = http_answer.post(client, "/predict", json=payload)
+        return http_answer.answer_json(answer, what=f"the container {self.container(ctx)}")
 
     def logs(
         self, *, ctx: ProviderContext, lines: int = 100, follow: bool = False

@@ -27,7 +27,8 @@ import httpx
 
 from slml.errors import InvokeError, ProviderUnavailable
 from slml.providers import http_answer
-from slml.providers.gcp_ops import timestamp_key  # RFC 3339 with any fraction digits
+from slml.providers.log_cursor import LogCursor
+from slml.providers.log_cursor import follow as follow_log
 
 REFUSED_HINT = "sign in with `az login` to an account with access to this Function App"
 
@@ -150,34 +151,24 @@ def tail_logs(
     """The app's last ``lines`` trace messages, oldest first; with ``follow``, then each
     one ingested later (polled every ``interval`` s, deduplicated by ``_ItemId``)."""
     rows = ops.query(workspace_id, traces_query(app_name, lines=lines))[::-1]
-    yield from (str(row.get("Message", "")) for row in rows)
-    cursor = _IngestCursor()
+    yield from (_message(row) for row in rows)
+    cursor = LogCursor(stamp=_ingested, ident=lambda row: row.get("_ItemId"))
     cursor.advance(rows)
-    while follow:
-        sleep(interval)
-        query = traces_query(app_name, lines=lines, since=cursor.since)
-        new = [
-            row for row in ops.query(workspace_id, query) if row.get("_ItemId") not in cursor.seen
-        ]
-        if cursor.since is None:
-            new = new[::-1]  # still the newest-first tail query
-        yield from (str(row.get("Message", "")) for row in new)
-        cursor.advance(new)
+
+    def poll(at: LogCursor) -> list[dict[str, Any]]:
+        new = ops.query(workspace_id, traces_query(app_name, lines=lines, since=at.since))
+        return new if at.since is not None else new[::-1]  # still the newest-first tail
+
+    if follow:
+        yield from follow_log(cursor, poll, _message, sleep=sleep, interval=interval)
 
 
-class _IngestCursor:
-    """The latest ingestion time seen (the next poll starts there, inclusive) and the
-    ``_ItemId``s already shown; ``since`` is None until a row has been seen."""
+def _message(row: dict[str, Any]) -> str:
+    return str(row.get("Message", ""))
 
-    def __init__(self) -> None:
-        self.since: str | None = None
-        self.seen: set[Any] = set()
 
-    def advance(self, rows: list[dict[str, Any]]) -> None:
-        self.seen |= {row.get("_ItemId") for row in rows}
-        stamps = [str(row["Ingested"]) for row in rows if row.get("Ingested")]
-        if stamps:
-            self.since = max([*stamps, *([self.since] if self.since else [])], key=timestamp_key)
+def _ingested(row: dict[str, Any]) -> str | None:
+    return str(row["Ingested"]) if row.get("Ingested") else None
 
 
 def _json_or_raise(response: httpx.Response, *, what: str) -> dict[str, Any]:

@@ -18,6 +18,9 @@ from typing import Any
 import httpx
 
 from slml.errors import InvokeError, ProviderUnavailable
+from slml.providers import http_answer
+
+REFUSED_HINT = "with auth: iam, your credentials lack execute-api:Invoke on this API"
 
 
 def make_session(region: str, session: Any = None) -> Any:
@@ -174,28 +177,5 @@ def invoke_http(
     elif auth == "api_key":
         headers["x-api-key"] = api_key or ""
     with httpx.Client(transport=transport, timeout=timeout) as client:
-        try:
-            response = client.post(target, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise InvokeError(f"cannot reach {target}: {exc}") from None
-    return _answer(response, target)
-
-
-def _answer(response: httpx.Response, target: str) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        data = {"error": {"message": response.text[:500]}}
-    if response.is_success:
-        return data
-    message = None
-    if isinstance(data, dict):
-        error = data.get("error")
-        message = error.get("message") if isinstance(error, dict) else data.get("message")
-    message = message or str(data)[:500]
-    raise InvokeError(
-        f"{target} answered {response.status_code}: {message}",
-        hint="403 with auth: iam means your credentials lack execute-api:Invoke on this API"
-        if response.status_code == 403
-        else None,
-    )
+        response = http_answer.post(client, target, content=body, headers=headers)
+    return http_answer.answer_json(response, what=target, refused_hint=REFUSED_HINT)

@@ -26,7 +26,11 @@ from typing import Any
 import httpx
 
 from slml.errors import InvokeError, ProviderUnavailable
-from slml.providers.gcp_ops import timestamp_key  # RFC 3339 with any fraction digits
+from slml.providers import http_answer
+from slml.providers.log_cursor import LogCursor
+from slml.providers.log_cursor import follow as follow_log
+
+REFUSED_HINT = "sign in with `az login` to an account with access to this Function App"
 
 MANAGEMENT_URL = "https://management.azure.com"
 MANAGEMENT_SCOPE = "https://management.azure.com/.default"
@@ -98,11 +102,8 @@ class AzureOps:
     def predict(self, url: str, payload: dict[str, Any], *, key: str | None) -> dict[str, Any]:
         """POST ``payload`` to ``<url>/predict``; sends ``x-functions-key`` when given."""
         headers = {"x-functions-key": key} if key else {}
-        try:
-            response = self._client.post(f"{url.rstrip('/')}/predict", json=payload,
-                                         headers=headers)  # fmt: skip
-        except httpx.HTTPError as exc:
-            raise InvokeError(f"calling {url}/predict failed: {exc}") from None
+        response = http_answer.post(self._client, f"{url.rstrip('/')}/predict", json=payload,
+                                    headers=headers)  # fmt: skip
         return _json_or_raise(response, what=f"POST {url}/predict")
 
     def query(self, workspace_id: str, kql: str) -> list[dict[str, Any]]:
@@ -150,56 +151,25 @@ def tail_logs(
     """The app's last ``lines`` trace messages, oldest first; with ``follow``, then each
     one ingested later (polled every ``interval`` s, deduplicated by ``_ItemId``)."""
     rows = ops.query(workspace_id, traces_query(app_name, lines=lines))[::-1]
-    yield from (str(row.get("Message", "")) for row in rows)
-    cursor = _IngestCursor()
+    yield from (_message(row) for row in rows)
+    cursor = LogCursor(stamp=_ingested, ident=lambda row: row.get("_ItemId"))
     cursor.advance(rows)
-    while follow:
-        sleep(interval)
-        query = traces_query(app_name, lines=lines, since=cursor.since)
-        new = [
-            row for row in ops.query(workspace_id, query) if row.get("_ItemId") not in cursor.seen
-        ]
-        if cursor.since is None:
-            new = new[::-1]  # still the newest-first tail query
-        yield from (str(row.get("Message", "")) for row in new)
-        cursor.advance(new)
+
+    def poll(at: LogCursor) -> list[dict[str, Any]]:
+        new = ops.query(workspace_id, traces_query(app_name, lines=lines, since=at.since))
+        return new if at.since is not None else new[::-1]  # still the newest-first tail
+
+    if follow:
+        yield from follow_log(cursor, poll, _message, sleep=sleep, interval=interval)
 
 
-class _IngestCursor:
-    """The latest ingestion time seen (the next poll starts there, inclusive) and the
-    ``_ItemId``s already shown; ``since`` is None until a row has been seen."""
+def _message(row: dict[str, Any]) -> str:
+    return str(row.get("Message", ""))
 
-    def __init__(self) -> None:
-        self.since: str | None = None
-        self.seen: set[Any] = set()
 
-    def advance(self, rows: list[dict[str, Any]]) -> None:
-        self.seen |= {row.get("_ItemId") for row in rows}
-        stamps = [str(row["Ingested"]) for row in rows if row.get("Ingested")]
-        if stamps:
-            self.since = max([*stamps, *([self.since] if self.since else [])], key=timestamp_key)
+def _ingested(row: dict[str, Any]) -> str | None:
+    return str(row["Ingested"]) if row.get("Ingested") else None
 
 
 def _json_or_raise(response: httpx.Response, *, what: str) -> dict[str, Any]:
-    if response.is_success:
-        try:
-            return response.json()
-        except ValueError:
-            raise InvokeError(f"{what} answered {response.status_code} without JSON") from None
-    detail = _error_message(response)
-    hint = None
-    if response.status_code in (401, 403):
-        hint = "sign in with `az login` to an account with access to this Function App"
-    raise InvokeError(f"{what} answered {response.status_code}: {detail}", hint=hint)
-
-
-def _error_message(response: httpx.Response) -> str:
-    """Azure's ``error.message`` (ARM) or the runtime's ``error.message``, else the text."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:500] or response.reason_phrase
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict) and error.get("message"):
-        return str(error["message"])
-    return str(body)[:500]
+    return http_answer.answer_json(response, what=what, refused_hint=REFUSED_HINT)

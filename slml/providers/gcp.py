@@ -24,11 +24,13 @@ import httpx
 
 from slml.config.sections import GcpConfig
 from slml.errors import DeployError, InvokeError
-from slml.providers import container_ops, gcp_ops
+from slml.providers import container_ops, gcp_ops, http_answer
 from slml.providers import traffic as tr
 from slml.providers.base import Bundle, ProviderContext, Status
 from slml.providers.rollout_base import RolloutProvider, export_traffic
 from slml.rollout import LiveVersion
+
+REFUSED_HINT = "grant your account roles/run.invoker on the service, or set gcp.auth: none"
 
 TokenFetcher = Callable[[str], str]
 
@@ -279,22 +281,9 @@ def post_json(
     timeout: float = 60.0,
 ) -> dict[str, Any]:
     """POST JSON, return the JSON answer; InvokeError for anything else."""
-    try:
-        with httpx.Client(transport=transport, timeout=timeout) as client:
-            answer = client.post(url, json=payload, headers=headers)
-    except httpx.HTTPError as exc:
-        raise InvokeError(f"cannot reach {url}: {exc}") from None
-    if answer.status_code in (401, 403):
-        raise InvokeError(
-            f"{url} refused the call ({answer.status_code}): the caller lacks run.invoker",
-            hint="grant your account roles/run.invoker on the service, or set gcp.auth: none",
-        )
-    if answer.status_code >= 400:
-        raise InvokeError(f"{url} answered {answer.status_code}: {answer.text[:500]}")
-    try:
-        return answer.json()
-    except ValueError:
-        raise InvokeError(f"{url} answered non-JSON: {answer.text[:200]}") from None
+    with httpx.Client(transport=transport, timeout=timeout) as client:
+        answer = http_answer.post(client, url, json=payload, headers=headers)
+    return http_answer.answer_json(answer, what=url, refused_hint=REFUSED_HINT)
 
 
 def revision_traffic(live: tuple[LiveVersion, ...]) -> tuple[Any, ...]:

@@ -17,7 +17,6 @@ injected too: tests pass ``httpx.MockTransport``. Follow mode polls every
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -26,13 +25,14 @@ from typing import Any
 import httpx
 
 from slml.errors import InvokeError, ProviderUnavailable
+from slml.providers.log_cursor import LogCursor, timestamp_key  # noqa: F401  (re-exported)
+from slml.providers.log_cursor import follow as follow_log
 
 ENTRIES_URL = "https://logging.googleapis.com/v2/entries:list"
 LOGGING_READ_SCOPE = "https://www.googleapis.com/auth/logging.read"
 MAX_PAGE = 1000  # entries.list's largest pageSize
 FOLLOW_INTERVAL = 5.0
 TokenGetter = Callable[[], str]
-_TS = re.compile(r"^(?P<base>[^.]+?)(?:\.(?P<frac>\d+))?(?P<zone>Z|[+-]\d\d:\d\d)$")
 
 
 def default_token_getter(scope: str = LOGGING_READ_SCOPE, *, purpose: str = "read Cloud "
@@ -135,15 +135,6 @@ def render_entry(entry: dict[str, Any]) -> str:
     return json.dumps(payload, separators=(",", ":"))
 
 
-def timestamp_key(stamp: str) -> tuple[float, int]:
-    """A sortable key of an RFC 3339 timestamp with 0-9 fractional digits."""
-    match = _TS.match(stamp)
-    if match is None:
-        return (0.0, 0)
-    base = datetime.fromisoformat(match["base"] + match["zone"].replace("Z", "+00:00"))
-    return (base.timestamp(), int((match["frac"] or "0").ljust(9, "0")[:9]))
-
-
 def rfc3339(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -164,36 +155,17 @@ def tail_logs(
         )  # fmt: skip
         entries = newest[::-1]
         yield from (render_entry(e) for e in entries)
-        cursor = _Cursor(rfc3339(clock()))
+        cursor = LogCursor(
+            stamp=lambda e: e.get("timestamp"), ident=lambda e: e.get("insertId", ""),
+            since=rfc3339(clock()),
+        )  # fmt: skip
         cursor.advance(entries)
-        while follow:
-            sleep(interval)
-            new = list_entries(
+
+        def poll(at: LogCursor) -> list[dict[str, Any]]:
+            return list_entries(
                 client, token, project=project, order="timestamp asc", limit=MAX_PAGE,
-                filter_=service_filter(service, region, since=cursor.since),
+                filter_=service_filter(service, region, since=at.since),
             )  # fmt: skip
-            new = [e for e in new if e.get("insertId") not in cursor.seen]
-            yield from (render_entry(e) for e in new)
-            cursor.advance(new)
 
-
-class _Cursor:
-    """Where the next poll starts: the newest timestamp seen (inclusive, since equal
-    timestamps are legal) and the ``insertId``s already shown at that timestamp."""
-
-    def __init__(self, since: str) -> None:
-        self.since = since
-        self.seen: set[str] = set()
-
-    def advance(self, entries: list[dict[str, Any]]) -> None:
-        stamped = [e for e in entries if e.get("timestamp")]
-        if not stamped:
-            return
-        newest = max(stamped, key=lambda e: timestamp_key(e["timestamp"]))["timestamp"]
-        key = timestamp_key(newest)
-        if key != timestamp_key(self.since):
-            self.seen = set()
-        self.since = newest
-        self.seen |= {
-            e.get("insertId", "") for e in stamped if timestamp_key(e["timestamp"]) == key
-        }
+        if follow:
+            yield from follow_log(cursor, poll, render_entry, sleep=sleep, interval=interval)

@@ -13,8 +13,9 @@ from typing import Any, ClassVar
 
 import httpx
 
-from slml.errors import DeployError, InvokeError, NotDeployed, ProviderUnavailable
+from slml.errors import DeployError, NotDeployed, ProviderUnavailable
 from slml.pipeline import Bundle, DeployResult, Plan, ProviderContext, Status
+from slml.providers import http_answer
 from slml.providers.container_ops import build as build_context
 from slml_provider_docker.config import DockerConfig
 
@@ -53,7 +54,10 @@ class DockerProvider:
         path = self._record_path(ctx)
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
-    def _docker(self, ctx: ProviderContext, *args: str, check: bool = True) -> str:
+    def _docker(
+        self, ctx: ProviderContext, *args: str, check: bool = True,
+        hint: str = "is the Docker engine running? `docker info` says",
+    ) -> str:  # fmt: skip
         command = [self.section(ctx).cli, *args]
         try:
             done = self._run(command, capture_output=True, text=True, timeout=1800)
@@ -65,7 +69,7 @@ class DockerProvider:
             tail = "\n".join(done.stderr.strip().splitlines()[-5:])
             raise DeployError(
                 f"`{' '.join(command[:3])} ...` failed ({done.returncode}): {tail}",
-                hint="is the Docker engine running? `docker info` says",
+                hint=hint,
             )
         return done.stdout
 
@@ -96,7 +100,10 @@ class DockerProvider:
         Raises DeployError with the container's log when it never becomes healthy."""
         cfg, name, image = self.section(ctx), self.container(ctx), self.image(ctx, bundle)
         ctx.reporter.step(f"docker build -t {image}")
-        self._docker(ctx, "build", "-t", image, str(bundle.path))
+        self._docker(ctx, "build", "-t", image, str(bundle.path), hint=(
+            "the build pulls its base image and installs the lock from the package index: "
+            f"both must be reachable from the engine (retry `docker build {bundle.path}`)"
+        ))  # fmt: skip
         self._docker(ctx, "rm", "-f", name, check=False)
         env = [f"--env={k}={v}" for k, v in {**cfg.env, "PORT": str(cfg.port)}.items()]
         ctx.reporter.step(f"docker run {name} on {HOST}:{cfg.port}")
@@ -149,15 +156,9 @@ class DockerProvider:
         if self._record(ctx) is None:
             raise NotDeployed(f"stage {ctx.stage!r} has no docker deployment",
                               hint="slml deploy --provider docker")  # fmt: skip
-        try:
-            with self._client(ctx, timeout=60) as client:
-                answer = client.post("/predict", json=payload)
-        except httpx.HTTPError as exc:
-            raise InvokeError(f"the container did not answer: {exc}") from None
-        if answer.status_code != 200:
-            raise InvokeError(f"the container answered {answer.status_code}: {answer.text[:300]}")
-        result: dict[str, Any] = answer.json()
-        return result
+        with self._client(ctx, timeout=60) as client:
+            answer = http_answer.post(client, "/predict", json=payload)
+        return http_answer.answer_json(answer, what=f"the container {self.container(ctx)}")
 
     def logs(
         self, *, ctx: ProviderContext, lines: int = 100, follow: bool = False

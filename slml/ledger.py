@@ -149,6 +149,9 @@ class HistoryEvent(_Model):
     pid: int | None = None
     traffic: list[Live] | None = None
     figures: dict[str, Any] | None = None  # the guard's measurements
+    was_running: bool | None = None  # destroy
+    forced: bool | None = None  # destroy --force
+    stopped: list[int] | None = None  # deploy-killed: the servers it left, stopped since
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)

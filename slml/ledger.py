@@ -35,6 +35,15 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="allow")  # fields of newer slml versions are kept
 
 
+class _Built(_Model):
+    """What was built and deployed: the artifact digest and the dependency lock hash
+    (what ``promote --from`` checks), and the archived artifact (Pulumi providers)."""
+
+    model_sha256: str | None = None
+    lock_hash: str | None = None
+    artifact: str | None = None
+
+
 class Live(_Model):
     """One entry of ``traffic`` (the JSON form of ``slml.rollout.LiveVersion``)."""
 
@@ -52,14 +61,11 @@ class Live(_Model):
         return cls(version=live.version, percent=live.percent, role=live.role, ref=live.ref)
 
 
-class VersionInfo(_Model):
+class VersionInfo(_Built):
     """What one live version is: enough to promote it to another stage byte for byte
     (``model_sha256``, ``lock_hash``, ``artifact``) and, on local, to reach its server."""
 
     version: int
-    model_sha256: str | None = None
-    lock_hash: str | None = None
-    artifact: str | None = None  # archived artifact directory (Pulumi providers)
     bundle: str | None = None  # local: the kept bundle copy
     env: str | None = None  # local: the environment it runs in
     pid: int | None = None  # local: the server
@@ -78,18 +84,15 @@ class StackOutputs(_Model):
     url: str = ""
 
 
-class DeploymentRecord(_Model):
+class DeploymentRecord(_Built):
     """The current deployment of one stage and provider."""
 
     schema_version: int = SCHEMA_VERSION
     name: str | None = None
     stage: str
     provider: str
-    version: int  # the primary's
+    version: int  # the primary's (as are the digest, lock hash and artifact)
     url: str
-    model_sha256: str | None = None
-    lock_hash: str | None = None
-    artifact: str | None = None
     deployed_at: str = Field(default_factory=now_iso)
     deployed_by: str = Field(default_factory=who)
     traffic: list[Live] = Field(default_factory=list)
@@ -131,7 +134,7 @@ EventKind = Literal[
 ]
 
 
-class HistoryEvent(_Model):
+class HistoryEvent(_Built):
     """One line of ``.slml/history.jsonl``. A failure's cause is always ``error``."""
 
     schema_version: int = SCHEMA_VERSION
@@ -143,12 +146,12 @@ class HistoryEvent(_Model):
     by: str = Field(default_factory=who)
     url: str | None = None
     error: str | None = None
-    model_sha256: str | None = None
-    lock_hash: str | None = None
-    artifact: str | None = None
     pid: int | None = None
     traffic: list[Live] | None = None
     figures: dict[str, Any] | None = None  # the guard's measurements
+    was_running: bool | None = None  # destroy
+    forced: bool | None = None  # destroy --force
+    stopped: list[int] | None = None  # deploy-killed: the servers it left, stopped since
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)

@@ -366,9 +366,9 @@ class LocalProvider:
         try:
             record = stage_state.read_record(ctx)
         except RecordUnreadable as exc:
-            details = {"reason": exc.message, "hint": exc.hint,
-                       "servers": stage_state.servers(ctx)}  # fmt: skip
-            return Status(provider=PROVIDER, stage=ctx.stage, state="unknown", details=details)
+            found = {"reason": exc.message, "hint": exc.hint,
+                     "servers": stage_state.servers(ctx)}  # fmt: skip
+            return Status(provider=PROVIDER, stage=ctx.stage, state="unknown", details=found)
         if record is None:
             return Status(provider=PROVIDER, stage=ctx.stage, state="not-deployed")
         details: dict[str, Any] = {k: getattr(record, k) for k in

@@ -383,8 +383,12 @@ async def run(args: argparse.Namespace) -> None:
     servers = [await asyncio.start_server(router.serve_client, sock=stable, limit=MAX_HEAD),
                await asyncio.start_server(router.serve_admin, sock=admin)]  # fmt: skip
     watcher = asyncio.create_task(router.watch())
+
+    def stop(_why: str) -> None:
+        loop.call_soon_threadsafe(done.set)
+
     Control(fd=args.control_fd, record=args.record, promote=lambda: args.port,
-            stop=lambda _why: loop.call_soon_threadsafe(done.set)).start()  # fmt: skip
+            stop=stop).start()  # fmt: skip
     print(json.dumps({"event": "ready", "pid": os.getpid(), "port": stable.getsockname()[1],
                       "admin_port": admin.getsockname()[1]}), flush=True)  # fmt: skip
     await done.wait()

@@ -195,7 +195,8 @@ class PulumiProvider:
         ledger = Ledger(ctx.state)
         with ctx.state.lock(on_wait=ctx.reporter.step):
             version_no = ctx.state.next_version(ctx.stage, self.name)
-            base = {"stage": ctx.stage, "provider": self.name, "version": version_no}
+            base: dict[str, Any] = {"stage": ctx.stage, "provider": self.name,
+                                    "version": version_no}
             try:
                 outputs = engine.up(program, on_output=ctx.reporter.detail)
             except DeployError as exc:

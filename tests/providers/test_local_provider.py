@@ -119,7 +119,9 @@ def test_full_lifecycle(provider, project, iris_artifact, iris_rows) -> None:
     assert "cannot load the model" in message  # quoted from the server's log
     assert ctx.state.read_record("dev", "local")["version"] == 2
     assert _served_version(second.url) == "2"
-    assert ctx.state.history()[-1]["event"] == "deploy-failed"
+    failed = ctx.state.history()[-1]  # the cause under "error", as the Pulumi providers write
+    assert failed["event"] == "deploy-failed" and "the server" in failed["error"]
+    assert "reason" not in failed and failed["schema_version"] == 2
     assert provider.versions(ctx=ctx) == [1, 2]
 
     os.killpg(second.outputs["pid"], signal.SIGKILL)

@@ -209,3 +209,32 @@ def test_guard_holds_a_good_canary_and_promotes_it(project: Path) -> None:
     assert verdict.outcome == "held", verdict
     assert [(t.version, t.role) for t in api.status(project).traffic] == [(2, "primary")]
     assert [e["event"] for e in api.history(project)][-2:] == ["guard-held", "promote"]
+
+
+@pytest.mark.parametrize("kill_when", [2, 4])  # new server up; router up too
+def test_a_killed_canary_deploy_leaves_only_the_recorded_servers(project: Path,
+                                                                 kill_when: int) -> None:
+    import subprocess
+    import sys
+    import time
+
+    first = api.deploy(project)
+    _new_model(project, "2", seed=1)
+    marker = proc.stage_marker(project.resolve(), "dev")
+    slml = str(Path(sys.executable).with_name("slml"))
+    deploy = subprocess.Popen([slml, "deploy", "--canary", "10"], cwd=project,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while len(proc.find_servers(marker)) < kill_when and deploy.poll() is None:
+        assert time.monotonic() < deadline, "the canary deploy never started its processes"
+        time.sleep(0.02)
+    deploy.kill()
+    deploy.wait()
+    record = json.loads((project / ".slml/deployments/dev/local.json").read_text())
+    kept = set(record["pids"])
+    deadline = time.monotonic() + 30
+    while set(proc.find_servers(marker)) != kept:
+        assert time.monotonic() < deadline, (proc.find_servers(marker), kept)
+        time.sleep(0.1)
+    seen = _versions(first.url, 10)  # the stable port answers whichever record is there
+    assert seen == Counter({"1": 10}) if len(record["traffic"]) == 1 else set(seen) <= {"1", "2"}

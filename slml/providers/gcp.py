@@ -264,6 +264,7 @@ def service_details(service: Any) -> dict[str, Any]:
                 "type": t.type_.name,
                 "revision": t.revision,
                 "percent": t.percent,
+                **({"tag": t.tag, "uri": t.uri} if t.tag else {}),  # a version's own URL
             }
             for t in service.traffic_statuses
         ],

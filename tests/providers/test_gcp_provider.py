@@ -284,3 +284,37 @@ def test_preview_with_a_gpu_shows_the_gpu_resources(tmp_path, iris_artifact) -> 
     assert ("gpu: 1 x nvidia-l4 per instance (limit nvidia.com/gpu, node_selector.accelerator "
             "nvidia-l4), 8 vCPU / 32Gi, CPU always allocated (instance-based billing), GPU "
             "zonal redundancy on") in plan.notes  # fmt: skip
+
+
+class CanaryServicesClient:
+    """A service whose traffic is split between two tagged revisions."""
+
+    def get_service(self, *, name: str) -> run_v2.Service:
+        by_revision = run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION
+        return run_v2.Service(
+            name=name, uri=URL, latest_ready_revision=f"{name}/revisions/iris-dev-v4",
+            traffic_statuses=[
+                run_v2.TrafficTargetStatus(type_=by_revision, revision="iris-dev-v3",
+                                           percent=90, tag="v3", uri="https://v3---x.run.app"),
+                run_v2.TrafficTargetStatus(type_=by_revision, revision="iris-dev-v4",
+                                           percent=10, tag="v4", uri="https://v4---x.run.app"),
+            ],
+            terminal_condition=run_v2.Condition(
+                type_="Ready", state=run_v2.Condition.State.CONDITION_SUCCEEDED),
+        )  # fmt: skip
+
+
+def test_status_lists_each_live_revision_with_its_own_url_and_share(tmp_path, iris_artifact):
+    from slml.rollout import LiveVersion
+
+    ctx = make_ctx(tmp_path, iris_artifact)
+    traffic = [{"version": 3, "percent": 90.0, "role": "primary", "ref": "iris-dev-v3"},
+               {"version": 4, "percent": 10.0, "role": "canary", "ref": "iris-dev-v4"}]
+    ctx.state.write_record("dev", "gcp", {"url": URL, "version": 4, "outputs": {
+        "url": URL, "service_name": "iris-dev", "project": "proj-1", "region": "us-central1",
+        "traffic": traffic}})  # fmt: skip
+    status = GcpProvider(services_client=CanaryServicesClient).status(ctx=ctx)
+    assert [(t["tag"], t["percent"], t["uri"]) for t in status.details["traffic"]] == [
+        ("v3", 90, "https://v3---x.run.app"), ("v4", 10, "https://v4---x.run.app")]
+    assert status.traffic == (LiveVersion(3, 90.0, "primary", "iris-dev-v3"),
+                              LiveVersion(4, 10.0, "canary", "iris-dev-v4"))

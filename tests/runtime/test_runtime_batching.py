@@ -33,6 +33,16 @@ def slow_artifact(tmp_path: Path) -> Path:
                                  signature=LINEAR_SIGNATURE)  # fmt: skip
 
 
+def run(coro):
+    """Run ``coro`` on a private loop. Not asyncio.run: that leaves the main thread with
+    no event loop set, and Pulumi's mocks (tests/infra) ask for it later in the session."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
 def _batch(*rows: list[float]) -> Batch:
     return Batch(rows=list(rows), raw=list(rows), key="instances", validated=True,
                  columns=["a", "b"], dtype="object")  # fmt: skip
@@ -76,7 +86,7 @@ def test_a_lone_request_is_not_delayed():
         batcher = Batcher(predict, max_size=64, max_latency_s=5.0)  # a long window
         return await asyncio.wait_for(batcher.submit(_batch([1, 2]), waiting=1), 2.0)
 
-    assert asyncio.run(go()) == [0] and calls == [1]
+    assert run(go()) == [0] and calls == [1]
 
 
 async def _fire(app, bodies: list[dict]) -> list[httpx.Response]:
@@ -96,7 +106,7 @@ def test_concurrent_requests_share_calls_and_keep_their_own_answers(monkeypatch,
     bodies = [{"instances": [[float(i), i]]} for i in range(16)]
     bodies[3] = {"instances": [[1.0, "x"]]}  # its own validation error
     bodies[7] = {"instances": [[-1.0, 1], [2.0, 2]]}  # the model fails on its rows only
-    responses = asyncio.run(_fire(app, bodies))
+    responses = run(_fire(app, bodies))
     assert app.batcher is not None and app.batcher.calls < 14  # merged, not one call each
     for i, r in enumerate(responses):
         assert r.headers["x-request-id"] == f"r{i}"

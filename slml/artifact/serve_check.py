@@ -53,9 +53,18 @@ class Guard(importlib.abc.MetaPathFinder):
         found = importlib.machinery.PathFinder.find_spec(name)
         if found is None or _inside(found):
             return None
+        return importlib.machinery.ModuleSpec(name, Refuse())  # origin None: a probe
+        # (importlib.util.find_spec, as torch._dynamo does) sees no installed module
+
+
+class Refuse(importlib.abc.Loader):
+    def create_module(self, spec):
         raise ModuleNotFoundError(
-            f"No module named {name!r} among the artifact's requirements", name=name
+            f"No module named {spec.name!r} among the artifact's requirements", name=spec.name
         )
+
+    def exec_module(self, module):
+        pass
 
 
 sys.meta_path.insert(0, Guard())

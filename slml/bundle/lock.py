@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from slml.bundle import sources
 from slml.bundle.staging import staging_path, sweep
 from slml.bundle.uvtool import Runner, run_uv, stderr_tail
 from slml.errors import PackagingError
@@ -101,12 +102,14 @@ def read_lock(path: Path, *, reused: bool = True) -> Lock:
 
 
 def lock_key(requirements: Sequence[str], target: Target) -> str:
-    """The cache key: the requirements (order and spacing ignored) and the target."""
+    """The cache key: the requirements (order and spacing ignored), the target and the
+    package sources when slml.yaml sets any."""
     normalised = sorted({re.sub(r"\s+", "", r) for r in requirements if r.strip()})
     data = {
         "requirements": normalised,
         "python": target.python_version,
         "platform": target.platform,
+        **({"sources": sources.current().key()} if sources.current().key() else {}),
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 

@@ -19,8 +19,10 @@ from slml.config.echo import clip, short
 from slml.config.sections import (
     AwsConfig,
     AzureConfig,
+    EnvVars,
     GcpConfig,
     LocalConfig,
+    PackagesConfig,
     RequirementsConfig,
     SageMakerConfig,
     TrafficConfig,
@@ -89,6 +91,14 @@ class ProjectConfig(BaseModel):
     requirements: RequirementsConfig = Field(
         default_factory=RequirementsConfig,
         description="remove / replace / add requirements of the artifact when building",
+    )
+    packages: PackagesConfig = Field(
+        default_factory=PackagesConfig, description="package index, extra indexes, find-links"
+    )
+    env: EnvVars = Field(
+        default_factory=dict,
+        description="environment variables of the served model on every target (a "
+        "provider's own env: adds to them and wins)",
     )
 
     @field_validator("model", mode="before")

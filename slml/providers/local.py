@@ -32,11 +32,13 @@ from slml.bundle.local import (
     read_bundle_info,
 )
 from slml.bundle.lock import Target, read_lock
+from slml.bundle.served_env import served_env
 from slml.config import LocalConfig
 from slml.errors import DeployError, InvokeError, NotDeployed
 from slml.providers import local_process as proc
 from slml.providers import local_stage as stage_state
 from slml.providers.base import Bundle, DeployResult, Plan, ProviderContext, Status
+from slml.runtime.manifest import read_manifest
 from slml.state import RecordUnreadable, now_iso, who
 
 PROVIDER = "local"
@@ -176,7 +178,8 @@ class LocalProvider:
         env = ensure_env(read_lock(vdir / LOCK_FILE), cache_dir=self.cache_dir)
         port = cfg.port or (old or {}).get("port") or proc.free_port(cfg.host)
         log = self._stage_dir(ctx) / f"server-v{version}.log"
-        extra = {**cfg.env, "SLML_MAX_BODY_BYTES": str(int(cfg.max_body_mb * 1024 * 1024))}
+        model_env = served_env(ctx.config, PROVIDER, read_manifest(vdir / "model"))
+        extra = {**model_env, "SLML_MAX_BODY_BYTES": str(int(cfg.max_body_mb * 1024 * 1024))}
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a", encoding="utf-8") as fh:
             fh.write(f"--- slml: starting version {version} at {now_iso()} ---\n")

@@ -27,7 +27,7 @@ from slml.errors import ArtifactError
 
 TIMEOUT = 300
 _CHILD = r"""
-import importlib.abc, importlib.machinery, json, sys, sysconfig
+import importlib.abc, importlib.machinery, importlib.util, json, sys, sysconfig
 from pathlib import Path
 
 spec = json.loads(sys.stdin.read())
@@ -53,21 +53,34 @@ class Guard(importlib.abc.MetaPathFinder):
         found = importlib.machinery.PathFinder.find_spec(name)
         if found is None or _inside(found):
             return None
-        return importlib.machinery.ModuleSpec(name, Refuse())  # origin None: a probe
-        # (importlib.util.find_spec, as torch._dynamo does) sees no installed module
-
-
-class Refuse(importlib.abc.Loader):
-    def create_module(self, spec):
         raise ModuleNotFoundError(
-            f"No module named {spec.name!r} among the artifact's requirements", name=spec.name
+            f"No module named {name!r} among the artifact's requirements", name=name
         )
-
-    def exec_module(self, module):
-        pass
 
 
 sys.meta_path.insert(0, Guard())
+_find_spec = importlib.util.find_spec
+
+
+def _probe(name, package=None):  # a probe for an optional module (torch makes them) sees
+    try:  # a refused one as absent, as it is where the model is served
+        return _find_spec(name, package)
+    except ModuleNotFoundError:
+        return None
+
+
+importlib.util.find_spec = _probe
+import importlib.metadata, re
+_version, dists = importlib.metadata.version, set(spec["dists"])
+
+
+def _installed(name):  # metadata probes (torch's for optree) see only the required ones
+    if re.sub(r"[-_.]+", "-", name).lower() not in dists:
+        raise importlib.metadata.PackageNotFoundError(name)
+    return _version(name)
+
+
+importlib.metadata.version = _installed
 from slml.runtime.loader import load
 
 model = load(spec["artifact"])
@@ -80,9 +93,11 @@ print("serve check ok")
 def run(artifact_dir: Path, manifest: dict[str, Any], sample: Any) -> None:
     """Load ``artifact_dir`` and predict ``sample`` (if any) in a clean child process.
     Raises ArtifactError naming the module or the error that stopped it."""
+    required = manifest.get("requirements") or []
     job = {
         "artifact": str(artifact_dir),
         "allowed": sorted(allowed_modules(manifest.get("requirements") or [])),
+        "dists": [*sorted(dependency_closure(map(reqs.requirement_name, required))), "slml"],
         "rows": None if sample is None else schema.as_rows(sample),
     }
     try:

@@ -14,7 +14,6 @@ environment, Lambda's, Cloud Run's, SageMaker's, Azure's app settings).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 THREADS_VAR = "SLML_NUM_THREADS"  # the same name slml/runtime/torch_flavor.py reads
@@ -28,11 +27,12 @@ AZURE_FLEX_VCPUS = {512: 1, 2048: 1, 4096: 2}
 
 
 def target_vcpus(config: Any, provider: str) -> int | None:
-    """Whole vCPUs the target gives one instance, when its config fixes them (None for
-    local and SageMaker serverless: the runtime then counts the CPUs it may use)."""
+    """Whole vCPUs the target gives one instance (Lambda's share of memory rounded, at
+    least 1), when its config fixes them (None for local and SageMaker serverless: the
+    runtime then counts the CPUs it may use)."""
     if provider == "aws":
         share = config.aws.memory / LAMBDA_MB_PER_VCPU
-        return max(1, min(LAMBDA_MAX_VCPUS, math.floor(share)))
+        return max(1, min(LAMBDA_MAX_VCPUS, round(share)))
     if provider == "gcp":
         return int(config.gcp.cpu)
     if provider == "azure":

@@ -124,6 +124,12 @@ def expand(url: str, environ: Mapping[str, str] | None = None) -> str:
     return _VAR.sub(value, url)
 
 
+def expand_safe(url: str) -> str:
+    """``url`` as uv prints it: variables expanded where set, the rest left as is
+    (never raises; for matching uv's messages only)."""
+    return _VAR.sub(lambda m: os.environ.get(m.group(1), m.group(0)), url)
+
+
 def _env_list(environ: Mapping[str, str], name: str) -> list[str]:
     return [v for v in re.split(r"[,\s]+", environ.get(name, "")) if v]
 
@@ -212,3 +218,20 @@ def local_link_dirs(requirement_names: Iterable[str]) -> list[Path]:
     return [
         Path(v.removeprefix("file://")) for f, v in pairs if f == "--find-links" and _is_local(v)
     ]
+
+
+def wheels_for(pins: Iterable[str], requirement_names: Iterable[str]) -> list[Path]:
+    """The wheel files in the local find-links directories that match a ``name==version``
+    pin of ``pins`` (what a container build must receive in its context)."""
+    wanted = set()
+    for pin in pins:
+        name, _, version = pin.partition("==")
+        if version:
+            wanted.add((re.sub(r"[-_.]+", "-", name).lower(), version.strip().lower()))
+    found = []
+    for directory in local_link_dirs(requirement_names):
+        for wheel in sorted(Path(directory).glob("*.whl")):
+            name, version = wheel.name.split("-")[:2]
+            if (re.sub(r"[-_.]+", "-", name).lower(), version.lower()) in wanted:
+                found.append(wheel)
+    return found

@@ -124,12 +124,15 @@ def write_context(
     lines, wheels = context_sources(lock)
     text = lock.path.read_text("utf-8")
     (dest / "requirements.lock").write_text("".join(f"{x}\n" for x in lines) + text, "utf-8")
-    for wheel in wheels:
-        (dest / "wheels").mkdir(exist_ok=True)
-        shutil.copyfile(wheel, dest / "wheels" / wheel.name)
     copy_runtime(dest / "app")
     copy_artifact(artifact_dir, dest / "model", manifest=manifest)
     _normalise_modes(dest)
+    for wheel in wheels:  # after the chmod: a link shares its mode with the original
+        (dest / "wheels").mkdir(exist_ok=True)
+        try:  # a hard link when on the same file system: torch's wheel alone is ~190 MB
+            os.link(wheel, dest / "wheels" / wheel.name)
+        except OSError:
+            shutil.copyfile(wheel, dest / "wheels" / wheel.name)
     texts = context_texts(
         manifest=manifest, digest=digest, provider=provider, python_version=python_version,
         wheels=bool(wheels),

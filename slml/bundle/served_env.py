@@ -59,3 +59,22 @@ def served_env(config: Any, provider: str, manifest: dict[str, Any] | None) -> d
     section = getattr(config, provider, None)
     env.update(getattr(section, "env", None) or {})
     return env
+
+
+def model_env(ctx: Any, provider: str) -> dict[str, str]:
+    """``served_env`` for a provider call's context (its config and model artifact; a
+    program given a prebuilt bundle without the artifact gets no artifact env)."""
+    from slml.runtime.manifest import ArtifactFormatError, read_manifest
+
+    try:
+        manifest = read_manifest(ctx.config.model)
+    except (ArtifactFormatError, OSError):
+        manifest = None
+    return served_env(ctx.config, provider, manifest)
+
+
+def with_model_env(spec: Any, ctx: Any, provider: str) -> Any:
+    """A copy of a frozen spec dataclass whose ``env`` is ``model_env(ctx, provider)``."""
+    import dataclasses
+
+    return dataclasses.replace(spec, env=model_env(ctx, provider))

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from slml.bundle import cache_dir
+from slml.bundle.served_env import model_env
 from slml.config import AwsConfig
 from slml.engine import Program
 from slml.errors import require_extra
@@ -91,7 +92,7 @@ class AwsProvider(PulumiProvider):
             throttle_burst=cfg.throttle.burst, throttle_rate=cfg.throttle.rate,
             provisioned_concurrency=cfg.provisioned_concurrency, auth=cfg.auth,
             api_key=api_key, log_retention_days=cfg.log_retention_days,
-            artifact_bucket=cfg.artifact_bucket, env=dict(cfg.env), tags=dict(cfg.tags),
+            artifact_bucket=cfg.artifact_bucket, env=model_env(ctx, "aws"), tags=dict(cfg.tags),
         )  # fmt: skip
 
     def preflight(self, *, ctx: ProviderContext) -> None:

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from slml.bundle.served_env import with_model_env
 from slml.config.sections import GcpConfig
 from slml.errors import DeployError, InvokeError
 from slml.providers import container_ops, gcp_ops
@@ -81,6 +82,7 @@ class GcpProvider(PulumiProvider):
         cfg = self.section(ctx)
         source = container_ops.image_source(cfg, bundle)
         spec = CloudRunSpec.from_config(cfg, name=ctx.name, stage=ctx.stage, image=source)
+        spec = with_model_env(spec, ctx, "gcp")  # slml.yaml env:, the model's, threads
 
         def run() -> None:
             import pulumi

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from slml.bundle.served_env import with_model_env
 from slml.config.sections import SageMakerConfig
 from slml.errors import InvokeError
 from slml.providers import aws_ops, container_ops
@@ -146,6 +147,7 @@ class SageMakerProvider(PulumiProvider):
             cfg, name=ctx.name, stage=ctx.stage, image=container_ops.image_source(cfg, bundle),
             model_tar=bundle.files["model_tar"], sha=bundle.model_sha256,
         )  # fmt: skip
+        spec = with_model_env(spec, ctx, "sagemaker")  # slml.yaml env:, the model's
         check_variant(spec)
 
         def run() -> None:

@@ -72,3 +72,16 @@ def test_keras_backend_reaches_every_targets_environment(tmp_path: Path, model: 
     assert served_env(big, "gcp", manifest)["SLML_NUM_THREADS"] == "4"
     override = parse_config("name: ab\nmodel: m\nlocal: {env: {KERAS_BACKEND: jax}}\n")
     assert served_env(override, "local", manifest)["KERAS_BACKEND"] == "jax"
+
+
+def test_providers_read_the_env_from_config_and_artifact(tmp_path: Path, model: Any) -> None:
+    from types import SimpleNamespace
+
+    from slml.bundle.served_env import model_env
+
+    path = save_model(model, tmp_path / "k").path
+    config = parse_config(f"name: ab\nmodel: {path}\nenv: {{A: '1'}}\n")
+    assert model_env(SimpleNamespace(config=config), "gcp") == {
+        "KERAS_BACKEND": "torch", "SLML_NUM_THREADS": "1", "A": "1"}  # fmt: skip
+    missing = parse_config(f"name: ab\nmodel: {tmp_path / 'none'}\n")
+    assert model_env(SimpleNamespace(config=missing), "local") == {}

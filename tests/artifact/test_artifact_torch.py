@@ -88,6 +88,8 @@ def test_export_program_with_a_fixed_batch_is_fed_padded_chunks(
     info = save_model(program, tmp_path / "ep4")
     manifest = read_manifest(info.path)
     assert manifest["flavor_options"]["static_batch"] == 4
+    assert manifest["signature"]["inputs"] == {"kind": "tensor", "dtype": "float32",
+                                               "shape": [-1, 4]}  # fmt: skip
     assert np.allclose(_served(info.path, x), _expected(net, x), atol=1e-6)  # 6 = 4 + 2
     assert np.allclose(_served(info.path, x[:1]), _expected(net, x[:1]), atol=1e-6)
 

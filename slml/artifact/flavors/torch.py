@@ -99,7 +99,9 @@ def save(model: Any, root: Path, *, options: SaveOptions) -> Saved:
         requirements=native.pins(["torch", "numpy"], None),
         flavor_options=flavor_options,
         signature=native.signature(_sample(options.sample_input), names=None, width=None,
-                                   call=call),
+                                   call=call)
+        if options.sample_input is not None or fmt != "export"
+        else _program_signature(program),
     )
 
 
@@ -192,6 +194,17 @@ def _input_options(program: Any, fmt: str, sample: Any) -> dict[str, Any]:
     else:
         found["input_dtype"] = str(_param_dtype(program)).removeprefix("torch.")
     return found
+
+
+def _program_signature(program: Any) -> dict[str, Any] | None:
+    """Without a sample: the exported program's input (its dtype, any batch size)."""
+    spec = _exported_input(program)
+    if spec is None:
+        return None
+    dims = [d if isinstance(d, int) else -1 for d in spec.shape]
+    dtype = str(spec.dtype).removeprefix("torch.")
+    return {"inputs": {"kind": "tensor", "dtype": dtype, "shape": [-1, *dims[1:]]},
+            "outputs": None}  # fmt: skip
 
 
 def _exported_input(program: Any) -> Any:

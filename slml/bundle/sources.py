@@ -38,6 +38,7 @@ from slml.errors import ConfigError
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _INDEX_VARS = ("UV_INDEX_URL", "UV_DEFAULT_INDEX")
+PIP_FLAGS = ("--index-url", "--extra-index-url", "--find-links")  # requirement-file options
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,11 @@ def uv_args(
         args += ["--extra-index-url", expand(url, env)]
     for link in dict.fromkeys(links):
         args += ["--find-links", expand(link, env)]
+    added = TORCH_CPU_INDEX in extras and TORCH_CPU_INDEX not in src.extra_index_urls
+    if added and not env.get("UV_INDEX_STRATEGY"):
+        # uv takes a package from the first index that has it; PyTorch's also mirrors
+        # numpy and others (not every version): pick the best version across indexes
+        args += ["--index-strategy", "unsafe-best-match"]
     return args
 
 
@@ -194,8 +200,8 @@ def requirement_lines(
     for flag, value in zip(args[::2], args[1::2], strict=True):
         if flag == "--find-links" and _is_local(value):
             local = True
-            continue
-        lines.append(f"{flag} {value}")
+        elif flag in PIP_FLAGS:  # pip already picks the best version across indexes
+            lines.append(f"{flag} {value}")
     if local and links_in_context:
         lines.append(f"--find-links {links_in_context}")
     return lines

@@ -63,13 +63,19 @@ def test_uv_variables_keep_working() -> None:
                                                                  "https://y/simple"]
 
 
-def test_cpu_torch_comes_from_a_find_links_wheel_else_pytorchs_cpu_index(wheels: Path) -> None:
+def test_cpu_torch_comes_from_a_find_links_wheel_else_pytorchs_cpu_index(
+    wheels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     found = _pairs(uv_args(["torch"], sources=Sources(), environ={"PIP_FIND_LINKS": str(wheels)}))
     assert found == [("--find-links", str(wheels))]
     in_file = uv_args(["torch"], sources=Sources(find_links=(str(wheels),)), environ={})
     assert TORCH_CPU_INDEX not in in_file
     online = _pairs(uv_args(["torch", "numpy"], sources=Sources(), environ={}))
-    assert online == [("--extra-index-url", TORCH_CPU_INDEX)]
+    assert online == [("--extra-index-url", TORCH_CPU_INDEX),
+                      ("--index-strategy", "unsafe-best-match")]  # fmt: skip
+    for var in ("PIP_FIND_LINKS", "UV_FIND_LINKS", "UV_INDEX_URL", "UV_EXTRA_INDEX_URL"):
+        monkeypatch.delenv(var, raising=False)
+    assert requirement_lines(["torch"]) == [f"--extra-index-url {TORCH_CPU_INDEX}"]  # pip
     assert uv_args(["numpy"], sources=Sources(), environ={}) == []
     assert uv_args(["torch"], sources=Sources(cpu_torch=False), environ={}) == []
     mirrored = {"UV_INDEX_URL": "https://download.pytorch.org/whl/cpu"}

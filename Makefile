@@ -7,6 +7,10 @@ BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 # constraints.txt pins every package CI tested (regenerate with `make lock`).
 PIN    := --constraint constraints.txt
+# The dev extra pins torch==2.13.0 for CPU: from the machine's wheel directory when
+# PIP_FIND_LINKS names one (uv ignores pip's settings), else from PyTorch's CPU index;
+# never the CUDA build PyPI serves for Linux.
+TORCH_SOURCES := $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
 
 .PHONY: help venv install dev demo demo-stop engine test test-containers lint fmt lock bench clean
 
@@ -30,7 +34,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	touch $@
 
 $(VENV)/.installed-dev: $(BIN)/python pyproject.toml constraints.txt
-	$(UV) pip install --python $(BIN)/python $(PIN) -e ".[dev]"
+	$(UV) pip install --python $(BIN)/python $(PIN) $(TORCH_SOURCES) -e ".[dev]"
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
@@ -70,7 +74,7 @@ fmt: dev
 	$(BIN)/ruff format slml tests benchmarks infra examples
 
 lock: venv
-	$(UV) pip compile pyproject.toml --extra dev --extra all --python-version 3.11 \
+	$(UV) pip compile pyproject.toml $(TORCH_SOURCES) --extra dev --extra all --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 -o constraints.txt --quiet
 
 bench: dev

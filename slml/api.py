@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from slml import cost
+from slml.bundle.sources import use_sources
 from slml.config import CONFIG_FILE, ProjectConfig, load_config
 from slml.config.sections import GuardConfig
 from slml.errors import (
@@ -70,6 +71,7 @@ def open_session(
     if path.is_dir():
         path = path / CONFIG_FILE
     project: ProjectConfig = load_config(path).with_overrides(provider=provider, stage=stage)
+    use_sources(project.packages, base_dir=path.parent.resolve())  # every uv call that follows
     ctx = ProviderContext(
         config=project,
         state=ProjectState(path.parent),

@@ -45,6 +45,10 @@ class PackagingError(SlmlError):
     """Building a bundle failed (resolve, install, copy, zip)."""
 
 
+class ResolveError(PackagingError):
+    """Requirements cannot be resolved: no index has them, or an index is unreachable."""
+
+
 class PackageTooLarge(PackagingError):
     """The bundle is over a limit of its target."""
 

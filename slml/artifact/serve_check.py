@@ -27,7 +27,7 @@ from slml.errors import ArtifactError
 
 TIMEOUT = 300
 _CHILD = r"""
-import importlib.abc, importlib.machinery, json, sys, sysconfig
+import importlib.abc, importlib.machinery, importlib.util, json, sys, sysconfig
 from pathlib import Path
 
 spec = json.loads(sys.stdin.read())
@@ -59,6 +59,28 @@ class Guard(importlib.abc.MetaPathFinder):
 
 
 sys.meta_path.insert(0, Guard())
+_find_spec = importlib.util.find_spec
+
+
+def _probe(name, package=None):  # a probe for an optional module (torch makes them) sees
+    try:  # a refused one as absent, as it is where the model is served
+        return _find_spec(name, package)
+    except ModuleNotFoundError:
+        return None
+
+
+importlib.util.find_spec = _probe
+import importlib.metadata, re
+_version, dists = importlib.metadata.version, set(spec["dists"])
+
+
+def _installed(name):  # metadata probes (torch's for optree) see only the required ones
+    if re.sub(r"[-_.]+", "-", name).lower() not in dists:
+        raise importlib.metadata.PackageNotFoundError(name)
+    return _version(name)
+
+
+importlib.metadata.version = _installed
 from slml.runtime.loader import load
 
 model = load(spec["artifact"])
@@ -71,9 +93,11 @@ print("serve check ok")
 def run(artifact_dir: Path, manifest: dict[str, Any], sample: Any) -> None:
     """Load ``artifact_dir`` and predict ``sample`` (if any) in a clean child process.
     Raises ArtifactError naming the module or the error that stopped it."""
+    required = manifest.get("requirements") or []
     job = {
         "artifact": str(artifact_dir),
         "allowed": sorted(allowed_modules(manifest.get("requirements") or [])),
+        "dists": [*sorted(dependency_closure(map(reqs.requirement_name, required))), "slml"],
         "rows": None if sample is None else schema.as_rows(sample),
     }
     try:

@@ -33,8 +33,8 @@ from typing import Any
 import slml
 from slml.artifact.store import copy_artifact, verified_manifest
 from slml.bundle import cache_dir as default_cache_dir
-from slml.bundle import incremental
-from slml.bundle.lock import Lock, Target, resolve_lock, runtime_requirements
+from slml.bundle import incremental, sources
+from slml.bundle.lock import Lock, Target, requirement_name, resolve_lock, runtime_requirements
 from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import files_under
 from slml.bundle.uvtool import Runner, run_uv
@@ -87,10 +87,12 @@ def _normalise_modes(root: Path) -> None:
 
 
 def context_texts(
-    *, manifest: dict, digest: str, provider: str, python_version: str
+    *, manifest: dict, digest: str, provider: str, python_version: str, wheels: bool = False
 ) -> dict[str, str]:
-    """The generated files of the context (``Dockerfile``, ``.dockerignore``) by name."""
+    """The generated files of the context (``Dockerfile``, ``.dockerignore``) by name;
+    ``wheels``: the context has a ``wheels/`` directory for pip's find-links."""
     values = {
+        "wheels": wheels,
         "model_name": manifest.get("name", "model"),
         "model_version": manifest.get("version", ""),
         "model_sha256": digest,
@@ -120,16 +122,35 @@ def write_context(
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    shutil.copyfile(lock.path, dest / "requirements.lock")
+    lines, wheels = context_sources(lock)
+    text = lock.path.read_text("utf-8")
+    (dest / "requirements.lock").write_text("".join(f"{x}\n" for x in lines) + text, "utf-8")
     copy_runtime(dest / "app")
     copy_artifact(artifact_dir, dest / "model", manifest=manifest)
     _normalise_modes(dest)
+    for wheel in wheels:  # after the chmod: a link shares its mode with the original
+        (dest / "wheels").mkdir(exist_ok=True)
+        try:  # a hard link when on the same file system: torch's wheel alone is ~190 MB
+            os.link(wheel, dest / "wheels" / wheel.name)
+        except OSError:
+            shutil.copyfile(wheel, dest / "wheels" / wheel.name)
     texts = context_texts(
-        manifest=manifest, digest=digest, provider=provider, python_version=python_version
-    )
+        manifest=manifest, digest=digest, provider=provider, python_version=python_version,
+        wheels=bool(wheels),
+    )  # fmt: skip
     for name, text in texts.items():
         (dest / name).write_text(text, "utf-8")
     return dest
+
+
+def context_sources(lock: Lock) -> tuple[list[str], list[Path]]:
+    """The package-source lines the context's requirements.lock starts with (slml.yaml's
+    ``packages:``, ``${VAR}`` left for pip to expand in the build) and the local
+    find-links wheels the lock pins, which the context carries in ``wheels/``."""
+    names = [requirement_name(pin) for pin in lock.pins]
+    wheels = sources.wheels_for(lock.pins, names)
+    in_context = "/app/wheels" if wheels else None
+    return sources.requirement_lines(names, links_in_context=in_context), wheels
 
 
 def model_tarball(artifact_dir: Path, dest: Path) -> Path:
@@ -282,11 +303,14 @@ def _write_context_if_changed(
 ) -> bool:  # fmt: skip
     """``write_context`` unless the context at ``dest`` was built from the same inputs
     (lock, artifact, runtime, generated files) and is untouched. True when reused."""
+    lines, wheels = context_sources(lock)
     texts = context_texts(
-        manifest=manifest, digest=digest, provider=provider, python_version=python_version
-    )
+        manifest=manifest, digest=digest, provider=provider, python_version=python_version,
+        wheels=bool(wheels),
+    )  # fmt: skip
     inputs = incremental.digest(
         incremental.file_digest(lock.path),
+        *lines, *(str(w) for w in wheels),
         incremental.artifact_inputs(artifact_dir),
         incremental.runtime_digest(),
         *(part for item in sorted(texts.items()) for part in item),

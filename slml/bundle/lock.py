@@ -18,9 +18,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from slml.bundle import sources
 from slml.bundle.staging import staging_path, sweep
 from slml.bundle.uvtool import Runner, run_uv, stderr_tail
-from slml.errors import PackagingError
+from slml.errors import PackagingError, ResolveError
 
 # slml/runtime/protocol.py subclasses uvicorn's H11Protocol: bundles get the minor series
 # it was tested with, never a newer uvicorn whose internals may have moved. orjson and
@@ -105,12 +106,14 @@ def read_lock(path: Path, *, reused: bool = True) -> Lock:
 
 
 def lock_key(requirements: Sequence[str], target: Target) -> str:
-    """The cache key: the requirements (order and spacing ignored) and the target."""
+    """The cache key: the requirements (order and spacing ignored), the target and the
+    package sources when slml.yaml sets any."""
     normalised = sorted({re.sub(r"\s+", "", r) for r in requirements if r.strip()})
     data = {
         "requirements": normalised,
         "python": target.python_version,
         "platform": target.platform,
+        **({"sources": sources.current().key()} if sources.current().key() else {}),
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
@@ -155,11 +158,35 @@ def _compile(requirements: Sequence[str], *, target: Target, output: Path, runne
         raise _resolution_error(requirements, target, str(exc)) from None
 
 
+_UNREACHABLE = ("failed to fetch", "error sending request", "dns error", "connection refused",
+                "tcp connect error", "timed out", "could not connect", "failed to read from")
+
+
+def _unreachable(uv_said: str) -> ResolveError | None:
+    """A ResolveError naming the index uv could not reach, if that is what happened."""
+    said = uv_said.lower()
+    if not any(word in said for word in _UNREACHABLE):
+        return None
+    src = sources.current()
+    configured = [*src.urls(), sources.TORCH_CPU_INDEX, *src.find_links]
+    named = [u for u in configured if sources.expand_safe(u).split("@")[-1].lower() in said]
+    where = ", ".join(named) if named else "the package index (PyPI or $UV_INDEX_URL)"
+    return ResolveError(
+        f"cannot reach {where} to resolve the requirements:\n{stderr_tail(uv_said, 3)}",
+        hint="check the network, the URL in slml.yaml's packages: and its credentials "
+        "(${VAR} from the environment); offline, point packages.find_links at a directory "
+        "of wheels",
+    )
+
+
 def _resolution_error(requirements: Sequence[str], target: Target, uv_said: str) -> PackagingError:
+    unreachable = _unreachable(uv_said)
+    if unreachable is not None:
+        return unreachable
     said = uv_said.lower()
     named = [r for r in requirements if requirement_name(r) in said.replace("_", "-")]
     culprit = ", ".join(named) if named else ", ".join(requirements)
-    return PackagingError(
+    return ResolveError(
         f"cannot resolve {culprit} for {target.name} ({target.describe()}). "
         f"uv said:\n{stderr_tail(uv_said.split(':', 1)[-1])}",
         hint=(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from slml.errors import PackagingError
@@ -39,6 +42,29 @@ def stderr_tail(text: str | bytes | None, lines: int = _TAIL_LINES) -> str:
     return "\n".join(kept[-lines:])
 
 
+def with_sources(args: list[str], input: str | None = None) -> list[str]:
+    """``args`` with the project's package sources (slml/bundle/sources.py) after
+    ``pip compile``/``pip install``, chosen for the requirements being resolved
+    (``input``) or installed (``-r FILE``)."""
+    if args[:1] != ["pip"] or args[1:2] not in (["compile"], ["install"]):
+        return args
+    from slml.bundle.sources import uv_args
+
+    return [*args[:2], *uv_args(_requirement_names(args, input)), *args[2:]]
+
+
+def _requirement_names(args: list[str], input: str | None) -> set[str]:
+    from slml.bundle.lock import requirement_name
+
+    texts = [input or ""]
+    for flag, value in itertools.pairwise(args):
+        if flag in ("-r", "--requirement") and value != "-":
+            with contextlib.suppress(OSError):
+                texts.append(Path(value).read_text(encoding="utf-8"))
+    lines = [line.split("#", 1)[0].strip() for text in texts for line in text.splitlines()]
+    return {requirement_name(line) for line in lines if line and not line.startswith("-")}
+
+
 def run_uv(
     args: Sequence[str],
     *,
@@ -52,7 +78,7 @@ def run_uv(
     it exits non-zero or cannot be started. ``env`` is added to this process's
     environment (it does not replace it).
     """
-    command = [find_uv(), *map(str, args)]
+    command = [find_uv(), *with_sources([str(a) for a in args], input)]
     full_env: dict[str, Any] = {**os.environ, **(env or {})}
     try:
         done = runner(command, capture_output=True, text=True, env=full_env, input=input)

@@ -48,13 +48,16 @@ def init(
 def save(
     model_file: Annotated[Path, typer.Argument(help="A model file made elsewhere: .joblib, "
                                                ".pkl/.pickle, .onnx, XGBoost .json/.ubj, "
-                                               "LightGBM .txt, CatBoost .cbm.")],
+                                               "LightGBM .txt, CatBoost .cbm, PyTorch "
+                                               ".pt (TorchScript)/.pt2 (torch.export), "
+                                               "Keras .keras.")],
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Artifact directory "
                                                  "(default: artifacts/<file stem>).")] = None,
     name: Annotated[str | None, typer.Option(help="Model name.")] = None,
     version: Annotated[str | None, typer.Option(help="Model version.")] = None,
     flavor: Annotated[str | None, typer.Option(help="sklearn, onnx, python, xgboost, "
-                                               "lightgbm, catboost, statsmodels (default: "
+                                               "lightgbm, catboost, statsmodels, torch, "
+                                               "keras (default: "
                                                "detected).")] = None,
     sample: Annotated[Path | None, typer.Option(help="A few rows (.csv with a header, .json "
                                                 "or .parquet) to infer the input schema "

@@ -22,8 +22,10 @@ from slml.config.sections import (
     AzureConfig,
     BatchingConfig,
     CaptureConfig,
+    EnvVars,
     GcpConfig,
     LocalConfig,
+    PackagesConfig,
     RequirementsConfig,
     RolloutConfig,
     SageMakerConfig,
@@ -98,6 +100,14 @@ class ProjectConfig(BaseModel):
     requirements: RequirementsConfig = Field(
         default_factory=RequirementsConfig,
         description="remove / replace / add requirements of the artifact when building",
+    )
+    packages: PackagesConfig = Field(
+        default_factory=PackagesConfig, description="package index, extra indexes, find-links"
+    )
+    env: EnvVars = Field(
+        default_factory=dict,
+        description="environment variables of the served model on every target (a "
+        "provider's own env: adds to them and wins)",
     )
 
     @model_validator(mode="before")

@@ -341,3 +341,41 @@ class RequirementsConfig(Section):
     remove: list[Annotated[str, Field(pattern=_DIST_NAME)]] = Field(default_factory=list)
     replace: dict[Annotated[str, Field(pattern=_DIST_NAME)],
                   Annotated[str, Field(pattern=_REQUIREMENT)]] = Field(default_factory=dict)
+
+
+def _checked_url(value: str) -> str:
+    from slml.bundle.sources import check_url
+
+    return check_url(value, "the URL")
+
+
+IndexUrl = Annotated[
+    str, Field(min_length=1, max_length=1024, pattern=r"^(https?|file)://"),
+    AfterValidator(_checked_url),
+]  # fmt: skip
+FindLink = Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_checked_url)]
+
+
+class PackagesConfig(Section):
+    """`packages:` where the bundle's packages come from, for every target (uv resolving
+    and installing, and pip in the container build). Credentials come from the
+    environment: write ``https://user:${TOKEN}@host/simple``; a literal password is
+    refused. uv's variables (UV_INDEX_URL, UV_EXTRA_INDEX_URL, UV_FIND_LINKS,
+    UV_CONSTRAINT, ...) still apply; UV_INDEX_URL replaces ``index_url``."""
+
+    index_url: IndexUrl | None = Field(
+        default=None, description="replaces PyPI (a private mirror, e.g. https://host/simple)"
+    )
+    extra_index_urls: list[IndexUrl] = Field(
+        default_factory=list, max_length=20, description="searched before the default index"
+    )
+    find_links: list[FindLink] = Field(
+        default_factory=list, max_length=20,
+        description="directories (relative to slml.yaml) or URLs of wheel files; a local "
+        "directory's wheels the lock uses are copied into the container build context",
+    )  # fmt: skip
+    cpu_torch: bool = Field(
+        default=True,
+        description="when torch is required: a find-links torch wheel, else PyTorch's CPU "
+        "index (https://download.pytorch.org/whl/cpu), never PyPI's CUDA build",
+    )

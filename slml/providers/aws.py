@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from slml.bundle import cache_dir
+from slml.bundle.served_env import model_env
 from slml.config import AwsConfig
 from slml.engine import Program
 from slml.errors import require_extra
@@ -123,7 +124,7 @@ class AwsProvider(RolloutProvider):
             auth=cfg.auth,
             api_key=api_key, log_retention_days=cfg.log_retention_days,
             artifact_bucket=cfg.artifact_bucket, tags=dict(cfg.tags),
-            env={**cfg.env, **capture_env(ctx.config, default=None)},
+            env={**model_env(ctx, "aws"), **capture_env(ctx.config, default=None)},
         )  # fmt: skip
 
     def preflight(self, *, ctx: ProviderContext) -> None:

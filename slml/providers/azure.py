@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from slml.bundle.azure import build_azure_package
+from slml.bundle.served_env import model_env
 from slml.config.sections import AzureConfig
 from slml.engine import Program
 from slml.errors import DeployError, ProviderUnavailable, require_extra
@@ -150,7 +151,7 @@ class AzureProvider(PulumiProvider):
             memory_mb=section.memory,
             max_instances=section.max_instances,
             auth=section.auth,
-            env=dict(section.env),
+            env=model_env(ctx, "azure"),
             sas_start=sas_start,
             sas_expiry=sas_expiry,
         )

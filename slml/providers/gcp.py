@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from slml.bundle.served_env import with_model_env
 from slml.config.sections import GcpConfig
 from slml.errors import DeployError, InvokeError
 from slml.providers import container_ops, gcp_ops, http_answer
@@ -136,6 +137,7 @@ class GcpProvider(RolloutProvider):
         spec = replace(spec, revision=revision, traffic=revision_traffic(live),
                        pinned_image=pinned)  # fmt: skip
         exported = [v.to_json() for v in live]
+        spec = with_model_env(spec, ctx, "gcp")  # slml.yaml env:, the model's, threads
 
         def run() -> None:
             import pulumi

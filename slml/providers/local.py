@@ -33,6 +33,7 @@ from slml.bundle.local import (
     read_bundle_info,
 )
 from slml.bundle.lock import Target, read_lock
+from slml.bundle.served_env import served_env
 from slml.capture import capture_env
 from slml.config import LocalConfig
 from slml.errors import DeployError, InvokeError, NotDeployed, ProviderUnavailable
@@ -42,6 +43,7 @@ from slml.providers import local_routing as routing
 from slml.providers import local_stage as stage_state
 from slml.providers.base import Bundle, DeployResult, Plan, ProviderContext, Status
 from slml.rollout import LiveVersion, RolloutRequest, VersionMetrics
+from slml.runtime.manifest import read_manifest
 from slml.state import RecordUnreadable, now_iso
 
 PROVIDER = "local"
@@ -223,7 +225,8 @@ class LocalProvider:
         env = ensure_env(read_lock(vdir / LOCK_FILE), cache_dir=self.cache_dir)
         port = cfg.port or (old.port if old else None) or proc.free_port(cfg.host)
         log = self._stage_dir(ctx) / f"server-v{version}.log"
-        extra = {**cfg.env, "SLML_MAX_BODY_BYTES": str(int(cfg.max_body_mb * 1024 * 1024)),
+        model_env = served_env(ctx.config, PROVIDER, read_manifest(vdir / "model"))
+        extra = {**model_env, "SLML_MAX_BODY_BYTES": str(int(cfg.max_body_mb * 1024 * 1024)),
                  "SLML_VERSION": str(version),  # /metrics and captured records say it
                  **capture_env(ctx.config, default=self._stage_dir(ctx) / "capture")}
         if ctx.config.batching is not None:  # the user's local.env still wins

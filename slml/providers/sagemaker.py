@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from slml.bundle.served_env import with_model_env
 from slml.config.sections import SageMakerConfig
 from slml.errors import DeployError, InvokeError, ProviderUnavailable
 from slml.providers import aws_ops, container_ops
@@ -191,6 +192,7 @@ class SageMakerProvider(RolloutProvider):
             raise serverless_refusal("split traffic")
         known = recorded_models(ctx, self.name)
         spec = replace(spec, variants=variants(live, version, known), pinned_image=pinned)
+        spec = with_model_env(spec, ctx, "sagemaker")  # slml.yaml env:, the model's
         check_variant(spec)
         exported = [v.to_json() for v in live]
 

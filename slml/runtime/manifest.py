@@ -10,8 +10,9 @@ Manifest (JSON object), ``format`` 1::
 
     name, version            str, str
     flavor                   "sklearn" | "onnx" | "python" | "xgboost" | "lightgbm" |
-                             "catboost" | "statsmodels", or a plug-in's name when
-                             flavor_options.loader names its loader ("module:function")
+                             "catboost" | "statsmodels" | "torch" | "keras", or a
+                             plug-in's name when flavor_options.loader names its
+                             loader ("module:function")
     framework                {"name": str, "version": str}   e.g. scikit-learn 1.9.1
     python_version           "3.11.7"
     requirements             ["scikit-learn==1.9.1", ...] pinned, what the model needs
@@ -58,7 +59,8 @@ from typing import Any
 
 MANIFEST_FILE = "slml-model.json"
 FORMAT_VERSION = 1
-FLAVORS = ("sklearn", "onnx", "python", "xgboost", "lightgbm", "catboost", "statsmodels")
+FLAVORS = ("sklearn", "onnx", "python", "xgboost", "lightgbm", "catboost", "statsmodels",
+           "torch", "keras")  # fmt: skip
 MAX_MANIFEST_BYTES = 16 << 20
 DIGEST_PREFIX = "sha256:"
 _DIGEST_TAG = b"slml-artifact-digest-1\n"

@@ -39,6 +39,10 @@ def loader_for(manifest: dict[str, Any]) -> Loader:
               "statsmodels": load_statsmodels}  # fmt: skip
     if flavor in native:
         return native[flavor]
+    if flavor in ("torch", "keras"):  # slml/runtime/torch_flavor.py
+        from slml.runtime import torch_flavor
+
+        return torch_flavor.load_torch if flavor == "torch" else torch_flavor.load_keras
     target = (manifest.get("flavor_options") or {}).get("loader")
     module_name, _, function = str(target).partition(":")
     try:

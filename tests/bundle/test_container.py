@@ -37,6 +37,7 @@ GOLDEN_VALUES = {
     "python_version": "3.11",
     "python_patch": PYTHON_PATCH["3.11"],
     "uid": UID,
+    "wheels": False,
 }
 
 
@@ -185,9 +186,11 @@ def test_templates_match_goldens(template: str, golden: str) -> None:
     assert rendered == path.read_text(encoding="utf-8")
 
 
-def test_golden_dockerfile_also_passes_hadolint(tmp_path) -> None:
+@pytest.mark.parametrize("wheels", [False, True])
+def test_golden_dockerfile_also_passes_hadolint(tmp_path, wheels: bool) -> None:
     path = tmp_path / "Dockerfile"
-    path.write_text(render("container/Dockerfile.j2", **GOLDEN_VALUES))
+    path.write_text(render("container/Dockerfile.j2", **{**GOLDEN_VALUES, "wheels": wheels}))
+    assert ("--mount=type=bind,source=wheels" in path.read_text()) is wheels
     done = subprocess.run([hadolint(), "--no-color", str(path)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
     assert re.search(r"^FROM python:3\.11\.\d+-slim-bookworm$", path.read_text(), re.M)

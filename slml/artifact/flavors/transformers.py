@@ -52,6 +52,43 @@ def matches(model: Any) -> bool:
     )
 
 
+ARCHITECTURE_TASKS = (("ForSequenceClassification", "text-classification"),
+                      ("ForTokenClassification", "token-classification"),
+                      ("ForCausalLM", "text-generation"), ("LMHeadModel", "text-generation"),
+                      ("Model", "feature-extraction"))  # fmt: skip
+
+
+def load_dir(path: Path) -> Any:
+    """The pipeline saved in a ``save_pretrained`` directory (``config.json`` and a
+    tokenizer), its task from the architecture; None for another directory. Loaded
+    from local files only. Raises ArtifactError when the task cannot be told."""
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        return None
+    try:
+        architectures = json.loads(config_file.read_text(encoding="utf-8")).get("architectures")
+    except (ValueError, AttributeError):
+        return None
+    arch = str((architectures or [""])[0])
+    task = next((t for suffix, t in ARCHITECTURE_TASKS if arch.endswith(suffix)), None)
+    if task is None:
+        raise ArtifactError(
+            f"{path}: slml cannot tell the pipeline task of architecture {arch or '(none)'}",
+            hint="save it from Python: slml.save_model(transformers.pipeline(TASK, model=...))",
+        )
+    from slml.runtime.transformers_flavor import go_offline
+
+    go_offline()
+    quiet()
+    import transformers
+
+    try:
+        return transformers.pipeline(task, model=str(path), tokenizer=str(path), device="cpu")
+    except Exception as exc:
+        raise ArtifactError(f"{path}: transformers cannot load it as a {task} pipeline "
+                            f"({type(exc).__name__}: {exc})") from None  # fmt: skip
+
+
 def save(model: Any, root: Path, *, options: SaveOptions) -> Saved:
     """``save_pretrained`` into ``model/pipeline``; run the sample once. Raises
     ArtifactError for a task slml does not serve or a sample that is not strings."""
@@ -79,7 +116,7 @@ def save(model: Any, root: Path, *, options: SaveOptions) -> Saved:
         requirements=reqs.pin(REQUIREMENTS),
         flavor_options={"dir": DIR, "task": task, "loader": LOADER,
                         "architecture": type(model.model).__name__,
-                        **({"sample": SAMPLE_FILE} if texts is not None else {})},  # fmt: skip
+                        **({"sample": SAMPLE_FILE} if texts is not None else {})},
         signature={"inputs": STRING_INPUTS, "outputs": OUTPUTS[task]},
     )
 

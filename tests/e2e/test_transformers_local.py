@@ -43,7 +43,7 @@ def test_text_classification_pipeline_saves_deploys_and_answers(
         got = answer["predictions"]
         assert [g["label"] for g in got] == [w["label"] for w in want]
         assert all(abs(g["score"] - w["score"]) < 1e-5 for g, w in zip(got, want, strict=True))
-        bad = run_slml(project, "invoke", "--data", '{"instances": [1]}', check=False)
+        bad = run_slml(project, "invoke", '{"instances": [1]}', check=False)
         assert bad.returncode != 0 and "expected a string" in bad.stdout + bad.stderr
         size = sum(f.stat().st_size for f in (project / "artifact").rglob("*") if f.is_file())
         print(f"artifact {size / 1e6:.2f} MB; deploy (install + cold start) {deploy_s:.1f} s",

@@ -10,11 +10,11 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-import hf_tiny  # noqa: E402
+import hf_tiny
 
-from slml.artifact import load_model, save_model  # noqa: E402
-from slml.errors import ArtifactError  # noqa: E402
-from slml.runtime.errors import RequestError  # noqa: E402
+from slml.artifact import load_model, save_model
+from slml.errors import ArtifactError
+from slml.runtime.errors import RequestError
 
 
 @pytest.mark.parametrize("task", ["text-classification", "token-classification",

@@ -1,6 +1,7 @@
 """A tiny transformers text-classification pipeline goes through `slml save DIR` (a
 save_pretrained directory) → `slml deploy` (the real local provider: the bundle in its
-own environment, torch from the local wheel directory) → `slml invoke`, over real HTTP."""
+own environment, torch from the local wheel directory) → `slml invoke`, over real HTTP;
+then `slml build --provider aws` exports it to ONNX for a Lambda zip."""
 
 from __future__ import annotations
 
@@ -50,3 +51,6 @@ def test_text_classification_pipeline_saves_deploys_and_answers(
               os.environ.get("UV_FIND_LINKS"))
     finally:
         run_slml(project, "destroy")
+    built = run_slml(project, "build", "--provider", "aws").stdout
+    assert "exported to ONNX" in built and "labels equal, logits max abs diff" in built
+    assert "delivery: image" not in built

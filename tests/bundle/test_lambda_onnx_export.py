@@ -110,3 +110,6 @@ def test_image_is_unavoidable_only_when_no_zip_can_hold_the_model():
     assert reason == "catboost alone is 268.0 MB unzipped, over Lambda's 250 MB limit"
     # too large, but every package fits: a fix exists (CPU-only wheels, ...), no image
     assert unavoidable_image(unzipped=300 * MB, largest=[("scipy", 100 * MB)]) is None
+    # GPU wheels have a CPU-only fix: the too-large error says so instead
+    assert unavoidable_image(unzipped=861 * MB, largest=[("nvidia_nccl_cu12", 468 * MB),
+                                                         ("xgboost", 300 * MB)]) is None

@@ -43,9 +43,12 @@ def save_model_file(
     """Load (or, for .onnx, read) ``model_file`` and save it as an artifact at ``path``.
     Raises ArtifactError for a missing file, an unknown suffix or an unreadable pickle."""
     source = Path(model_file)
-    if not source.is_file():
+    if source.is_dir():  # a directory a flavor reads (load_dir), e.g. save_pretrained's
+        model, read_by = read_model_dir(source, flavor)
+    elif not source.is_file():
         raise ArtifactError(f"model file {source} does not exist")
-    model, read_by = read_model_file(source, flavor)
+    else:
+        model, read_by = read_model_file(source, flavor)
     return save_model(
         model, path, sample_input=fit_sample(model, sample_input), requirements=requirements,
         name=name, version=version, flavor=flavor or read_by, overwrite=overwrite,
@@ -81,6 +84,23 @@ def read_model_file(source: Path, flavor: str | None = None) -> tuple[Any, str |
         + "\n  ".join(file_kinds()),
         hint="rename the file to its framework's suffix, or pass --flavor NAME "
         f"({', '.join(n for n, m in registered().items() if hasattr(m, 'load_file'))})",
+    )
+
+
+def read_model_dir(source: Path, flavor: str | None = None) -> tuple[Any, str]:
+    """The model in directory ``source``, read by the first flavor whose ``load_dir``
+    recognises it (returns None otherwise). Raises ArtifactError."""
+    names = [flavor] if flavor is not None else list(registered())
+    for name in names:
+        load_dir = getattr(flavor_module(name), "load_dir", None)
+        model = load_dir(source) if callable(load_dir) else None
+        if model is not None:
+            return model, name
+    raise ArtifactError(
+        f"{source} is a directory slml cannot read"
+        + (f" with flavor {flavor!r}" if flavor else ""),
+        hint="give a model file, or a transformers save_pretrained directory (config.json "
+        "and the tokenizer's files)",
     )
 
 

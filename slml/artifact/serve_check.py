@@ -47,29 +47,26 @@ def _inside(found):
 
 
 class Guard(importlib.abc.MetaPathFinder):
+    # takes PathFinder's place: a module outside the requirements is not found by a
+    # probe (importlib.util.find_spec, as frameworks test for optional packages) and
+    # fails to import with a message naming it
+    find_distributions = staticmethod(importlib.machinery.PathFinder.find_distributions)
+    invalidate_caches = staticmethod(importlib.machinery.PathFinder.invalidate_caches)
+
     def find_spec(self, name, path=None, target=None):
+        found = importlib.machinery.PathFinder.find_spec(name, path, target)
         if "." in name or name in allowed or name in sys.stdlib_module_names:
-            return None
-        found = importlib.machinery.PathFinder.find_spec(name)
+            return found
         if found is None or _inside(found):
+            return found
+        if sys._getframe(2).f_code.co_filename.endswith("importlib.util>"):
             return None
         raise ModuleNotFoundError(
             f"No module named {name!r} among the artifact's requirements", name=name
         )
 
 
-sys.meta_path.insert(0, Guard())
-_find_spec = importlib.util.find_spec
-
-
-def _probe(name, package=None):  # a probe for an optional module (torch makes them) sees
-    try:  # a refused one as absent, as it is where the model is served
-        return _find_spec(name, package)
-    except ModuleNotFoundError:
-        return None
-
-
-importlib.util.find_spec = _probe
+sys.meta_path[:] = [Guard() if f is importlib.machinery.PathFinder else f for f in sys.meta_path]
 import importlib.metadata, re
 _version, dists = importlib.metadata.version, set(spec["dists"])
 

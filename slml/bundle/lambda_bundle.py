@@ -38,7 +38,7 @@ import json
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -65,10 +65,12 @@ from slml.bundle.lambda_delivery import (  # noqa: F401  (re-exported)
     choose_delivery,
     delivery,
     lambda_outputs,
+    unavoidable_image,
 )
 from slml.bundle.lambda_image import write_image_context
 from slml.bundle.lambda_native import ship_native_libraries, zip_layer_extras
 from slml.bundle.lock import Lock, Target, requirement_name, resolve_lock, runtime_requirements
+from slml.bundle.onnx_export import export_for_function
 from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import human, measure, package_sizes, zip_dir
 from slml.bundle.slim import drop_lambda_unused_paths, lambda_unused, slim
@@ -354,6 +356,11 @@ def build_lambda_bundle(
 
     reporter = reporter or NullReporter()
     manifest = verified_manifest(artifact_dir)
+    digest = artifact_digest(manifest)  # the model as saved, even when ONNX is served
+    exported = export_for_function(artifact_dir, manifest, Path(out_dir))
+    if exported.artifact is not None:
+        reporter.step("exported the model to ONNX for the function (parity checked)")
+        artifact_dir, manifest = exported.artifact, verified_manifest(exported.artifact)
     target = target or lambda_target(options.runtime, options.architecture)
     interpreter, why = choose_interpreter(options.bytecode, target.python_version, finder=finder)
     model_reqs, variant_notes = model_requirements(manifest, options.requirements, cpu=True)
@@ -378,8 +385,15 @@ def build_lambda_bundle(
         interpreter,
         why,
     )  # fmt: skip
-    notes = (*variant_notes, bytecode_note) if bytecode_note else variant_notes
-    return _bundle(parts, out_dir, lock, manifest, target, options, notes, reporter)
+    notes = (*exported.notes, *variant_notes, *((bytecode_note,) if bytecode_note else ()))
+    forced = unavoidable_image(unzipped=parts.size.unzipped, largest=parts.size.largest,
+                               export_notes=exported.notes)  # fmt: skip
+    if forced is not None and options.large_bundle != "image":
+        options = replace(options, large_bundle="image")
+        notes = (*notes, f"no Lambda zip can hold this model ({forced}): building a "
+                 "container image instead (set aws.large_bundle: image to say so)")
+    bundle = _bundle(parts, out_dir, lock, manifest, target, options, notes, reporter)
+    return replace(bundle, model_sha256=digest)
 
 
 def _bundle(

@@ -46,6 +46,28 @@ def choose_delivery(
     return "direct", "zips are under 50 MB: uploaded directly with the function"
 
 
+def unavoidable_image(
+    *, unzipped: int, largest: Sequence[tuple[str, int]], export_notes: Sequence[str] = ()
+) -> str | None:
+    """Why no zip can ever hold this bundle, so the image path is taken whatever
+    ``aws.large_bundle`` says: one package alone over the 250 MB limit (CatBoost's own
+    library is 264 MB), or a deep model that could not be exported to ONNX. None when
+    the bundle fits or a fix exists (CPU-only wheels, dropping a requirement)."""
+    if unzipped <= UNZIPPED_LIMIT:
+        return None
+    failed = [n for n in export_notes if n.startswith("no ONNX export")]
+    if failed:
+        return failed[0]
+    fixable = [name for name, _ in largest if name.lower().startswith("nvidia")]
+    if fixable:  # GPU wheels: the CPU-only distribution is the fix (size_advice.py)
+        return None
+    over = [(name, size) for name, size in largest if size > UNZIPPED_LIMIT]
+    if over:
+        name, size = over[0]
+        return f"{name} alone is {human(size)} unzipped, over Lambda's 250 MB limit"
+    return None
+
+
 def lambda_outputs(bundle: Bundle) -> LambdaBuildOutputs:
     """The Lambda build's typed outputs: the builder's own (``bundle.outputs``), or, for
     a bundle assembled by hand from named files (tests, a custom build callback in the

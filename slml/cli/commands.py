@@ -50,7 +50,8 @@ def save(
                                                ".pkl/.pickle, .onnx, XGBoost .json/.ubj, "
                                                "LightGBM .txt, CatBoost .cbm, PyTorch "
                                                ".pt (TorchScript)/.pt2 (torch.export), "
-                                               "Keras .keras.")],
+                                               "Keras .keras, or a transformers "
+                                               "save_pretrained directory.")],
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Artifact directory "
                                                  "(default: artifacts/<file stem>).")] = None,
     name: Annotated[str | None, typer.Option(help="Model name.")] = None,
@@ -83,9 +84,10 @@ def save(
     from slml.artifact import save_model_file
     from slml.cli.payload import load_sample
 
-    if not model_file.is_file():
+    if not model_file.is_file() and not model_file.is_dir():
         raise UsageError(f"{model_file} is not a file",
-                         hint="give a model file such as model.joblib, model.onnx or model.json")
+                         hint="give a model file such as model.joblib, model.onnx or model.json"
+                         ", or a transformers save_pretrained directory")
     info = save_model_file(
         model_file,
         out_dir or Path("artifacts") / model_file.stem,

@@ -87,29 +87,11 @@ def load_sklearn(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
 
 
 def load_onnx(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
-    """An onnxruntime session on CPU; input cast to the graph input's element type."""
-    import numpy as np
-    import onnxruntime as ort
+    """An onnxruntime session on CPU (slml/runtime/onnx_flavor.py: single or named
+    inputs, strings through a tokenizer, post-processing)."""
+    from slml.runtime.onnx_flavor import load_onnx as load
 
-    data = _option_bytes(artifact_dir, manifest, "model/model.onnx")
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    options = manifest.get("flavor_options", {})
-    graph_input = session.get_inputs()[0]
-    input_name = options.get("input_name") or graph_input.name
-    dtype = ONNX_DTYPES.get(graph_input.type, np.float32)
-    index = int(options.get("output_index", 0))
-    names = [o.name for o in session.get_outputs()]
-    if not 0 <= index < len(names):
-        raise ArtifactFormatError(
-            f"{artifact_dir}: flavor_options.output_index {index} is out of range: the graph "
-            f"has {len(names)} output(s) ({', '.join(names)})"
-        )
-
-    def predict(batch: Batch) -> Any:
-        array = np.asarray(to_array(batch, as_frame=False), dtype=dtype)
-        return session.run([names[index]], {input_name: array})[0]
-
-    return predict
+    return load(artifact_dir, manifest)
 
 
 ONNX_DTYPES = {  # onnxruntime input type → numpy dtype name

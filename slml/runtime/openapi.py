@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from slml.runtime.openapi_signature import refine
 from slml.runtime.validation import DEFAULT_MAX_ROWS, FLOAT_MAX, INT_RANGE, Feature, InputSpec
 
 _ERR = {"$ref": "#/components/schemas/Error"}
@@ -30,6 +31,8 @@ def build_openapi(
     columns (name -> equal-length lists, which JSON Schema cannot express) is described
     in text only."""
     name, version = str(manifest.get("name", "model")), str(manifest.get("version", ""))
+    components = _schemas(spec, max_rows)
+    refine(components, manifest.get("signature") or {})
     return {
         "openapi": "3.0.3",
         "info": {
@@ -38,7 +41,7 @@ def build_openapi(
             "description": f"Predictions from the {manifest.get('flavor', '')} model {name!r}.",
         },
         "paths": _paths(spec),
-        "components": {"schemas": _schemas(spec, max_rows)},
+        "components": {"schemas": components},
     }
 
 

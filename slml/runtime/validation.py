@@ -105,6 +105,8 @@ def input_spec(schema: dict[str, Any] | None) -> InputSpec | None:
     """Normalise ``signature.inputs``; None when the model has no input schema."""
     if not schema:
         return None
+    if schema.get("kind") == "tensors":  # several named inputs: checked by the flavor
+        return None
     nullable = bool(schema.get("nullable", False))
     if schema.get("kind") == "columns":
         feats = tuple(

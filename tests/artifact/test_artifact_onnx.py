@@ -62,20 +62,10 @@ def test_path_and_bytes_are_onnx_too(tmp_path: Path, iris_onnx: Any) -> None:
     assert (tmp_path / "a" / "model" / "model.onnx").read_bytes() == data
 
 
-def test_unparseable_and_multi_input_graphs_are_refused(tmp_path: Path) -> None:
-    import onnx
-    from onnx import TensorProto, helper
-
+def test_unparseable_graphs_are_refused(tmp_path: Path) -> None:
+    # graphs with several inputs are served: tests/artifact/test_artifact_onnx_inputs.py
     with pytest.raises(ArtifactError, match="cannot be parsed"):
         save_model(b"not an onnx graph", tmp_path / "a")
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])
-    z = helper.make_tensor_value_info("z", TensorProto.FLOAT, [None, 2])
-    graph = helper.make_graph([helper.make_node("Add", ["x", "y"], ["z"])], "add", [x, y], [z])
-    model = helper.make_model(graph)
-    onnx.checker.check_model(model)
-    with pytest.raises(ArtifactError, match=r"2 inputs \(x, y\)"):
-        save_model(model, tmp_path / "b")
     assert siblings(tmp_path / "a") == []
 
 

@@ -69,6 +69,7 @@ def save_model(
     method: str | None = None,
     drop_requirements: Sequence[str] | None = None,
     check: bool | None = None,
+    serialization: str | None = None,
 ) -> ArtifactInfo:
     """Save ``model`` as an artifact directory at ``path`` and return its description.
 
@@ -86,7 +87,10 @@ def save_model(
     ``overwrite=True``; a failed save leaves nothing behind. ``check`` loads the saved
     artifact and predicts the sample in a clean process limited to its requirements
     (slml/artifact/serve_check.py); by default for the python flavor, whose code is the
-    likeliest to miss a helper module. Raises ArtifactError / UnsupportedModel.
+    likeliest to miss a helper module. ``serialization="skops"`` stores a scikit-learn
+    model with skops instead of joblib (no pickle; loaded with only the types the
+    manifest declares trusted): the choice for models from people you do not fully
+    trust. Raises ArtifactError / UnsupportedModel.
     """
     target = Path(path).absolute()
     store.check_target(target, overwrite=overwrite)
@@ -96,6 +100,7 @@ def save_model(
         code_paths=tuple(Path(p) for p in code_paths or ()),
         artifacts={str(k): Path(v) for k, v in (artifacts or {}).items()},
         method=_method(method),
+        serialization=serialization,
     )
     _check_flavor_args(flavor, options)
     with store.staging(target) as staged:
@@ -130,7 +135,14 @@ def _save_flavor(
 ) -> tuple[Saved, dict[str, Any]]:
     if export is None:
         module = detect(model, flavor=flavor)
+        if options.serialization is not None and module.NAME != "sklearn":
+            raise ArtifactError(
+                f"serialization={options.serialization!r} applies to scikit-learn models (the "
+                f"sklearn flavor), not to {module.NAME!r}"
+            )
         return _with_loader(module, module.save(model, staged, options=options)), {}
+    if options.serialization is not None:
+        raise ArtifactError("serialization= and export= cannot be combined")
     if export not in EXPORTS:
         raise ArtifactError(f"export={export!r} is not supported; expected one of {EXPORTS}")
     if detect(model, flavor=flavor).NAME != "sklearn":

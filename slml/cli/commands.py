@@ -88,6 +88,10 @@ def save(
     check: Annotated[bool, typer.Option("--check/--no-check", help="Load and predict the "
                      "sample in a clean process limited to the requirements before "
                      "keeping the artifact.")] = True,
+    serialization: Annotated[str | None, typer.Option(help="scikit-learn models: joblib "
+                             "(default) or skops (no pickle; loaded with only the types the "
+                             "manifest lists as trusted: for models from people you do not "
+                             "fully trust).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Save MODEL_FILE as an slml artifact: the model plus its manifest (flavor, schema,
@@ -107,6 +111,7 @@ def save(
         drop_requirements=drop or None,
         method=method,
         check=check,
+        serialization=serialization,
         name=name,
         version=version,
         overwrite=overwrite,
@@ -117,6 +122,9 @@ def save(
     out.print(f"saved [bold]{info.name}[/] version {info.version} ({info.flavor}) to {info.path}")
     out.print(f"  {len(info.files)} files: {', '.join(info.files[:8])}"
               + (", ..." if len(info.files) > 8 else ""))
+    trusted = info.manifest["flavor_options"].get("trusted_types")
+    if trusted is not None:
+        out.print(f"  skops trusted types: {', '.join(trusted) or 'none beyond skops defaults'}")
     out.print("  to deploy only this artifact, pin its digest in slml.yaml:")
     out.print(f"  model_digest: {info.digest}", soft_wrap=True)
 

@@ -63,14 +63,19 @@ def _option_bytes(artifact_dir: Path, manifest: dict[str, Any], default: str) ->
 
 
 def load_sklearn(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
-    """joblib-load the estimator from its verified bytes; call ``flavor_options.method``
-    (predict by default)."""
+    """joblib-load (or, with ``flavor_options.serialization: skops``, skops-load) the
+    estimator from its verified bytes; call ``flavor_options.method`` (predict by
+    default)."""
     import io
 
     import joblib
 
+    options = manifest.get("flavor_options", {})
     data = _option_bytes(artifact_dir, manifest, "model/model.joblib")
-    model = joblib.load(io.BytesIO(data))
+    if options.get("serialization") == "skops":
+        model = load_skops(data, options.get("trusted_types"), artifact_dir)
+    else:
+        model = joblib.load(io.BytesIO(data))
     method_name = manifest.get("flavor_options", {}).get("method", "predict")
     method = getattr(model, method_name, None)
     if not callable(method):
@@ -84,6 +89,28 @@ def load_sklearn(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
         return method(to_array(batch, as_frame=as_frame))
 
     return predict
+
+
+def load_skops(data: bytes, declared: Any, artifact_dir: Path) -> Any:
+    """A skops file built with only the types the manifest declares trusted
+    (``flavor_options.trusted_types``): a file that needs any other type is refused
+    before anything is built from it. Raises ArtifactFormatError."""
+    import skops.io as sio
+
+    if not isinstance(declared, list) or not all(isinstance(t, str) for t in declared):
+        raise ArtifactFormatError(
+            f"{artifact_dir}: a skops model needs flavor_options.trusted_types, a list of "
+            "type names"
+        )
+    needed = set(sio.get_untrusted_types(data=data))
+    unexpected = sorted(needed - set(declared))
+    if unexpected:
+        raise ArtifactFormatError(
+            f"{artifact_dir}: the skops file needs types the artifact does not declare "
+            f"trusted: {', '.join(unexpected)}; refusing to load it (re-save the model "
+            "with slml, and review the trusted types it lists)"
+        )
+    return sio.loads(data, trusted=sorted(needed))
 
 
 def load_onnx(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:

@@ -70,6 +70,8 @@ def save_model(
     drop_requirements: Sequence[str] | None = None,
     check: bool | None = None,
     serialization: str | None = None,
+    signature: dict[str, Any] | None = None,
+    source: dict[str, Any] | None = None,
 ) -> ArtifactInfo:
     """Save ``model`` as an artifact directory at ``path`` and return its description.
 
@@ -90,7 +92,9 @@ def save_model(
     likeliest to miss a helper module. ``serialization="skops"`` stores a scikit-learn
     model with skops instead of joblib (no pickle; loaded with only the types the
     manifest declares trusted): the choice for models from people you do not fully
-    trust. Raises ArtifactError / UnsupportedModel.
+    trust. ``signature`` is used when the flavor inferred none (no sample);
+    ``source`` records where the model came from (an MLflow URI, run id, registry
+    version) in the manifest's ``source``. Raises ArtifactError / UnsupportedModel.
     """
     target = Path(path).absolute()
     store.check_target(target, overwrite=overwrite)
@@ -105,6 +109,10 @@ def save_model(
     _check_flavor_args(flavor, options)
     with store.staging(target) as staged:
         saved, extra = _save_flavor(model, staged, flavor, export, options)
+        if saved.signature is None and signature is not None:
+            saved = replace(saved, signature=signature)
+        if source is not None:
+            extra["source"] = source
         pins = reqs.merge(saved.requirements, requirements, drop_requirements)
         manifest = _manifest(saved, meta, pins, target)
         manifest.update(extra)

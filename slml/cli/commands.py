@@ -61,11 +61,15 @@ def init(
 
 @app.command()
 def save(
-    model_file: Annotated[Path, typer.Argument(help="A model file made elsewhere: .joblib, "
-                                               ".pkl/.pickle, .onnx, XGBoost .json/.ubj, "
-                                               "LightGBM .txt, CatBoost .cbm.")],
+    model: Annotated[str, typer.Argument(help="A model file made elsewhere (.joblib, "
+                                         ".pkl/.pickle, .onnx, XGBoost .json/.ubj, LightGBM "
+                                         ".txt, CatBoost .cbm), an MLflow model directory "
+                                         "(with an MLmodel file), or an MLflow URI: "
+                                         "models:/NAME/VERSION, models:/NAME@ALIAS, "
+                                         "runs:/RUN_ID/PATH (from MLFLOW_TRACKING_URI).")],
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Artifact directory "
-                                                 "(default: artifacts/<file stem>).")] = None,
+                                                 "(default: artifacts/<file stem or model "
+                                                 "name>).")] = None,
     name: Annotated[str | None, typer.Option(help="Model name.")] = None,
     version: Annotated[str | None, typer.Option(help="Model version.")] = None,
     flavor: Annotated[str | None, typer.Option(help="sklearn, onnx, python, xgboost, "
@@ -94,28 +98,33 @@ def save(
                              "fully trust).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Save MODEL_FILE as an slml artifact: the model plus its manifest (flavor, schema,
-    pinned requirements, sha256 of every file, who and when)."""
+    """Save MODEL as an slml artifact: the model plus its manifest (flavor, schema,
+    pinned requirements, sha256 of every file, who and when). An MLflow model is saved
+    as slml's native flavor where one exists (sklearn, xgboost, lightgbm, onnx), else
+    served through mlflow.pyfunc; its URI, run id and registry version are recorded."""
     from slml.artifact import save_model_file
+    from slml.artifact.mlflow_source import default_name, is_mlflow_source, save_mlflow_model
     from slml.cli.payload import load_sample
 
-    if not model_file.is_file():
-        raise UsageError(f"{model_file} is not a file",
-                         hint="give a model file such as model.joblib, model.onnx or model.json")
-    info = save_model_file(
-        model_file,
-        out_dir or Path("artifacts") / model_file.stem,
-        flavor=flavor,
-        sample_input=load_sample(sample) if sample is not None else None,
-        requirements=requirement or None,
-        drop_requirements=drop or None,
-        method=method,
-        check=check,
-        serialization=serialization,
-        name=name,
-        version=version,
-        overwrite=overwrite,
-    )
+    common = {
+        "sample_input": load_sample(sample) if sample is not None else None,
+        "requirements": requirement or None, "drop_requirements": drop or None,
+        "method": method, "check": check, "name": name, "version": version,
+        "overwrite": overwrite,
+    }  # fmt: skip
+    if is_mlflow_source(model):
+        if flavor is not None or serialization is not None:
+            raise UsageError("--flavor and --serialization do not apply to an MLflow model",
+                             hint="slml takes the flavor and serialization from its MLmodel")
+        target = out_dir or Path("artifacts") / default_name(model)
+        info = save_mlflow_model(model, target, **common)
+    elif Path(model).is_file():
+        info = save_model_file(Path(model), out_dir or Path("artifacts") / Path(model).stem,
+                               flavor=flavor, serialization=serialization, **common)
+    else:
+        raise UsageError(f"{model} is neither a model file nor an MLflow model",
+                         hint="give a model file such as model.joblib, model.onnx or "
+                         "model.json, a directory with an MLmodel file, or models:/NAME/1")
     if json_out:
         render.print_json(out, info)
         return

@@ -9,6 +9,7 @@ DataFrame with the signature's column names (``columns`` signatures) or a numpy 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,12 @@ def load(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
 
     options = manifest.get("flavor_options") or {}
     where = _inside(artifact_dir, options.get("dir", "model/mlflow"), "dir")
-    model = mlflow.pyfunc.load_model(str(where))
+    writes_bytecode = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True  # a model from code is imported from the artifact,
+    try:  # which must stay as listed: no __pycache__ beside it
+        model = mlflow.pyfunc.load_model(str(where))
+    finally:
+        sys.dont_write_bytecode = writes_bytecode
     signature = manifest.get("signature") or {}
     kind = (signature.get("inputs") or {}).get("kind")
 

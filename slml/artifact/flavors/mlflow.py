@@ -213,7 +213,8 @@ def save(model: Any, root: Path, *, options: SaveOptions) -> Saved:
             f"slml saves natively ({', '.join(model.flavors) or 'none'})",
             hint=f"slml maps these MLflow flavors natively: {', '.join(NATIVE)}",
         )
-    shutil.copytree(model.path, root / DIR, symlinks=False)
+    shutil.copytree(model.path, root / DIR, symlinks=False,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     version = reqs.installed_version("mlflow") or ""
     return Saved(
         flavor=NAME,

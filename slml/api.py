@@ -73,6 +73,9 @@ def _check_model(ctx: ProviderContext) -> None:
             f"model: {model} does not exist",
             hint="save an artifact there first (slml.save_model or `slml save MODEL_FILE`)",
         )
+    from slml.artifact.unchecked import refuse_unchecked
+
+    refuse_unchecked(model)
     if ctx.config.model_digest is not None:  # cheap: the manifest lists every file's sha256
         from slml.artifact.store import manifest_digest
 

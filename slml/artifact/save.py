@@ -117,9 +117,11 @@ def save_model(
         manifest = _manifest(saved, meta, pins, target)
         manifest.update(extra)
         manifest["files"] = _hash_staged(staged)
+        will_check = bool(check or (check is None and saved.flavor == "python"))
+        manifest["serve_check"] = serve_check_state(check, will_check)
         text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
         (staged / MANIFEST_FILE).write_text(text, encoding="utf-8")
-        if check or (check is None and saved.flavor == "python"):
+        if will_check:
             from slml.artifact import serve_check
 
             serve_check.run(staged, manifest, sample_input)
@@ -128,6 +130,16 @@ def save_model(
         target, meta["name"], meta["version"], saved.flavor,
         artifact_digest(manifest), manifest,
     )  # fmt: skip
+
+
+def serve_check_state(check: bool | None, will_check: bool) -> str:
+    """The manifest's ``serve_check``: ``passed`` (the save ran it; a failure saves
+    nothing), ``skipped`` (``check=False``: ``slml build`` refuses the artifact,
+    slml/artifact/unchecked.py) or ``not_run`` (the API's default for flavors other
+    than python)."""
+    if will_check:
+        return "passed"
+    return "skipped" if check is False else "not_run"
 
 
 def _hash_staged(staged: Path) -> dict[str, str]:

@@ -140,8 +140,18 @@ def save(
 
 @app.command()
 def build(config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageOpt = None,
-          json_out: JsonOpt = False) -> None:
+          json_out: JsonOpt = False,
+          allow_unchecked: Annotated[bool, typer.Option(help="Build an artifact saved with "
+                                     "--no-check (its serve check skipped) anyway; for "
+                                     "deploy and preview: SLML_ALLOW_UNCHECKED=1.")] = False,
+          ) -> None:
     """Build the bundle for the provider (no cloud calls) and report its size."""
+    if allow_unchecked:
+        import os
+
+        from slml.artifact.unchecked import ENV
+
+        os.environ[ENV] = "1"
     result = _run(lambda r: api.build(reporter=r, **_opts(config, provider, stage)),
                   json_mode=json_out)
     render.print_json(out, result) if json_out else render.bundle(out, result)

@@ -1,4 +1,6 @@
-"""Refusing to build an artifact whose save-time serve check was skipped.
+"""What ``slml build`` checks of the artifact before building: that its save-time serve
+check was not skipped, and that slml.yaml's serve-time ``method:`` is one its flavor
+serves (slml/runtime/serve_method.py).
 
 ``slml save --no-check`` (``save_model(check=False)``) writes ``serve_check: skipped``
 in the manifest (which its digest covers). Such an artifact may miss a module, a helper
@@ -13,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from slml.errors import ArtifactError
+from slml.errors import ArtifactError, ConfigError
 from slml.runtime.manifest import ArtifactFormatError, ArtifactIntegrityError, read_manifest
 
 ENV = "SLML_ALLOW_UNCHECKED"
@@ -24,15 +26,33 @@ def allowed() -> bool:
     return os.environ.get(ENV, "").strip().lower() in ("1", "true", "yes")
 
 
+def _manifest(artifact_dir: Path) -> dict[str, Any] | None:
+    try:
+        return read_manifest(Path(artifact_dir))
+    except (ArtifactFormatError, ArtifactIntegrityError, OSError):
+        return None  # the build reports an unreadable artifact
+
+
+def check_served_method(artifact_dir: Path, method: str | None) -> None:
+    """Raise ConfigError naming ``method:`` when the artifact's flavor cannot serve it."""
+    from slml.runtime.serve_method import problem
+
+    manifest = _manifest(artifact_dir) if method is not None else None
+    found = problem(manifest, method) if manifest is not None and method is not None else None
+    if found is not None:
+        raise ConfigError(
+            f"method: {method}: {found}",
+            hint="remove method: from slml.yaml to serve the method saved in the artifact "
+            f"({(manifest or {}).get('flavor_options', {}).get('method', 'predict')})",
+        )
+
+
 def refuse_unchecked(artifact_dir: Path) -> None:
     """Raise ArtifactError for an artifact saved with the serve check skipped, unless
     allowed. Artifacts checked at save, or saved before slml recorded it, pass; an
     unreadable manifest is left to the build to report."""
-    try:
-        manifest: dict[str, Any] = read_manifest(Path(artifact_dir))
-    except (ArtifactFormatError, ArtifactIntegrityError, OSError):
-        return
-    if manifest.get("serve_check") != "skipped" or allowed():
+    manifest = _manifest(artifact_dir)
+    if manifest is None or manifest.get("serve_check") != "skipped" or allowed():
         return
     raise ArtifactError(
         f"the artifact at {artifact_dir} was saved with the serve check skipped (--no-check / "

@@ -12,10 +12,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from slml.config.bounded_yaml import MAX_BYTES, load_bounded
 from slml.config.echo import clip, short
+from slml.config.method import with_method_env
 from slml.config.sections import (
     AwsConfig,
     AzureConfig,
@@ -90,6 +98,17 @@ class ProjectConfig(BaseModel):
         default_factory=RequirementsConfig,
         description="remove / replace / add requirements of the artifact when building",
     )
+    method: str | None = Field(
+        default=None,
+        description="the model method to serve (predict, predict_proba, predict_log_proba, "
+        "decision_function) instead of the one saved in the artifact; reaches every target "
+        "as SLML_METHOD in its env",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _method_env(cls, data: Any) -> Any:
+        return with_method_env(data)
 
     @field_validator("model", mode="before")
     @classmethod

@@ -70,7 +70,7 @@ def load_sklearn(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
 
     import joblib
 
-    options = manifest.get("flavor_options", {})
+    options = manifest.setdefault("flavor_options", {})
     data = _option_bytes(artifact_dir, manifest, "model/model.joblib")
     if options.get("serialization") == "skops":
         model = load_skops(data, options.get("trusted_types"), artifact_dir)
@@ -83,6 +83,10 @@ def load_sklearn(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
             f"{artifact_dir}: the model ({type(model).__name__}) has no method {method_name!r} "
             "(flavor_options.method; expected predict or predict_proba)"
         )
+    classes = getattr(model, "classes_", None)
+    if method_name != "predict" and "classes" not in options and getattr(classes, "ndim", 0) == 1:
+        # a method chosen at serve time (slml.yaml method:): label the columns as save would
+        options["classes"] = [c.item() if hasattr(c, "item") else c for c in classes]
     as_frame = _wants_frame(manifest)
 
     def predict(batch: Batch) -> Any:

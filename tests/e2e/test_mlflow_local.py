@@ -14,7 +14,8 @@ import pytest
 from cli_project import project_dir, run_slml
 from mlflow_server import mlflow_server
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# the server's start and mlflow's installs into the bundles take minutes on a busy machine
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1200)]
 mlflow = pytest.importorskip("mlflow")
 ADDER = Path(__file__).parents[1] / "fixtures" / "mlflow" / "adder_model.py"
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]

@@ -24,6 +24,7 @@ from slml.artifact.save import ArtifactInfo, save_model
 from slml.errors import ArtifactError
 
 SCHEMES = ("models:/", "runs:/")
+NATIVE_NAMES = tuple(mlflow_flavor.NATIVE)
 _MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[^/]+)|@(?P<alias>[^/]+))$")
 _RUN_URI = re.compile(r"^runs:/(?P<run>[0-9A-Za-z]+)/(?P<path>.+)$")
 
@@ -103,6 +104,12 @@ def save_mlflow_model(
         }  # fmt: skip
         native = mlflow_flavor.native_flavor(model)
         if native is None:
+            if method not in (None, "predict"):
+                raise ArtifactError(
+                    f"method={method!r}: an MLflow model served through mlflow.pyfunc "
+                    "answers its predict only",
+                    hint=f"slml maps these MLflow flavors natively: {', '.join(NATIVE_NAMES)}",
+                )
             return save_model(model, path, flavor="mlflow", sample_input=sample, **common)
         loaded = mlflow_flavor.load_native(model, native[0])
         return save_model(

@@ -68,8 +68,8 @@ def save(
                                          "models:/NAME/VERSION, models:/NAME@ALIAS, "
                                          "runs:/RUN_ID/PATH (from MLFLOW_TRACKING_URI).")],
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Artifact directory "
-                                                 "(default: artifacts/<file stem or model "
-                                                 "name>).")] = None,
+                                                 "(default: artifacts/STEM, the file's stem "
+                                                 "or the model's name).")] = None,
     name: Annotated[str | None, typer.Option(help="Model name.")] = None,
     version: Annotated[str | None, typer.Option(help="Model version.")] = None,
     flavor: Annotated[str | None, typer.Option(help="sklearn, onnx, python, xgboost, "

@@ -88,6 +88,8 @@ def test_a_pyfunc_model_ships_the_mlflow_directory(tmp_path: Path) -> None:
         {"name": "a", "dtype": "float64"}, {"name": "b", "dtype": "float64"}]}, "outputs": None}
     assert "model/mlflow/MLmodel" in info.files
     assert load_model(info.path).predict([{"a": 1.0, "b": 2.0}, {"a": 0, "b": 0}]) == [3.5, 0.5]
+    with pytest.raises(ArtifactError, match="answers its predict only"):
+        save_mlflow_model(tmp_path / "mlf", tmp_path / "art2", method="predict_proba")
 
 
 def test_signature_conversion() -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-ENV = "SLML_METHOD"
+from slml.runtime.serve_method import ENV, METHODS
+
 SECTIONS = ("local", "aws", "sagemaker", "gcp", "azure")
-METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
 
 
 def with_method_env(data: Any) -> Any:

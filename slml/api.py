@@ -92,6 +92,10 @@ def _check_model(ctx: ProviderContext) -> None:
             f"model: {model} does not exist",
             hint="save an artifact there first (slml.save_model or `slml save MODEL_FILE`)",
         )
+    from slml.artifact.unchecked import check_served_method, refuse_unchecked
+
+    refuse_unchecked(model)
+    check_served_method(model, ctx.config.method)
     if ctx.config.model_digest is not None:  # cheap: the manifest lists every file's sha256
         from slml.artifact.store import manifest_digest
 

@@ -39,6 +39,7 @@ def save_model_file(
     method: str | None = None,
     drop_requirements: Sequence[str] | None = None,
     check: bool | None = None,
+    serialization: str | None = None,
 ) -> ArtifactInfo:
     """Load (or, for .onnx, read) ``model_file`` and save it as an artifact at ``path``.
     Raises ArtifactError for a missing file, an unknown suffix or an unreadable pickle."""
@@ -53,6 +54,7 @@ def save_model_file(
         model, path, sample_input=fit_sample(model, sample_input), requirements=requirements,
         name=name, version=version, flavor=flavor or read_by, overwrite=overwrite,
         method=method, drop_requirements=drop_requirements, check=check,
+        serialization=serialization,
     )  # fmt: skip
 
 

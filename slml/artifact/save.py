@@ -69,6 +69,9 @@ def save_model(
     method: str | None = None,
     drop_requirements: Sequence[str] | None = None,
     check: bool | None = None,
+    serialization: str | None = None,
+    signature: dict[str, Any] | None = None,
+    source: dict[str, Any] | None = None,
 ) -> ArtifactInfo:
     """Save ``model`` as an artifact directory at ``path`` and return its description.
 
@@ -86,7 +89,12 @@ def save_model(
     ``overwrite=True``; a failed save leaves nothing behind. ``check`` loads the saved
     artifact and predicts the sample in a clean process limited to its requirements
     (slml/artifact/serve_check.py); by default for the python flavor, whose code is the
-    likeliest to miss a helper module. Raises ArtifactError / UnsupportedModel.
+    likeliest to miss a helper module. ``serialization="skops"`` stores a scikit-learn
+    model with skops instead of joblib (no pickle; loaded with only the types the
+    manifest declares trusted): the choice for models from people you do not fully
+    trust. ``signature`` is used when the flavor inferred none (no sample);
+    ``source`` records where the model came from (an MLflow URI, run id, registry
+    version) in the manifest's ``source``. Raises ArtifactError / UnsupportedModel.
     """
     target = Path(path).absolute()
     store.check_target(target, overwrite=overwrite)
@@ -96,17 +104,24 @@ def save_model(
         code_paths=tuple(Path(p) for p in code_paths or ()),
         artifacts={str(k): Path(v) for k, v in (artifacts or {}).items()},
         method=_method(method),
+        serialization=serialization,
     )
     _check_flavor_args(flavor, options)
     with store.staging(target) as staged:
         saved, extra = _save_flavor(model, staged, flavor, export, options)
+        if saved.signature is None and signature is not None:
+            saved = replace(saved, signature=signature)
+        if source is not None:
+            extra["source"] = source
         pins = reqs.merge(saved.requirements, requirements, drop_requirements)
         manifest = _manifest(saved, meta, pins, target)
         manifest.update(extra)
         manifest["files"] = _hash_staged(staged)
+        will_check = bool(check or (check is None and saved.flavor == "python"))
+        manifest["serve_check"] = serve_check_state(check, will_check)
         text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
         (staged / MANIFEST_FILE).write_text(text, encoding="utf-8")
-        if check or (check is None and saved.flavor == "python"):
+        if will_check:
             from slml.artifact import serve_check
 
             serve_check.run(staged, manifest, sample_input)
@@ -115,6 +130,16 @@ def save_model(
         target, meta["name"], meta["version"], saved.flavor,
         artifact_digest(manifest), manifest,
     )  # fmt: skip
+
+
+def serve_check_state(check: bool | None, will_check: bool) -> str:
+    """The manifest's ``serve_check``: ``passed`` (the save ran it; a failure saves
+    nothing), ``skipped`` (``check=False``: ``slml build`` refuses the artifact,
+    slml/artifact/unchecked.py) or ``not_run`` (the API's default for flavors other
+    than python)."""
+    if will_check:
+        return "passed"
+    return "skipped" if check is False else "not_run"
 
 
 def _hash_staged(staged: Path) -> dict[str, str]:
@@ -130,7 +155,14 @@ def _save_flavor(
 ) -> tuple[Saved, dict[str, Any]]:
     if export is None:
         module = detect(model, flavor=flavor)
+        if options.serialization is not None and module.NAME != "sklearn":
+            raise ArtifactError(
+                f"serialization={options.serialization!r} applies to scikit-learn models (the "
+                f"sklearn flavor), not to {module.NAME!r}"
+            )
         return _with_loader(module, module.save(model, staged, options=options)), {}
+    if options.serialization is not None:
+        raise ArtifactError("serialization= and export= cannot be combined")
     if export not in EXPORTS:
         raise ArtifactError(f"export={export!r} is not supported; expected one of {EXPORTS}")
     if detect(model, flavor=flavor).NAME != "sklearn":

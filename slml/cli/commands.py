@@ -46,14 +46,17 @@ def init(
 
 @app.command()
 def save(
-    model_file: Annotated[Path, typer.Argument(help="A model file made elsewhere: .joblib, "
-                                               ".pkl/.pickle, .onnx, XGBoost .json/.ubj, "
-                                               "LightGBM .txt, CatBoost .cbm, PyTorch "
-                                               ".pt (TorchScript)/.pt2 (torch.export), "
-                                               "Keras .keras, or a transformers "
-                                               "save_pretrained directory.")],
+    model: Annotated[str, typer.Argument(help="A model file made elsewhere (.joblib, "
+                                         ".pkl/.pickle, .onnx, XGBoost .json/.ubj, LightGBM "
+                                         ".txt, CatBoost .cbm, PyTorch .pt (TorchScript) / "
+                                         ".pt2 (torch.export), Keras .keras), a transformers "
+                                         "save_pretrained directory, an MLflow model "
+                                         "directory (with an MLmodel file), or an MLflow URI: "
+                                         "models:/NAME/VERSION, models:/NAME@ALIAS, "
+                                         "runs:/RUN_ID/PATH (from MLFLOW_TRACKING_URI).")],
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Artifact directory "
-                                                 "(default: artifacts/<file stem>).")] = None,
+                                                 "(default: artifacts/STEM, the file's stem "
+                                                 "or the model's name).")] = None,
     name: Annotated[str | None, typer.Option(help="Model name.")] = None,
     version: Annotated[str | None, typer.Option(help="Model version.")] = None,
     flavor: Annotated[str | None, typer.Option(help="sklearn, onnx, python, xgboost, "
@@ -77,44 +80,67 @@ def save(
     check: Annotated[bool, typer.Option("--check/--no-check", help="Load and predict the "
                      "sample in a clean process limited to the requirements before "
                      "keeping the artifact.")] = True,
+    serialization: Annotated[str | None, typer.Option(help="scikit-learn models: joblib "
+                             "(default) or skops (no pickle; loaded with only the types the "
+                             "manifest lists as trusted: for models from people you do not "
+                             "fully trust).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Save MODEL_FILE as an slml artifact: the model plus its manifest (flavor, schema,
-    pinned requirements, sha256 of every file, who and when)."""
+    """Save MODEL as an slml artifact: the model plus its manifest (flavor, schema,
+    pinned requirements, sha256 of every file, who and when). An MLflow model is saved
+    as slml's native flavor where one exists (sklearn, xgboost, lightgbm, onnx), else
+    served through mlflow.pyfunc; its URI, run id and registry version are recorded."""
     from slml.artifact import save_model_file
+    from slml.artifact.mlflow_source import default_name, is_mlflow_source, save_mlflow_model
     from slml.cli.payload import load_sample
 
-    if not model_file.is_file() and not model_file.is_dir():
-        raise UsageError(f"{model_file} is not a file",
-                         hint="give a model file such as model.joblib, model.onnx or model.json"
-                         ", or a transformers save_pretrained directory")
-    info = save_model_file(
-        model_file,
-        out_dir or Path("artifacts") / model_file.stem,
-        flavor=flavor,
-        sample_input=load_sample(sample) if sample is not None else None,
-        requirements=requirement or None,
-        drop_requirements=drop or None,
-        method=method,
-        check=check,
-        name=name,
-        version=version,
-        overwrite=overwrite,
-    )
+    common = {
+        "sample_input": load_sample(sample) if sample is not None else None,
+        "requirements": requirement or None, "drop_requirements": drop or None,
+        "method": method, "check": check, "name": name, "version": version,
+        "overwrite": overwrite,
+    }  # fmt: skip
+    if is_mlflow_source(model):
+        if flavor is not None or serialization is not None:
+            raise UsageError("--flavor and --serialization do not apply to an MLflow model",
+                             hint="slml takes the flavor and serialization from its MLmodel")
+        target = out_dir or Path("artifacts") / default_name(model)
+        info = save_mlflow_model(model, target, **common)
+    elif Path(model).is_file() or Path(model).is_dir():
+        info = save_model_file(Path(model), out_dir or Path("artifacts") / Path(model).stem,
+                               flavor=flavor, serialization=serialization, **common)
+    else:
+        raise UsageError(f"{model} is neither a model file nor an MLflow model",
+                         hint="give a model file such as model.joblib, model.onnx or "
+                         "model.json, a transformers save_pretrained directory, a directory "
+                         "with an MLmodel file, or models:/NAME/1")
     if json_out:
         render.print_json(out, info)
         return
     out.print(f"saved [bold]{info.name}[/] version {info.version} ({info.flavor}) to {info.path}")
     out.print(f"  {len(info.files)} files: {', '.join(info.files[:8])}"
               + (", ..." if len(info.files) > 8 else ""))
+    trusted = info.manifest["flavor_options"].get("trusted_types")
+    if trusted is not None:
+        out.print(f"  skops trusted types: {', '.join(trusted) or 'none beyond skops defaults'}")
     out.print("  to deploy only this artifact, pin its digest in slml.yaml:")
     out.print(f"  model_digest: {info.digest}", soft_wrap=True)
 
 
 @app.command()
 def build(config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageOpt = None,
-          json_out: JsonOpt = False) -> None:
+          json_out: JsonOpt = False,
+          allow_unchecked: Annotated[bool, typer.Option(help="Build an artifact saved with "
+                                     "--no-check (its serve check skipped) anyway; for "
+                                     "deploy and preview: SLML_ALLOW_UNCHECKED=1.")] = False,
+          ) -> None:
     """Build the bundle for the provider (no cloud calls) and report its size."""
+    if allow_unchecked:
+        import os
+
+        from slml.artifact.unchecked import ENV
+
+        os.environ[ENV] = "1"
     result = _run(lambda r: api.build(reporter=r, **_opts(config, provider, stage)),
                   json_mode=json_out)
     render.print_json(out, result) if json_out else render.bundle(out, result)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from slml.config.bounded_yaml import MAX_BYTES, load_bounded
 from slml.config.echo import clip, short
 from slml.config.provider_sections import default, expected, installed, split
+from slml.config.method import with_method_env
 from slml.config.sections import (
     AwsConfig,
     AzureConfig,
@@ -109,6 +110,12 @@ class ProjectConfig(BaseModel):
         description="environment variables of the served model on every target (a "
         "provider's own env: adds to them and wins)",
     )
+    method: str | None = Field(
+        default=None,
+        description="the model method to serve (predict, predict_proba, predict_log_proba, "
+        "decision_function) instead of the one saved in the artifact; reaches every target "
+        "as SLML_METHOD in its env",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -117,6 +124,7 @@ class ProjectConfig(BaseModel):
         sections are validated here; from slml.yaml, ``_validate`` did it already."""
         if not isinstance(data, dict):
             return data
+        data = with_method_env(data)  # method: reaches every target as SLML_METHOD
         chosen = data.get("provider", DEFAULT_PROVIDER)
         plugins = installed()
         sections, problems = split(data, core=set(cls.model_fields), chosen=chosen, plugins=plugins)

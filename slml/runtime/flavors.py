@@ -63,14 +63,19 @@ def _option_bytes(artifact_dir: Path, manifest: dict[str, Any], default: str) ->
 
 
 def load_sklearn(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
-    """joblib-load the estimator from its verified bytes; call ``flavor_options.method``
-    (predict by default)."""
+    """joblib-load (or, with ``flavor_options.serialization: skops``, skops-load) the
+    estimator from its verified bytes; call ``flavor_options.method`` (predict by
+    default)."""
     import io
 
     import joblib
 
+    options = manifest.setdefault("flavor_options", {})
     data = _option_bytes(artifact_dir, manifest, "model/model.joblib")
-    model = joblib.load(io.BytesIO(data))
+    if options.get("serialization") == "skops":
+        model = load_skops(data, options.get("trusted_types"), artifact_dir)
+    else:
+        model = joblib.load(io.BytesIO(data))
     method_name = manifest.get("flavor_options", {}).get("method", "predict")
     method = getattr(model, method_name, None)
     if not callable(method):
@@ -78,12 +83,38 @@ def load_sklearn(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
             f"{artifact_dir}: the model ({type(model).__name__}) has no method {method_name!r} "
             "(flavor_options.method; expected predict or predict_proba)"
         )
+    classes = getattr(model, "classes_", None)
+    if method_name != "predict" and "classes" not in options and getattr(classes, "ndim", 0) == 1:
+        # a method chosen at serve time (slml.yaml method:): label the columns as save would
+        options["classes"] = [c.item() if hasattr(c, "item") else c for c in classes]
     as_frame = _wants_frame(manifest)
 
     def predict(batch: Batch) -> Any:
         return method(to_array(batch, as_frame=as_frame))
 
     return predict
+
+
+def load_skops(data: bytes, declared: Any, artifact_dir: Path) -> Any:
+    """A skops file built with only the types the manifest declares trusted
+    (``flavor_options.trusted_types``): a file that needs any other type is refused
+    before anything is built from it. Raises ArtifactFormatError."""
+    import skops.io as sio
+
+    if not isinstance(declared, list) or not all(isinstance(t, str) for t in declared):
+        raise ArtifactFormatError(
+            f"{artifact_dir}: a skops model needs flavor_options.trusted_types, a list of "
+            "type names"
+        )
+    needed = set(sio.get_untrusted_types(data=data))
+    unexpected = sorted(needed - set(declared))
+    if unexpected:
+        raise ArtifactFormatError(
+            f"{artifact_dir}: the skops file needs types the artifact does not declare "
+            f"trusted: {', '.join(unexpected)}; refusing to load it (re-save the model "
+            "with slml, and review the trusted types it lists)"
+        )
+    return sio.loads(data, trusted=sorted(needed))
 
 
 def load_onnx(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:

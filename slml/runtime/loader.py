@@ -18,6 +18,7 @@ from typing import Any
 from slml.runtime.errors import RequestError
 from slml.runtime.flavors import Predictor, load_flavor
 from slml.runtime.manifest import read_manifest, verify_files
+from slml.runtime.serve_method import with_served_method
 from slml.runtime.validation import DEFAULT_MAX_ROWS, Batch, InputSpec, input_spec, parse_payload
 
 
@@ -83,6 +84,7 @@ def load(model_dir: str | Path, *, verify: bool = True) -> LoadedModel:
     manifest = read_manifest(path)
     if verify:
         verify_files(path, manifest)
+    manifest = with_served_method(manifest)
     signature = manifest.get("signature") or {}
     predictor = load_flavor(path, manifest, verify=verify)
     return LoadedModel(manifest, path, predictor, input_spec(signature.get("inputs")))

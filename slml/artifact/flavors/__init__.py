@@ -49,6 +49,7 @@ class SaveOptions:
     artifacts: dict[str, Path] = field(default_factory=dict)
     output_index: int | None = None
     method: str | None = None  # the model method to serve (predict, predict_proba, ...)
+    serialization: str | None = None  # sklearn: "joblib" (default) or "skops"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """The sklearn flavor: any object with the estimator API (``fit`` + ``predict``),
-joblib-serialised to ``model/model.joblib``.
+joblib-serialised to ``model/model.joblib``, or with ``serialization="skops"`` written by
+skops to ``model/model.skops`` (slml/artifact/flavors/skops_format.py): no pickle, and
+loaded with only the types the manifest declares as trusted.
 
 Requirements are the distributions providing the modules the pickle's GLOBAL opcodes
 import (slml/artifact/pickled.py), plus joblib to load it: an XGBClassifier gives
@@ -26,6 +28,7 @@ SUPPORTS = (
 )
 PRIORITY = 90
 FILE = "model/model.joblib"
+SERIALIZATIONS = ("joblib", "skops")
 BASE_REQUIREMENTS = ("scikit-learn", "numpy", "scipy", "joblib")
 
 
@@ -53,7 +56,13 @@ def save(model: Any, root: Path, *, options: SaveOptions) -> Saved:
     if method != "predict":
         flavor_options.update(output_options(model, method))
     (root / "model").mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, root / FILE)
+    if serialization(options) == "skops":
+        from slml.artifact.flavors import skops_format
+
+        flavor_options.update(skops_format.dump(model, root))
+        dists = [*dists, *skops_format.REQUIREMENTS]
+    else:
+        joblib.dump(model, root / FILE)
     return Saved(
         flavor=NAME,
         framework=framework,
@@ -61,6 +70,18 @@ def save(model: Any, root: Path, *, options: SaveOptions) -> Saved:
         flavor_options=flavor_options,
         signature=signature(model, options.sample_input, method),
     )
+
+
+def serialization(options: SaveOptions) -> str:
+    """The serialization asked for (joblib by default). Raises ArtifactError."""
+    chosen = options.serialization or "joblib"
+    if chosen not in SERIALIZATIONS:
+        raise ArtifactError(
+            f"serialization={chosen!r} is not one of {', '.join(SERIALIZATIONS)}",
+            hint="skops stores the model without pickle and loads only trusted types: use it "
+            "for models from people you do not fully trust",
+        )
+    return chosen
 
 
 def output_options(model: Any, method: str) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from slml.config.bounded_yaml import MAX_BYTES, load_bounded
 from slml.config.echo import clip, short
-from slml.config.provider_sections import default, expected, installed, split
 from slml.config.method import with_method_env
+from slml.config.provider_sections import default, expected, installed, split
 from slml.config.sections import (
     AwsConfig,
     AzureConfig,

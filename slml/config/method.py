@@ -28,5 +28,5 @@ def with_method_env(data: Any) -> Any:
             raise ValueError(
                 f"{where} sets {ENV}={env[ENV]!r} but method: is {method!r}; keep one"
             )
-    top = data.get("env") if isinstance(data.get("env"), dict) else {}
-    return {**data, "env": {**top, ENV: method}}
+    top = data.get("env")
+    return {**data, "env": {**(top if isinstance(top, dict) else {}), ENV: method}}

@@ -1,7 +1,6 @@
 """examples/provider-docker as a user installs it: from its own directory, with the
 real installer, then the real `slml` console script sees a `docker` provider with its
-own `docker:` section. Deploying it needs a Docker engine: without one the deploy test
-skips saying why (under CI=true it fails)."""
+own `docker:` section."""
 
 from __future__ import annotations
 
@@ -11,17 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from sklearn.linear_model import LogisticRegression
-
-from slml.bundle.container import base_image
-from slml.providers.container_ops import docker_problem
-from tests.conftest import write_sklearn_artifact
 
 pytestmark = pytest.mark.e2e
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "provider-docker"
 BIN = Path(sys.executable).parent
-PYTHON = "3.11"  # the base image the container tests' engine holds (no registry here)
 
 
 @pytest.fixture(scope="module")
@@ -61,39 +54,5 @@ def test_without_the_plug_in_the_docker_provider_is_unknown(tmp_path: Path) -> N
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 2 and "--provider 'docker' is not one of" in done.stderr
 
-
-def engine_problem() -> str | None:
-    """Why the container cannot be built here: no engine, no base image in it, or no
-    package index for its `pip install` (set SLML_TEST_DOCKER=1 where there is one)."""
-    if os.environ.get("SLML_TEST_DOCKER") != "1" and os.environ.get("CI") != "true":
-        return "SLML_TEST_DOCKER=1 is not set (the image build needs a package index)"
-    problem = docker_problem()
-    if problem is not None:
-        return problem
-    base = base_image(PYTHON)
-    found = subprocess.run(["docker", "image", "inspect", base], capture_output=True, timeout=60)
-    return None if found.returncode == 0 else f"the base image {base} is not in the engine"
-
-
-def test_deploy_serves_predictions_from_the_container(plugin_site: Path, tmp_path: Path) -> None:
-    problem = engine_problem()
-    if problem is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and {problem}: the docker plug-in must deploy in CI")
-        pytest.skip(problem)
-    from sklearn.datasets import load_iris
-
-    x, y = load_iris(return_X_y=True)
-    write_sklearn_artifact(tmp_path / "model", LogisticRegression(max_iter=300).fit(x, y))
-    (tmp_path / "slml.yaml").write_text(
-        f"name: iris\nmodel: model\nprovider: docker\ndocker:\n  port: 18093\n"
-        f"  python_version: '{PYTHON}'\n"
-    )
-    try:
-        done = slml(tmp_path, plugin_site, "deploy")
-        assert done.returncode == 0, done.stdout + done.stderr
-        done = slml(tmp_path, plugin_site, "invoke", '{"instances": [[5.1, 3.5, 1.4, 0.2]]}')
-        assert done.returncode == 0 and "predictions" in done.stdout, done.stderr
-        assert "running" in slml(tmp_path, plugin_site, "status").stdout
-    finally:
-        slml(tmp_path, plugin_site, "destroy")
+# The deploy itself (a real docker build and run) is in tests/containers/test_provider_docker.py,
+# beside the engine, the stand-in base images and the package-index proxy it needs.

@@ -21,3 +21,7 @@ class DockerConfig(BaseModel):
     env: dict[str, Annotated[str, Field(max_length=4096)]] = Field(
         default_factory=dict, max_length=100
     )
+    build_args: dict[str, Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=dict, max_length=50,
+        description="`docker build --build-arg`s, e.g. HTTPS_PROXY for pip behind a proxy",
+    )

@@ -87,7 +87,7 @@ class DockerProvider:
         """The deploy in words; changes nothing."""
         cfg, name = self.section(ctx), self.container(ctx)
         steps = (
-            f"docker build -t {self.image(ctx, bundle)} {bundle.path}",
+            f"docker build --network host -t {self.image(ctx, bundle)} {bundle.path}",
             f"docker rm -f {name} (the stage's previous container, if any)",
             f"docker run -d --name {name} --network host -e PORT={cfg.port} "
             f"-e SLML_HOST={HOST} {self.image(ctx, bundle)}",
@@ -100,7 +100,9 @@ class DockerProvider:
         Raises DeployError with the container's log when it never becomes healthy."""
         cfg, name, image = self.section(ctx), self.container(ctx), self.image(ctx, bundle)
         ctx.reporter.step(f"docker build -t {image}")
-        self._docker(ctx, "build", "-t", image, str(bundle.path), hint=(
+        build_args = [f"--build-arg={k}={v}" for k, v in cfg.build_args.items()]
+        self._docker(ctx, "build", "--network", "host", *build_args, "-t", image,
+                     str(bundle.path), hint=(
             "the build pulls its base image and installs the lock from the package index: "
             f"both must be reachable from the engine (retry `docker build {bundle.path}`)"
         ))  # fmt: skip

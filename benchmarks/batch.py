@@ -4,8 +4,11 @@ The floor reads the whole CSV with pyarrow, calls ``predict`` once on the whole 
 writes the predictions as Parquet: no validation, no partitions, no resume, no error file.
 ``slml batch`` is run with one worker (one core), two workers, and on Ray (two actors).
 Rows/s are rows over the wall time of the whole process (imports and start-up included,
-for both). Peak memory is the summed RSS of the process tree, sampled every 50 ms, for
-1M and 5M rows: it should stay flat as the input grows.
+for both), with Python's bytecode cache on for every process (a machine that sets
+PYTHONDONTWRITEBYTECODE would otherwise recompile every imported module on every run,
+which costs slml's larger import set more than the floor's). Peak memory is the summed
+RSS of the process tree, sampled every 50 ms, for 1M and 5M rows: it should stay flat as
+the input grows.
 
     python -m benchmarks.batch [--rows 1000000] [--big-rows 5000000] [--repeat 2]
 """
@@ -70,8 +73,10 @@ def tree_rss_kb(pid: int) -> int:
 
 def run_measured(cmd: list[str], *, cwd: Path) -> tuple[float, int]:
     """(wall seconds, peak tree RSS in KB) of ``cmd``; raises if it fails."""
+    env = env_with()
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode cached, as an installed package has
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env_with(), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     peak = [0]
 

@@ -60,7 +60,7 @@ engine:
 
 test: dev engine
 	$(BIN)/ruff check slml tests benchmarks infra examples && $(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 test-containers: dev engine
 	$(BIN)/python -m pytest -q tests/containers

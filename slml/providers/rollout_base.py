@@ -127,8 +127,17 @@ class RolloutProvider(PulumiProvider):
         keep_bundle(self.kept_dir(ctx), bundle)
         return replace(result, traffic=output_traffic(result.outputs))
 
+    def traffic_after(
+        self, ctx: ProviderContext, version: int, outputs: dict[str, Any]
+    ) -> tuple[LiveVersion, ...]:
+        """The live set the program exported (a canary beside its primary), so the
+        record's ``traffic`` is what `slml promote` and `slml rollback` act on."""
+        return output_traffic(outputs) or super().traffic_after(ctx, version, outputs)
+
     def shift(self, *, ctx: ProviderContext, traffic: tuple[LiveVersion, ...]) -> DeployResult:
-        """Route ``traffic`` among versions already deployed; no build, no new version."""
+        """Route ``traffic`` among versions already deployed; no build, no new version.
+        The record's ``traffic`` becomes the new live set (the caller, slml.api, writes
+        the history event)."""
         tr.check_shift(traffic, max_answering=self.max_answering)
         record = self.record(ctx)
         wanted = tr.fill_refs(traffic, tr.known_refs(ctx, self.name), self.name)
@@ -138,11 +147,12 @@ class RolloutProvider(PulumiProvider):
         ctx.reporter.step(f"shifting traffic: {tr.describe(wanted, lambda v: v.ref)}")
         with ctx.state.lock(on_wait=ctx.reporter.step):
             outputs = engine.up(program, on_output=ctx.reporter.detail)
-            ctx.state.write_record(ctx.stage, self.name, {**record, "outputs": outputs})
+            live = output_traffic(outputs) or wanted
+            ctx.state.write_record(ctx.stage, self.name, {
+                **record, "outputs": outputs, "traffic": [v.to_json() for v in live]})
         return DeployResult(
             provider=self.name, stage=ctx.stage, url=self.endpoint(outputs),
-            version=int(record["version"]), outputs=outputs,
-            traffic=output_traffic(outputs) or wanted,
+            version=int(record["version"]), outputs=outputs, traffic=live,
         )  # fmt: skip
 
     def kept_dir(self, ctx: ProviderContext) -> Path:

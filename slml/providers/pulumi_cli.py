@@ -28,7 +28,8 @@ from slml.errors import ProviderUnavailable
 CONSENT_VAR = "SLML_INSTALL_PULUMI"
 HINT = (
     f"pass --yes (or set {CONSENT_VAR}=yes) to let slml install the Pulumi CLI into its "
-    "cache (or answer yes at the prompt), or install it yourself (https://www.pulumi.com/docs/install/); "
+    "cache (or answer yes at the prompt), or install it yourself "
+    "(https://www.pulumi.com/docs/install/); "
     "`slml preview` works without it and prints an offline plan"
 )
 Decision = Literal["path", "cached", "install", "ask", "decline"]

@@ -81,10 +81,20 @@ def read(
     version_list = versions(client, model) if version_list is None else version_list
     if not version_list:
         return []
+    wanted = queries(model, version_list, window_s, percentiles=percentiles)
+    values = fetch(client, wanted, window_s=window_s, now=now)
+    return [_fold(i, v, values) for i, v in enumerate(version_list)]
+
+
+def fetch(
+    client: Any, wanted: list[dict[str, Any]], *, window_s: int, now: datetime | None = None
+) -> dict[str, list[float]]:
+    """``GetMetricData`` over the last ``window_s`` seconds, every page: query id ->
+    its values."""
     end = now or datetime.now(UTC)
     values: dict[str, list[float]] = {}
-    kwargs = {"MetricDataQueries": queries(model, version_list, window_s, percentiles=percentiles),
-              "StartTime": end - timedelta(seconds=window_s), "EndTime": end}  # fmt: skip
+    kwargs = {"MetricDataQueries": wanted, "StartTime": end - timedelta(seconds=window_s),
+              "EndTime": end}  # fmt: skip
     while True:
         page = client.get_metric_data(**kwargs)
         for result in page["MetricDataResults"]:
@@ -92,7 +102,7 @@ def read(
         if not page.get("NextToken"):
             break
         kwargs["NextToken"] = page["NextToken"]
-    return [_fold(i, v, values) for i, v in enumerate(version_list)]
+    return values
 
 
 def _fold(i: int, version: str, values: dict[str, list[float]]) -> VersionMetrics:

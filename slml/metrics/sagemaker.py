@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from slml.metrics import VersionMetrics
-from slml.metrics.cloudwatch import fetch
+from slml.metrics.cloudwatch import fetch, metric_queries
 
 NAMESPACE = "AWS/SageMaker"
 _STATS = (("requests", "Invocations", "Sum"), ("errors", "Invocation5XXErrors", "Sum"),
@@ -73,17 +73,9 @@ def _order(name: str) -> tuple[bool, int, str]:
 def queries(endpoint: str, names: list[str], window_s: int, *,
             percentiles: bool = True) -> list[dict[str, Any]]:  # fmt: skip
     """The GetMetricData queries, ids ``v<i>_<stat>``, one period over the window."""
-    period = max(60, -(-window_s // 60) * 60)
-    out = []
-    for i, name in enumerate(names):
-        dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": name}]
-        for key, metric_name, stat in _STATS:
-            if stat.startswith("p") and not percentiles:
-                continue
-            metric = {"Namespace": NAMESPACE, "MetricName": metric_name, "Dimensions": dims}
-            out.append({"Id": f"v{i}_{key}", "ReturnData": True,
-                        "MetricStat": {"Metric": metric, "Period": period, "Stat": stat}})
-    return out
+    series = [[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": n}]
+              for n in names]  # fmt: skip
+    return metric_queries(NAMESPACE, series, _STATS, window_s, percentiles=percentiles)
 
 
 def read(

@@ -31,8 +31,8 @@ def endpoint_of(ctx: Any) -> tuple[str, str]:
     record = ctx.state.read_record(ctx.stage, "sagemaker") or {}
     outputs = record.get("outputs") or {}
     if not outputs.get("endpoint_name"):
-        raise NotDeployed(f"no sagemaker endpoint is recorded for stage {ctx.stage!r}",
-                          hint="run `slml deploy --provider sagemaker` first")  # fmt: skip
+        raise NotDeployed(f"nothing is deployed in stage {ctx.stage} (sagemaker)",
+                          hint="deploy first: `slml deploy --provider sagemaker`")  # fmt: skip
     return str(outputs["endpoint_name"]), str(outputs.get("region") or ctx.config.sagemaker.region)
 
 

@@ -24,6 +24,7 @@ from slml.cli import (
 from slml.cli.payload import load_payload
 from slml.config import CONFIG_FILE
 from slml.errors import UsageError
+from slml.providers import pulumi_cli
 
 
 @app.command()
@@ -173,15 +174,24 @@ GuardOpt = Annotated[bool, typer.Option("--guard", help="After a --canary deploy
                      "canary (rollout.guard thresholds) and roll it back when it breaches.")]
 AutoPromoteOpt = Annotated[bool, typer.Option("--auto-promote", help="Promote a canary the "
                            "guard held for its window.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask: install the Pulumi "
+                   "CLI into slml's cache if a cloud deploy needs it and it is missing.")]
+
+
+def _consent(yes: bool) -> None:
+    if yes:
+        pulumi_cli.allow_install()
 
 
 @app.command()
 def deploy(config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageOpt = None,
            canary: CanaryOpt = None, shadow: ShadowOpt = False, guard: GuardOpt = False,
-           auto_promote: AutoPromoteOpt = False, json_out: JsonOpt = False) -> None:
+           auto_promote: AutoPromoteOpt = False, yes: YesOpt = False,
+           json_out: JsonOpt = False) -> None:
     """Build and deploy; prints the endpoint URL. If the new version fails, the previous
     one keeps serving. --canary P / --shadow deploy beside the live version; `slml
     promote` then gives it all traffic, `slml rollback` drops it."""
+    _consent(yes)
     opts = _opts(config, provider, stage)
     if (guard or auto_promote) and canary is None:
         raise UsageError("--guard and --auto-promote watch a canary: add --canary PERCENT",
@@ -217,9 +227,11 @@ def _guard(opts: dict, auto_promote: bool | None, json_out: bool) -> dict:
 
 @app.command("guard")
 def guard_(config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageOpt = None,
-           auto_promote: AutoPromoteOpt = False, json_out: JsonOpt = False) -> None:
+           auto_promote: AutoPromoteOpt = False, yes: YesOpt = False,
+           json_out: JsonOpt = False) -> None:
     """Watch the live canary for the guard's window (rollout.guard in slml.yaml): roll it
     back when its error rate or p99 breaches, promote it with --auto-promote if held."""
+    _consent(yes)
     verdict = _guard(_opts(config, provider, stage), auto_promote or None, json_out)
     if json_out:
         render.print_json(out, verdict)
@@ -232,10 +244,11 @@ def promote(
     to_stage: Annotated[str | None, typer.Option("--to", help="... to this stage, with "
                         "its own config.")] = None,
     config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageOpt = None,
-    json_out: JsonOpt = False,
+    yes: YesOpt = False, json_out: JsonOpt = False,
 ) -> None:
     """Give the canary (or shadow) all traffic and retire the old primary; with --from
     and --to, deploy one stage's exact bundle to another."""
+    _consent(yes)
     result = _run(lambda r: api.promote(reporter=r, from_stage=from_stage, to_stage=to_stage,
                                         **_opts(config, provider, stage)), json_mode=json_out)
     render.print_json(out, result) if json_out else render.deployed(out, result)
@@ -269,10 +282,11 @@ def rollback(
     to: Annotated[int | None, typer.Option("--to", min=1, help="The version to bring back "
                                            "(default: the one before the current).")] = None,
     config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageOpt = None,
-    json_out: JsonOpt = False,
+    yes: YesOpt = False, json_out: JsonOpt = False,
 ) -> None:
     """With a canary or shadow live: drop it, all traffic back to the primary. Otherwise
     serve an earlier version again, as a new version (blue/green like deploy)."""
+    _consent(yes)
     result = _run(lambda r: api.rollback(version=to, reporter=r,
                                          **_opts(config, provider, stage)), json_mode=json_out)
     render.print_json(out, result) if json_out else render.deployed(out, result)
@@ -329,11 +343,13 @@ def logs(
 def destroy(
     config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageOpt = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (cloud providers "
-                                      "ask before deleting resources).")] = False,
+                                      "ask before deleting resources; installs the Pulumi "
+                                      "CLI if it is missing).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Also when the deployment record is "
                                         "unreadable: stop what it ran, set it aside.")] = False,
 ) -> None:
     """Stop and remove the deployment (its record stays in .slml/history.jsonl)."""
+    _consent(yes)
     chosen = api.open_session(**_opts(config, provider, stage)).ctx.config
     if not yes and chosen.provider != "local":
         typer.confirm(

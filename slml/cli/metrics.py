@@ -1,5 +1,6 @@
 """``slml metrics``: requests, error rate, p50/p99 latency and rows per request of each
-live version (local: each server's /metrics; aws: CloudWatch over --window)."""
+live version (local: each server's /metrics; clouds: their monitoring over --window,
+slml/metrics)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def _fmt(value: float | None, spec: str) -> str:
 @app.command()
 def metrics(
     window: Annotated[int, typer.Option("--window", min=60, max=1_209_600,
-                                        help="Seconds of history on clouds (CloudWatch); "
+                                        help="Seconds of history on clouds (CloudWatch, "
+                                        "Cloud Monitoring, Azure Monitor); "
                                         "local figures are since each server started.")] = 3600,
     config: ConfigOpt = None, provider: ProviderOpt = None, stage: StageOpt = None,
     json_out: JsonOpt = False,

@@ -122,10 +122,12 @@ def capture_write_policy(capture_env: str | None) -> str | None:
     """The grant a capture sink on S3 needs: ``s3:PutObject`` under its prefix only.
     ``capture_env`` is the function's ``SLML_CAPTURE`` value; None when it has none or
     its sink is not on S3."""
-    sink = json.loads(capture_env).get("sink", "") if capture_env else ""
-    if not sink.startswith("s3://"):
+    from slml.infra.capture_grant import object_sink
+
+    found = object_sink(capture_env, "s3")
+    if found is None:
         return None
-    bucket, _, prefix = sink.removeprefix("s3://").partition("/")
-    resource = f"arn:aws:s3:::{bucket}/{prefix.strip('/') + '/' if prefix.strip('/') else ''}*"
+    bucket, prefix = found
+    resource = f"arn:aws:s3:::{bucket}/{prefix + '/' if prefix else ''}*"
     statement = {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": [resource]}
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})

@@ -23,6 +23,15 @@ Deployment storage authentication on Flex uses the storage connection string hel
 ``AzureWebJobsStorage`` (``StorageAccountConnectionString``) rather than a managed
 identity: a managed identity needs a role assignment, which a deployer with only
 Contributor rights cannot create, and the host already needs that connection string.
+
+Captured traffic (``SLML_CAPTURE`` in ``env`` with an ``az://CONTAINER/PREFIX`` sink):
+the runtime's Azure sink authenticates with a connection string
+(``AZURE_STORAGE_CONNECTION_STRING``, else the host's ``AzureWebJobsStorage``), not a
+managed identity, so a "Storage Blob Data Contributor" role assignment would grant
+nothing the app uses (and needs rights a Contributor lacks). Instead, unless the user
+points ``AZURE_STORAGE_CONNECTION_STRING`` at another account, the plan creates the
+private container CONTAINER in the app's own storage account, which already holds its
+package and host state: captured objects stay inside the deployment's account.
 """
 
 from __future__ import annotations
@@ -45,6 +54,8 @@ from slml.infra.azure_settings import (
     site_config_fields,
     storage_account_name,
 )
+from slml.infra.capture_grant import ENV_VAR as CAPTURE_VAR
+from slml.infra.capture_grant import object_sink
 
 TYPE_TOKEN = "slml:azure:FunctionModel"
 PACKAGE_CONTAINER = "slml-packages"
@@ -119,6 +130,7 @@ class FunctionModel(pulumi.ComponentResource):
             public_access=storage.PublicAccess.NONE,
             opts=self._child,
         )
+        self.capture_container = self._capture_container(prefix)
         self.blob = self._package_blob(prefix)
         self.plan = self._plan(prefix, tags)
         self.workspace, self.insights = self._monitoring(prefix, tags)
@@ -153,6 +165,20 @@ class FunctionModel(pulumi.ComponentResource):
             allow_blob_public_access=False,
             allow_shared_key_access=True,  # the connection string below needs it
             tags=tags,
+            opts=self._child,
+        )
+
+    def _capture_container(self, prefix: str) -> storage.BlobContainer | None:
+        """The az:// capture sink's container in the app's account (module docstring)."""
+        sink = object_sink(self._args.env.get(CAPTURE_VAR), "az")
+        if sink is None or "AZURE_STORAGE_CONNECTION_STRING" in self._args.env:
+            return None
+        return storage.BlobContainer(
+            f"{prefix}-capture",
+            account_name=self.account.name,
+            resource_group_name=self.rg.name,
+            container_name=sink[0],
+            public_access=storage.PublicAccess.NONE,
             opts=self._child,
         )
 

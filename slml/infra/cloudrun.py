@@ -19,6 +19,14 @@ GPUs (``gpu``): the container's limits get ``nvidia.com/gpu``, the template a
 instance-based billing, which GPUs require) and ``gpu_zonal_redundancy_disabled`` is
 set from ``gpu_zonal_redundancy``. Limits are checked in slml.config (GcpConfig).
 
+Captured traffic (``SLML_CAPTURE`` in ``env`` with a ``gs://BUCKET/PREFIX`` sink): the
+service runs as its own service account (``<service>-slml``, no other role), which gets
+``roles/storage.objectCreator`` on the bucket through a ``storage.BucketIAMMember``
+whose IAM condition limits it to objects under the prefix (conditions need uniform
+bucket-level access on that bucket; the runtime only creates objects, never reads,
+lists or overwrites). Without such a sink the service keeps the project's default
+compute service account and the plan grants no storage role.
+
 Naming, environment and access rules are pure functions beside the component.
 """
 
@@ -31,6 +39,8 @@ from typing import Literal
 import pulumi
 
 from slml.errors import ConfigError
+from slml.infra.capture_grant import ENV_VAR as CAPTURE_VAR
+from slml.infra.capture_grant import gcs_prefix_condition, object_sink
 from slml.infra.image import ImageSource, container_image
 
 TYPE = "slml:gcp:CloudRunModel"
@@ -133,6 +143,42 @@ def container_env(spec: CloudRunSpec) -> dict[str, str]:
     return {**limit, **spec.env, "SLML_MODEL_DIR": MODEL_DIR}
 
 
+def capture_account_id(service: str) -> str:
+    """The capture service account's id: 6-30 characters, from the service's name."""
+    return f"{service[:24].rstrip('-')}-slml"
+
+
+def _capture_identity(
+    name: str, spec: CloudRunSpec, parent: pulumi.Resource
+) -> pulumi.Output[str] | None:
+    """With a gs:// capture sink: the service account the service runs as, allowed to
+    create objects under the sink's prefix only (see the module docstring)."""
+    sink = object_sink(spec.env.get(CAPTURE_VAR), "gs")
+    if sink is None:
+        return None
+    import pulumi_gcp as gcp
+
+    bucket, prefix = sink
+    child = pulumi.ResourceOptions(parent=parent)
+    account = gcp.serviceaccount.Account(
+        f"{name}-runtime", account_id=capture_account_id(spec.service), project=spec.project,
+        display_name=f"slml {spec.service} (writes captured traffic)", opts=child,
+    )  # fmt: skip
+    gcp.storage.BucketIAMMember(
+        f"{name}-capture-write",
+        bucket=bucket,
+        role="roles/storage.objectCreator",
+        member=account.email.apply(lambda email: f"serviceAccount:{email}"),
+        condition=gcp.storage.BucketIAMMemberConditionArgs(
+            title="slml-capture-prefix",
+            description=f"only objects under gs://{bucket}/{prefix}",
+            expression=gcs_prefix_condition(bucket, prefix),
+        ),
+        opts=child,
+    )
+    return account.email
+
+
 def is_public(spec: CloudRunSpec) -> bool:
     """True only for ``auth: none``: then allUsers may invoke the service."""
     return spec.auth == "none"
@@ -205,6 +251,7 @@ class CloudRunModel(pulumi.ComponentResource):
              "gpu_zonal_redundancy_disabled": not spec.gpu_zonal_redundancy}
             if spec.gpu else {}
         )  # fmt: skip
+        identity = _capture_identity(name, spec, self)
         service = run.Service(
             f"{name}-service",
             name=spec.service,
@@ -220,6 +267,7 @@ class CloudRunModel(pulumi.ComponentResource):
                 max_instance_request_concurrency=spec.concurrency,
                 timeout=f"{spec.timeout}s",
                 revision=spec.revision,
+                service_account=identity,
                 **gpu,
             ),
             traffics=[

@@ -78,6 +78,7 @@ class SageMakerSpec:
     capture: bool = False
     capture_s3_uri: str | None = None
     sampling_percentage: int = 100
+    capture_inputs_only: bool = False  # capture mode Input alone (``capture.inputs_only``)
     tags: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     variants: tuple[Variant, ...] = ()  # empty: one AllTraffic variant, this deploy's model
@@ -108,6 +109,37 @@ class SageMakerSpec:
     @property
     def serverless(self) -> bool:
         return self.instance_type is None
+
+
+def with_project_capture(spec: SageMakerSpec, capture: Any) -> SageMakerSpec:
+    """``capture:`` of slml.yaml (a CaptureConfig, or None) as SageMaker's own data
+    capture, the one mechanism an endpoint has: an ``s3://`` sink on an instance-backed
+    endpoint becomes ``data_capture_config`` (destination the sink, sampling
+    ``sample`` x 100 rounded, Input only with ``inputs_only``); an explicit
+    ``sagemaker.data_capture`` wins. Records are then in SageMaker's capture format
+    (not slml's JSONL), under ``<sink>/<endpoint>/<variant>/<yyyy>/<mm>/<dd>/<hh>/``.
+    Raises ConfigError where it cannot hold: a serverless endpoint (SageMaker has no
+    data capture there) or a sink that is not on S3."""
+    if capture is None or not capture.sink or spec.capture:
+        return spec  # no sink: a cloud target captures nothing (slml.capture.capture_env)
+    if spec.serverless:
+        raise ConfigError(
+            "capture: a serverless SageMaker endpoint has no data capture, and slml's own "
+            "capture does not run behind SageMaker",
+            hint="set sagemaker.instance_type (e.g. ml.m5.large) for native data capture "
+            "to an s3:// sink, or remove capture: for this target",
+        )
+    sink = str(capture.sink)
+    if not sink.startswith("s3://"):
+        raise ConfigError(
+            f"capture.sink: SageMaker's data capture writes to S3 only, not {sink}",
+            hint="set capture.sink to s3://BUCKET/PREFIX for --provider sagemaker",
+        )
+    from dataclasses import replace
+
+    return replace(spec, capture=True, capture_s3_uri=sink.rstrip("/"),
+                   sampling_percentage=round(capture.sample * 100),
+                   capture_inputs_only=capture.inputs_only)  # fmt: skip
 
 
 def endpoint_name(name: str, stage: str) -> str:
@@ -408,8 +440,8 @@ def _capture(spec: SageMakerSpec, aws: Any, uri: pulumi.Input[str] | None) -> An
         destination_s3_uri=uri,
         initial_sampling_percentage=spec.sampling_percentage,
         capture_options=[
-            sm.EndpointConfigurationDataCaptureConfigCaptureOptionArgs(capture_mode="Input"),
-            sm.EndpointConfigurationDataCaptureConfigCaptureOptionArgs(capture_mode="Output"),
+            sm.EndpointConfigurationDataCaptureConfigCaptureOptionArgs(capture_mode=mode)
+            for mode in (("Input",) if spec.capture_inputs_only else ("Input", "Output"))
         ],
         capture_content_type_header=(
             sm.EndpointConfigurationDataCaptureConfigCaptureContentTypeHeaderArgs(

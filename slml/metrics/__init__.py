@@ -7,6 +7,7 @@ the figures are since the server started. AWS Lambda: CloudWatch ``GetMetricData
 the EMF metrics the runtime logs (slml/metrics/cloudwatch.py), over ``window``. Cloud
 Run: Cloud Monitoring's own per-revision metrics (slml/metrics/cloudmonitoring.py).
 Azure: Azure Monitor's request totals of the Function App (slml/metrics/azuremonitor.py).
+SageMaker: CloudWatch's AWS/SageMaker metrics per variant (slml/metrics/sagemaker.py).
 Other targets raise UsageError saying so.
 """
 
@@ -132,10 +133,13 @@ def live_metrics(ctx: Any, *, window_s: int = 3600, clients: Any = None) -> list
         from slml.metrics.azuremonitor import function_app_metrics
 
         return function_app_metrics(ctx, window_s=window_s, transport=clients)
+    if provider == "sagemaker":
+        from slml.metrics.sagemaker import endpoint_metrics
+
+        return endpoint_metrics(ctx, window_s=window_s, client=clients)
     raise UsageError(
         f"slml metrics does not read {provider} metrics yet",
-        hint="local, aws, gcp and azure are supported; for SageMaker use CloudWatch's "
-        "AWS/SageMaker metrics in the console",
+        hint="local, aws, sagemaker, gcp and azure are supported",
     )
 
 

@@ -59,14 +59,25 @@ def queries(
 ) -> list[dict[str, Any]]:
     """The GetMetricData queries: ids ``v<i>_<stat>``, one period over the window
     (rounded up to whole minutes, CloudWatch's unit)."""
+    series = [[{"Name": "Model", "Value": model}, {"Name": "Version", "Value": version}]
+              for version in version_list]  # fmt: skip
+    return metric_queries(EMF_NAMESPACE, series, _STATS, window_s, percentiles=percentiles)
+
+
+def metric_queries(
+    namespace: str, series: list[list[dict[str, str]]], stats: tuple[tuple[str, str, str], ...],
+    window_s: int, *, percentiles: bool = True,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """One query per (series ``i``, stat ``(key, metric, statistic)``), id ``v<i>_<key>``,
+    one period over the window rounded up to whole minutes; ``percentiles=False``
+    leaves the ``p..`` statistics out."""
     period = max(60, -(-window_s // 60) * 60)
     out = []
-    for i, version in enumerate(version_list):
-        dims = [{"Name": "Model", "Value": model}, {"Name": "Version", "Value": version}]
-        for key, name, stat in _STATS:
+    for i, dims in enumerate(series):
+        for key, name, stat in stats:
             if stat.startswith("p") and not percentiles:
                 continue
-            metric = {"Namespace": EMF_NAMESPACE, "MetricName": name, "Dimensions": dims}
+            metric = {"Namespace": namespace, "MetricName": name, "Dimensions": dims}
             stat_spec = {"Metric": metric, "Period": period, "Stat": stat}
             out.append({"Id": f"v{i}_{key}", "ReturnData": True, "MetricStat": stat_spec})
     return out
@@ -81,10 +92,20 @@ def read(
     version_list = versions(client, model) if version_list is None else version_list
     if not version_list:
         return []
+    wanted = queries(model, version_list, window_s, percentiles=percentiles)
+    values = fetch(client, wanted, window_s=window_s, now=now)
+    return [_fold(i, v, values) for i, v in enumerate(version_list)]
+
+
+def fetch(
+    client: Any, wanted: list[dict[str, Any]], *, window_s: int, now: datetime | None = None
+) -> dict[str, list[float]]:
+    """``GetMetricData`` over the last ``window_s`` seconds, every page: query id ->
+    its values."""
     end = now or datetime.now(UTC)
     values: dict[str, list[float]] = {}
-    kwargs = {"MetricDataQueries": queries(model, version_list, window_s, percentiles=percentiles),
-              "StartTime": end - timedelta(seconds=window_s), "EndTime": end}  # fmt: skip
+    kwargs = {"MetricDataQueries": wanted, "StartTime": end - timedelta(seconds=window_s),
+              "EndTime": end}  # fmt: skip
     while True:
         page = client.get_metric_data(**kwargs)
         for result in page["MetricDataResults"]:
@@ -92,7 +113,7 @@ def read(
         if not page.get("NextToken"):
             break
         kwargs["NextToken"] = page["NextToken"]
-    return [_fold(i, v, values) for i, v in enumerate(version_list)]
+    return values
 
 
 def _fold(i: int, version: str, values: dict[str, list[float]]) -> VersionMetrics:

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 from slml.bundle.azure import build_azure_package
 from slml.bundle.served_env import model_env
+from slml.capture import capture_env, requirements_with_sink
 from slml.config.sections import AzureConfig
 from slml.engine import Program
 from slml.errors import DeployError, ProviderUnavailable, require_extra
@@ -94,7 +95,7 @@ class AzureProvider(PulumiProvider):
             python_version=section.python_version,
             auth=section.auth,
             reporter=ctx.reporter,
-            requirements_changes=ctx.config.requirements,
+            requirements_changes=requirements_with_sink(ctx.config),
         )
 
     def preflight(self, *, ctx: ProviderContext) -> None:
@@ -151,7 +152,7 @@ class AzureProvider(PulumiProvider):
             memory_mb=section.memory,
             max_instances=section.max_instances,
             auth=section.auth,
-            env=model_env(ctx, "azure"),
+            env={**model_env(ctx, "azure"), **capture_env(ctx.config, default=None)},
             sas_start=sas_start,
             sas_expiry=sas_expiry,
         )

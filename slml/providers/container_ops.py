@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from slml.bundle.uvtool import stderr_tail
+from slml.capture import requirements_with_sink
 from slml.errors import ProviderUnavailable
 from slml.infra.image import ImageSource, image_tag
 from slml.providers.base import Bundle, ProviderContext
@@ -77,7 +78,7 @@ def build(
         python_version=python_version,
         cache_dir=cache_dir(),
         model_tar=out / "model.tar.gz" if tarball else None,
-        requirements_changes=ctx.config.requirements,
+        requirements_changes=requirements_with_sink(ctx.config),
         gpu=gpu,
     )
 

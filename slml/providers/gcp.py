@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import httpx
 
 from slml.bundle.served_env import with_model_env
+from slml.capture import capture_env
 from slml.config.sections import GcpConfig
 from slml.errors import DeployError, InvokeError
 from slml.providers import container_ops, gcp_ops, http_answer
@@ -138,6 +139,7 @@ class GcpProvider(RolloutProvider):
                        pinned_image=pinned)  # fmt: skip
         exported = [v.to_json() for v in live]
         spec = with_model_env(spec, ctx, "gcp")  # slml.yaml env:, the model's, threads
+        spec = replace(spec, env={**spec.env, **capture_env(ctx.config, default=None)})
 
         def run() -> None:
             import pulumi

@@ -34,7 +34,7 @@ from slml.bundle.local import (
 )
 from slml.bundle.lock import Target, read_lock
 from slml.bundle.served_env import served_env
-from slml.capture import capture_env
+from slml.capture import capture_env, requirements_with_sink
 from slml.config import LocalConfig
 from slml.errors import DeployError, InvokeError, NotDeployed, ProviderUnavailable
 from slml.ledger import DeploymentRecord, HistoryEvent, Ledger, VersionInfo
@@ -88,7 +88,7 @@ class LocalProvider:
             target=Target.here(PROVIDER),
             reporter=ctx.reporter,
             cache_dir=self.cache_dir,
-            requirements_changes=ctx.config.requirements,
+            requirements_changes=requirements_with_sink(ctx.config),
         )
 
     def plan(self, *, ctx: ProviderContext, bundle: Bundle) -> Plan:

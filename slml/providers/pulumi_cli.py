@@ -5,7 +5,8 @@ cache through Pulumi's Automation API (``PulumiCommand.install``), instead of st
 
 - a CLI slml installed before (``<cache>/pulumi/<version>/bin/pulumi``) is used at once;
 - else with consent it installs one there: ``SLML_INSTALL_PULUMI=yes`` (for scripts and
-  CI), or a yes at the prompt when stdin and stderr are a terminal;
+  CI; ``--yes`` on deploy, promote, rollback, guard and destroy sets it through
+  ``allow_install``), or a yes at the prompt when stdin and stderr are a terminal;
 - else it declines, and the caller raises ProviderUnavailable with ``HINT``.
 
 Using the CLI means putting its ``bin`` directory first on this process's PATH, where
@@ -26,8 +27,9 @@ from slml.errors import ProviderUnavailable
 
 CONSENT_VAR = "SLML_INSTALL_PULUMI"
 HINT = (
-    f"set {CONSENT_VAR}=yes to let slml install the Pulumi CLI into its cache (or answer "
-    "yes at the prompt), or install it yourself (https://www.pulumi.com/docs/install/); "
+    f"pass --yes (or set {CONSENT_VAR}=yes) to let slml install the Pulumi CLI into its "
+    "cache (or answer yes at the prompt), or install it yourself "
+    "(https://www.pulumi.com/docs/install/); "
     "`slml preview` works without it and prints an offline plan"
 )
 Decision = Literal["path", "cached", "install", "ask", "decline"]
@@ -49,6 +51,15 @@ def consent(env: MutableMapping[str, str]) -> bool | None:
     if not raw:
         return None
     return raw in ("1", "yes", "y", "true", "on")
+
+
+def allow_install(env: MutableMapping[str, str] | None = None) -> None:
+    """Consent to installing the CLI for the rest of this process (a command's
+    ``--yes``), unless ``SLML_INSTALL_PULUMI`` already says yes or no: an explicit
+    ``no`` is kept."""
+    env = os.environ if env is None else env
+    if consent(env) is None:
+        env[CONSENT_VAR] = "yes"
 
 
 def decide(*, on_path: bool, cached: bool, consent: bool | None, interactive: bool) -> Decision:

@@ -18,6 +18,7 @@ that maps a live set (``slml.providers.traffic``) onto its target and exports it
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from dataclasses import replace
@@ -29,7 +30,7 @@ from slml.errors import DeployError
 from slml.providers import traffic as tr
 from slml.providers.base import Bundle, DeployResult, Plan, ProviderContext, SizeReport
 from slml.providers.pulumi_base import PulumiProvider
-from slml.rollout import LiveVersion
+from slml.rollout import LiveVersion, VersionMetrics
 
 BUNDLE_JSON = "bundle.json"
 
@@ -39,6 +40,12 @@ class RolloutProvider(PulumiProvider):
 
     max_answering: ClassVar[int] = 2  # versions with a share of traffic at once
     ref_output: ClassVar[str] = ""  # single-version output naming the live handle
+
+    def __init__(self, *, metrics_client: Any = None, **kwargs: Any) -> None:
+        """``metrics_client``: the monitoring client (or transport) the guard's reads
+        use, injected in tests; None builds the real one (slml/metrics)."""
+        super().__init__(**kwargs)
+        self._metrics_client = metrics_client
 
     def program(  # type: ignore[override]
         self, *, ctx: ProviderContext, bundle: Bundle,
@@ -127,8 +134,17 @@ class RolloutProvider(PulumiProvider):
         keep_bundle(self.kept_dir(ctx), bundle)
         return replace(result, traffic=output_traffic(result.outputs))
 
+    def traffic_after(
+        self, ctx: ProviderContext, version: int, outputs: dict[str, Any]
+    ) -> tuple[LiveVersion, ...]:
+        """The live set the program exported (a canary beside its primary), so the
+        record's ``traffic`` is what `slml promote` and `slml rollback` act on."""
+        return output_traffic(outputs) or super().traffic_after(ctx, version, outputs)
+
     def shift(self, *, ctx: ProviderContext, traffic: tuple[LiveVersion, ...]) -> DeployResult:
-        """Route ``traffic`` among versions already deployed; no build, no new version."""
+        """Route ``traffic`` among versions already deployed; no build, no new version.
+        The record's ``traffic`` becomes the new live set (the caller, slml.api, writes
+        the history event)."""
         tr.check_shift(traffic, max_answering=self.max_answering)
         record = self.record(ctx)
         wanted = tr.fill_refs(traffic, tr.known_refs(ctx, self.name), self.name)
@@ -138,11 +154,34 @@ class RolloutProvider(PulumiProvider):
         ctx.reporter.step(f"shifting traffic: {tr.describe(wanted, lambda v: v.ref)}")
         with ctx.state.lock(on_wait=ctx.reporter.step):
             outputs = engine.up(program, on_output=ctx.reporter.detail)
-            ctx.state.write_record(ctx.stage, self.name, {**record, "outputs": outputs})
+            live = output_traffic(outputs) or wanted
+            ctx.state.write_record(ctx.stage, self.name, {
+                **record, "outputs": outputs, "traffic": [v.to_json() for v in live]})
         return DeployResult(
             provider=self.name, stage=ctx.stage, url=self.endpoint(outputs),
-            version=int(record["version"]), outputs=outputs,
-            traffic=output_traffic(outputs) or wanted,
+            version=int(record["version"]), outputs=outputs, traffic=live,
+        )  # fmt: skip
+
+    # -- the guard -----------------------------------------------------------------------
+    def version_metrics(self, *, ctx: ProviderContext, version: int,
+                        window: float = 60.0) -> VersionMetrics:  # fmt: skip
+        """``version``'s own figures over the last ``window`` seconds (at least one
+        minute, the monitoring services' step) from the target's monitoring service
+        (slml/metrics), found by the version's handle: Lambda's published version,
+        the Cloud Run revision, the SageMaker variant. No data yet: zero requests."""
+        from slml.metrics import live_metrics
+
+        ref = tr.known_refs(ctx, self.name).get(version)
+        names = {ref} if ref else {str(version), f"v{version}"}
+        window_s = max(60, math.ceil(window))
+        found = next((m for m in live_metrics(ctx, window_s=window_s,
+                                              clients=self._metrics_client)
+                      if m.version in names), None)  # fmt: skip
+        if found is None:
+            return VersionMetrics(version=version, window_s=window, requests=0, errors=0)
+        return VersionMetrics(
+            version=version, window_s=window, requests=found.requests, errors=found.errors,
+            p50_ms=found.p50_ms, p99_ms=found.p99_ms, errors_by_code=found.errors_by_code,
         )  # fmt: skip
 
     def kept_dir(self, ctx: ProviderContext) -> Path:

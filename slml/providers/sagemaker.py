@@ -173,7 +173,7 @@ class SageMakerProvider(RolloutProvider):
         one ``ctx.rollout`` asks for)."""
         from dataclasses import replace
 
-        from slml.infra.sagemaker import SageMakerSpec, check_variant
+        from slml.infra.sagemaker import SageMakerSpec, check_variant, with_project_capture
 
         cfg = self.section(ctx)
         spec = SageMakerSpec.from_config(
@@ -193,6 +193,7 @@ class SageMakerProvider(RolloutProvider):
         known = recorded_models(ctx, self.name)
         spec = replace(spec, variants=variants(live, version, known), pinned_image=pinned)
         spec = with_model_env(spec, ctx, "sagemaker")  # slml.yaml env:, the model's
+        spec = with_project_capture(spec, ctx.config.capture)  # native data capture
         check_variant(spec)
         exported = [v.to_json() for v in live]
 

@@ -45,7 +45,7 @@ def test_metrics_when_nothing_is_deployed(project, capsys):  # noqa: F811
 
 
 @pytest.mark.parametrize("provider", ["sagemaker"])
-def test_metrics_on_targets_not_read_yet_say_so(project, capsys, provider):  # noqa: F811
+def test_metrics_on_a_cloud_target_with_nothing_deployed(project, capsys, provider):  # noqa: F811
     write_project(project)
     code, _, err = run(["metrics", "--provider", provider], capsys)
-    assert code == 2 and f"does not read {provider} metrics yet" in err
+    assert code == 2 and "nothing is deployed" in err and "slml deploy" in err

@@ -20,6 +20,7 @@ are called directly.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -213,7 +214,8 @@ class Ledger:
     def delete(self, stage: str, provider: str) -> None:
         self.state.delete_record(stage, provider)
 
-    def set_aside(self, stage: str, provider: str) -> Any:
+    def set_aside(self, stage: str, provider: str) -> Path | None:
+        """Rename an unreadable record aside (StateDir.set_aside_record): its new path."""
         return self.state.set_aside_record(stage, provider)
 
     # -- history -----------------------------------------------------------------------

@@ -116,7 +116,8 @@ def squeeze_output(data: bytes, index: int) -> bytes:
     outputs[index] = helper.make_tensor_value_info(flat, elem_type, [None])
     del proto.graph.output[:]
     proto.graph.output.extend(outputs)
-    return proto.SerializeToString()
+    serialized: bytes = proto.SerializeToString()
+    return serialized
 
 
 def _convert(model: Any, width: int) -> bytes:
@@ -138,7 +139,8 @@ def _convert(model: Any, width: int) -> bytes:
             f"skl2onnx cannot convert {type(model).__name__} to ONNX: {reason}",
             hint=_NO_EXPORT,
         ) from None
-    return proto.SerializeToString()
+    serialized: bytes = proto.SerializeToString()
+    return serialized
 
 
 def _is_classifier(model: Any) -> bool:

@@ -44,6 +44,7 @@ def save_model_file(
     """Load (or, for .onnx, read) ``model_file`` and save it as an artifact at ``path``.
     Raises ArtifactError for a missing file, an unknown suffix or an unreadable pickle."""
     source = Path(model_file)
+    read_by: str | None
     if source.is_dir():  # a directory a flavor reads (load_dir), e.g. save_pretrained's
         model, read_by = read_model_dir(source, flavor)
     elif not source.is_file():

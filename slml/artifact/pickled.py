@@ -38,7 +38,7 @@ def dumps(obj: Any) -> bytes:
 def referenced_globals(data: bytes) -> set[tuple[str, str]]:
     """Every ``(module, qualname)`` the pickle ``data`` imports when loaded."""
     found: set[tuple[str, str]] = set()
-    memo: dict[int, Any] = {}
+    memo: dict[Any, Any] = {}  # memo index (an int from the opcode's argument) -> value
     recent: list[Any] = []  # the values of the last pushes, for STACK_GLOBAL
     for opcode, arg, _pos in pickletools.genops(data):
         name = opcode.name
@@ -59,9 +59,9 @@ def referenced_globals(data: bytes) -> set[tuple[str, str]]:
             found.add((module, qualname))
             recent.append(None)
         elif name == "STACK_GLOBAL":
-            module, qualname = (recent[-2], recent[-1]) if len(recent) >= 2 else (None, None)
-            if isinstance(module, str) and isinstance(qualname, str):
-                found.add((module, qualname))
+            pushed = (recent[-2], recent[-1]) if len(recent) >= 2 else (None, None)
+            if isinstance(pushed[0], str) and isinstance(pushed[1], str):
+                found.add((pushed[0], pushed[1]))
             recent.append(None)
         else:
             recent.append(None)

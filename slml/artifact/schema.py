@@ -95,14 +95,16 @@ def sample_names(sample: Any) -> list[str] | None:
 def as_rows(sample: Any) -> list[Any]:
     """The sample as the runtime hands it to a python-flavor model: rows in column order."""
     if is_dataframe(sample):
-        return sample.to_numpy().tolist()
+        frame_rows: list[Any] = sample.to_numpy().tolist()
+        return frame_rows
     if isinstance(sample, dict):
         columns = [list(v) for _, v in _dict_columns(sample)]
         return [list(row) for row in zip(*columns, strict=True)]
     if isinstance(sample, list | tuple) and sample and isinstance(sample[0], dict):
         return as_rows(records_to_columns(sample))
     if hasattr(sample, "tolist"):
-        return sample.tolist()
+        array_rows: list[Any] = sample.tolist()
+        return array_rows
     return list(sample)
 
 
@@ -116,7 +118,9 @@ def as_model_input(sample: Any) -> Any:
     return np.asarray(as_rows(sample))
 
 
-def records_to_columns(records: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> dict:
+def records_to_columns(
+    records: list[dict[str, Any]] | tuple[dict[str, Any], ...],
+) -> dict[str, list[Any]]:
     keys = list(records[0])
     if any(list(r) != keys for r in records):
         raise ArtifactError(

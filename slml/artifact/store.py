@@ -116,7 +116,9 @@ def manifest_digest(artifact_dir: Path) -> str:
         return artifact_digest(read_manifest(Path(artifact_dir)))
 
 
-def copy_artifact(src: Path, dest: Path, *, manifest: dict[str, Any] | None = None) -> dict:
+def copy_artifact(
+    src: Path, dest: Path, *, manifest: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Copy to ``dest`` (which must not exist) exactly the files ``src``'s manifest lists,
     and the manifest: nothing unlisted, never a symlink's target. Each file is hashed as
     it is copied and must match; with ``manifest`` (what the caller verified before),

@@ -253,7 +253,7 @@ def _package(
     artifact_dir: Path,
     deps: Dependencies,
     auth: str,
-    manifest: dict,
+    manifest: dict[str, Any],
     requirements: str,
 ) -> tuple[SizeReport, str]:
     """Reuse, update or rebuild ``package`` and its zip. Returns (size, what was done)."""
@@ -297,7 +297,7 @@ def _package(
 
 def _assemble(
     package: Path, *, artifact_dir: Path, site: Path | None, auth: str, model_name: str,
-    manifest: dict | None = None,
+    manifest: dict[str, Any] | None = None,
 ) -> None:  # fmt: skip
     """Write the app and the model into ``package``; copy ``site`` in as its
     dependencies, or, when ``site`` is None, keep the dependencies already there."""

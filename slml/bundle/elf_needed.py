@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 PT_LOAD, PT_DYNAMIC = 1, 2
 DT_NULL, DT_NEEDED, DT_STRTAB, DT_STRSZ, DT_SONAME = 0, 1, 5, 10, 14
@@ -23,9 +24,9 @@ class Dynamic:
     soname: str | None = None
 
 
-def _segments(fh, phoff: int, phentsize: int, phnum: int) -> list[tuple[int, ...]]:
+def _segments(fh: BinaryIO, phoff: int, phentsize: int, phnum: int) -> list[tuple[int, ...]]:
     """``(p_type, p_offset, p_vaddr, p_filesz)`` of every program header."""
-    out = []
+    out: list[tuple[int, ...]] = []
     for i in range(phnum):
         fh.seek(phoff + i * phentsize)
         p_type, _flags, offset, vaddr, _paddr, filesz = struct.unpack("<IIQQQQ", fh.read(40))

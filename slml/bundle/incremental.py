@@ -74,7 +74,7 @@ def artifact_inputs(artifact_dir: Path) -> str:
     from slml.runtime.manifest import MANIFEST_FILE
 
     root = Path(artifact_dir)
-    parts = [(root / MANIFEST_FILE).read_bytes()]
+    parts: list[str | bytes] = [(root / MANIFEST_FILE).read_bytes()]
     for path in files_under(root):
         st = path.stat()
         parts.append(f"{path.relative_to(root).as_posix()}:{st.st_size}:{st.st_mtime_ns}")
@@ -120,7 +120,9 @@ def load_record(path: Path) -> BuildRecord | None:
         return None
 
 
-def save_record(path: Path, *, inputs: str, outputs: Sequence[Path], data: dict) -> BuildRecord:
+def save_record(
+    path: Path, *, inputs: str, outputs: Sequence[Path], data: dict[str, Any]
+) -> BuildRecord:
     """Write (atomically) the record of a finished build. Call it last."""
     stamps = {str(p): _stamp(p) for p in outputs}
     missing = [p for p, s in stamps.items() if s is None]

@@ -238,7 +238,7 @@ def build_function(
     *,
     interpreter: Interpreter | None = None,
     runner: Runner = subprocess.run,
-    manifest: dict | None = None,
+    manifest: dict[str, Any] | None = None,
 ) -> tuple[Path, Path]:
     """``out_dir/function/`` (runtime, model, handler module) and its zip; compiled to
     bytecode (paths under /var/task) by ``interpreter`` when given. With ``manifest``
@@ -276,7 +276,7 @@ def _assemble(
     interpreter: Interpreter | None,
     runner: Runner,
     reporter: Reporter,
-    manifest: dict,
+    manifest: dict[str, Any],
 ) -> _Parts:
     """Build (or reuse) the layer with ``layer(interpreter=...)`` (build_layer, its other
     arguments bound), copy it to ``out_dir``, build the function, measure both."""
@@ -400,7 +400,7 @@ def _bundle(
     parts: _Parts,
     out_dir: Path,
     lock: Lock,
-    manifest: dict,
+    manifest: dict[str, Any],
     target: Target,
     options: LambdaOptions,
     extra_notes: tuple[str, ...],

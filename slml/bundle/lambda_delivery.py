@@ -8,6 +8,7 @@ image (``aws.large_bundle: image``) or fails with PackageTooLarge saying what to
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from slml.bundle.size import MB, human
 from slml.bundle.size_advice import too_large_hint
@@ -21,7 +22,7 @@ Delivery = LambdaDelivery
 
 def choose_delivery(
     *, layer_zip: int, function_zip: int, unzipped: int, large_bundle: str,
-    largest: Sequence[tuple[str, int]] = (), manifest: dict | None = None,
+    largest: Sequence[tuple[str, int]] = (), manifest: dict[str, Any] | None = None,
 ) -> tuple[Delivery, str]:
     """How the bundle reaches Lambda, and why, in words. Raises PackageTooLarge naming
     the largest packages and the fixes that apply to the model's flavor."""

@@ -123,7 +123,8 @@ def _bundle_info(
 
 
 def _assemble(
-    artifact_dir: Path, out_dir: Path, *, lock_path: Path, info: dict[str, Any], manifest: dict
+    artifact_dir: Path, out_dir: Path, *, lock_path: Path, info: dict[str, Any],
+    manifest: dict[str, Any],
 ) -> None:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     sweep(out_dir.parent)  # what builds killed with SIGKILL left behind
@@ -162,7 +163,8 @@ def read_bundle_info(path: Path) -> dict[str, Any]:
     """The parsed ``slml-bundle.json`` of a bundle directory. Raises PackagingError."""
     file = Path(path) / BUNDLE_MANIFEST
     try:
-        return json.loads(file.read_text(encoding="utf-8"))
+        info: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
+        return info
     except (OSError, ValueError) as exc:
         raise PackagingError(
             f"{path} is not a complete local bundle ({BUNDLE_MANIFEST}: {exc})",

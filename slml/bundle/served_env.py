@@ -31,7 +31,7 @@ def target_vcpus(config: Any, provider: str) -> int | None:
     least 1), when its config fixes them (None for local and SageMaker serverless: the
     runtime then counts the CPUs it may use)."""
     if provider == "aws":
-        share = config.aws.memory / LAMBDA_MB_PER_VCPU
+        share: float = config.aws.memory / LAMBDA_MB_PER_VCPU
         return max(1, min(LAMBDA_MAX_VCPUS, round(share)))
     if provider == "gcp":
         return int(config.gcp.cpu)

@@ -18,7 +18,8 @@ from pathlib import Path
 from slml.bundle.elf import record_owners
 from slml.bundle.staging import staging_path
 from slml.pipeline import SizeReport
-from slml.units import MB, human  # noqa: F401  (re-exported for bundle modules)
+from slml.units import MB as MB  # re-exported for bundle modules
+from slml.units import human as human
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from slml.errors import PackagingError
 
-Runner = Callable[..., subprocess.CompletedProcess]
+Runner = Callable[..., subprocess.CompletedProcess[str]]
 _TAIL_LINES = 15
 
 
@@ -71,7 +71,7 @@ def run_uv(
     runner: Runner = subprocess.run,
     env: Mapping[str, str] | None = None,
     input: str | None = None,
-) -> subprocess.CompletedProcess:
+) -> subprocess.CompletedProcess[str]:
     """Run ``uv <args>`` to completion, capturing its output.
 
     Raises PackagingError naming the command and quoting the tail of uv's stderr when

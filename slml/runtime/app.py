@@ -55,7 +55,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slml.runtime import jsonio
 from slml.runtime.batching import Batcher, batching_from_env
@@ -65,6 +65,14 @@ from slml.runtime.logs import RateLimiter, get_logger, log_event
 from slml.runtime.metrics import RuntimeMetrics
 from slml.runtime.scheduling import InlinePolicy
 from slml.runtime.validation import DEFAULT_MAX_ROWS, Batch, parse_csv
+
+if TYPE_CHECKING:  # types only: the loader is imported when a model is loaded
+    from typing import TypeVar, TypeVarTuple
+
+    from slml.runtime.loader import LoadedModel
+
+    T = TypeVar("T")
+    Ts = TypeVarTuple("Ts")
 
 DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
 DEFAULT_MAX_CONCURRENCY = 256
@@ -86,7 +94,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 def create_app(
     model_dir: str | Path | None = None,
     *,
-    model: Any = None,
+    model: LoadedModel | None = None,
     max_body_bytes: int | None = None,
     max_batch_rows: int | None = None,
     api_key: str | None = None,
@@ -205,7 +213,7 @@ class App:
 
     def __init__(
         self,
-        model: Any,
+        model: LoadedModel,
         *,
         max_body: int,
         max_rows: int,
@@ -429,7 +437,7 @@ class App:
         else:
             batch = self._parse(body, is_csv, request)
         if not batch.validated:  # raw payloads have no common shape to merge into
-            return await _in_thread(self._predict_batch, batch)  # type: ignore[no-any-return]
+            return await _in_thread(self._predict_batch, batch)
         return await self.batcher.submit(batch, waiting=self.in_flight)
 
     def _check_key(self, request: Request) -> None:
@@ -483,7 +491,7 @@ def _no_loop() -> bool:
     return aio is None or aio._get_running_loop() is None
 
 
-async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
+async def _in_thread(fn: Callable[[*Ts], T], *args: *Ts) -> T:
     import asyncio
 
     return await asyncio.get_running_loop().run_in_executor(None, fn, *args)

@@ -181,6 +181,7 @@ def _numeric_fast_path(model: LoadedModel, rows: list[Any], *, text: bool) -> li
         return None
     if not np.isfinite(values).all() or (not text and not _all_numbers(rows)):
         return None
+    # rows as one 2-D array, not a list: to_array takes it as is (no copy per row)
     batch = Batch(rows=values, raw=None, key="instances", validated=True,  # type: ignore[arg-type]
                   columns=spec.names, dtype=spec.array_dtype)
     out = jsonable(model.predictor(batch))

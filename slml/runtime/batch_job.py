@@ -64,9 +64,10 @@ def task_share(environ: dict[str, str] | os._Environ[str] = os.environ) -> tuple
     return index, count
 
 
-def read_table(path: Path) -> tuple[list[str], Iterator[list[Any]], bool]:
+def read_table(path: Path) -> tuple[list[str], Iterator[list[Any] | None], bool]:
     """(header, rows, text): CSV rows are strings (converted by the CSV rules), JSON Lines
-    rows are typed values, taken in the order of the first line's keys."""
+    rows are typed values, taken in the order of the first line's keys (None for a line
+    that is not a JSON object)."""
     handle = path.open("r", encoding="utf-8", newline="")
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         first = handle.readline()
@@ -107,7 +108,8 @@ def run(args: argparse.Namespace, *, environ: dict[str, str] | os._Environ[str] 
         bad = {i: "the line is not a JSON object" if r is None else
                f"the row has {len(r)} fields, expected {len(header)}"
                for i, r in enumerate(chunk) if r is None or len(r) != len(header)}  # fmt: skip
-        readable = [[r[i] for i in features] for j, r in enumerate(chunk) if j not in bad]
+        readable = [[r[i] for i in features] for j, r in enumerate(chunk)
+                    if r is not None and j not in bad]  # fmt: skip
         scored = with_unreadable(score(model, readable, text=text), len(chunk), bad)
         _write(out, k, chunk, scored, start=k * args.chunk_rows, keep=keep, header=header)
         totals[0] += len(scored.ok)
@@ -117,16 +119,18 @@ def run(args: argparse.Namespace, *, environ: dict[str, str] | os._Environ[str] 
     return totals[0], totals[1]
 
 
-def _chunks(rows: Iterator[list[Any]], size: int) -> Iterator[list[list[Any]]]:
+def _chunks(rows: Iterator[list[Any] | None], size: int) -> Iterator[list[list[Any] | None]]:
     while chunk := list(itertools.islice(rows, size)):
         yield chunk
 
 
-def _write(out: Path, k: int, chunk: list[list[Any]], scored: Scored, *, start: int,
+def _write(out: Path, k: int, chunk: list[list[Any] | None], scored: Scored, *, start: int,
            keep: list[int], header: list[str]) -> None:
     lines = []
     for i, prediction in zip(scored.ok, scored.predictions, strict=True):
-        record = {"row": start + i, **{header[j]: chunk[i][j] for j in keep}}
+        row = chunk[i]
+        assert row is not None  # a scored row was read: unreadable ones are in scored.errors
+        record = {"row": start + i, **{header[j]: row[j] for j in keep}}
         lines.append(json.dumps({**record, "prediction": prediction}))
     _atomic(out / f"{PART.format(k)}.jsonl", lines)
     errors = [json.dumps({"row": start + i, "code": code, "message": message})

@@ -108,7 +108,8 @@ class Batcher:
             self._timer = None
         if self._busy or not self._queue:
             return
-        taken, rows = [], 0
+        taken: list[tuple[Batch, asyncio.Future[list[Any]]]] = []
+        rows = 0
         while self._queue and (not taken or rows + len(self._queue[0][0]) <= self.max_size):
             item = self._queue.pop(0)
             taken.append(item)

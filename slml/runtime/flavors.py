@@ -28,10 +28,12 @@ from slml.runtime.manifest import (
 from slml.runtime.validation import Batch
 
 Predictor = Callable[[Batch], Any]
+# What every flavor's loader is: (artifact directory, manifest) -> Predictor.
+Loader = Callable[[Path, dict[str, Any]], Predictor]
 
 
 def load_flavor(artifact_dir: Path, manifest: dict[str, Any], *, verify: bool = True) -> Predictor:
-    loaders = {"sklearn": load_sklearn, "onnx": load_onnx, "python": load_python}
+    loaders: dict[str, Loader] = {"sklearn": load_sklearn, "onnx": load_onnx}
     if manifest["flavor"] == "python":  # the one flavor that imports files by itself
         return load_python(artifact_dir, manifest, verify=verify)
     loader = loaders.get(manifest["flavor"])
@@ -43,7 +45,7 @@ def load_flavor(artifact_dir: Path, manifest: dict[str, Any], *, verify: bool = 
 
 
 def _option_file(artifact_dir: Path, manifest: dict[str, Any], default: str) -> Path:
-    rel = manifest.get("flavor_options", {}).get("file", default)
+    rel: str = manifest.get("flavor_options", {}).get("file", default)
     path = (artifact_dir / rel).resolve()
     if os.path.islink(artifact_dir / rel):
         raise ArtifactIntegrityError(f"{artifact_dir}: flavor_options.file {rel!r} is a symlink")
@@ -83,7 +85,7 @@ def load_sklearn(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
             f"{artifact_dir}: the model ({type(model).__name__}) has no method {method_name!r} "
             "(flavor_options.method; expected predict or predict_proba)"
         )
-    classes = getattr(model, "classes_", None)
+    classes: Any = getattr(model, "classes_", None)  # a numpy array when fitted
     if method_name != "predict" and "classes" not in options and getattr(classes, "ndim", 0) == 1:
         # a method chosen at serve time (slml.yaml method:): label the columns as save would
         options["classes"] = [c.item() if hasattr(c, "item") else c for c in classes]
@@ -174,8 +176,7 @@ def load_python(artifact_dir: Path, manifest: dict[str, Any], *, verify: bool = 
 def _inside(artifact_dir: Path, rel: Any, what: str) -> Path:
     """``artifact_dir / rel`` if ``rel`` is relative and stays inside the artifact once
     resolved (no ``..``, no absolute path, no symlink out), else ArtifactFormatError."""
-    safe_relative(rel, f"{artifact_dir}: python flavor {what}")
-    path = artifact_dir / rel
+    path = artifact_dir / safe_relative(rel, f"{artifact_dir}: python flavor {what}")
     if not path.resolve().is_relative_to(artifact_dir.resolve()):
         raise ArtifactFormatError(
             f"{artifact_dir}: python flavor {what} {rel!r} leaves the artifact"

@@ -13,12 +13,18 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from types import ModuleType
+
+# typed as a module or None, so mypy checks this file alike with and without orjson
 try:  # an optional accelerator: never required
-    import orjson as _orjson
+    import orjson
+
+    _orjson: ModuleType | None = orjson
 except ImportError:  # pragma: no cover - depends on the environment
-    _orjson = None  # type: ignore[assignment]
+    _orjson = None
 
 HAVE_ORJSON = _orjson is not None
 _LONG_NUMBER = re.compile(r"[0-9]{19}")
@@ -43,7 +49,8 @@ def dumps(value: Any, *, finite: bool = False) -> bytes:
     ``loader.jsonable``), so the look for them is skipped."""
     if _orjson is not None and (finite or not _has_non_finite(value)):
         try:
-            return _orjson.dumps(value, default=str)
+            encoded: bytes = _orjson.dumps(value, default=str)
+            return encoded
         except TypeError:  # e.g. an int beyond 64 bits, a non-string key
             pass
     return json.dumps(value, separators=(",", ":"), allow_nan=False, default=str).encode()

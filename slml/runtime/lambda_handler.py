@@ -29,8 +29,11 @@ import base64
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
+
+if TYPE_CHECKING:  # types only: the app is imported when the handler is first built
+    from slml.runtime.app import App, Response
 
 TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml",
               "application/vnd.api+json", "application/vnd.oai.openapi")  # fmt: skip
@@ -43,13 +46,12 @@ def default_model_dir() -> str:
     return str(Path(root) / "model")
 
 
-def make_handler(app: Any) -> LambdaHandler:
+def make_handler(app: App) -> LambdaHandler:
     """A Lambda handler ``(event, context) -> response dict`` for the runtime's App;
     after each invocation it prints the app's metrics as one CloudWatch EMF line (no
     API call)."""
-    metrics = getattr(app, "metrics", None)
-    if metrics is not None:
-        metrics.keep_values = True  # the values of each invocation, for its EMF line
+    metrics = app.metrics
+    metrics.keep_values = True  # the values of each invocation, for its EMF line
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         del context  # the request id comes from x-request-id, as on every target
@@ -62,7 +64,7 @@ def make_handler(app: Any) -> LambdaHandler:
             request, response = app.handle(method, path, headers, body, scheme)
             return _reply(response, request.request_id, v2=event.get("version") == "2.0")
         finally:
-            line = metrics.emf_line() if metrics is not None else None
+            line = metrics.emf_line()
             if line:
                 print(line, flush=True)
 
@@ -109,7 +111,7 @@ def _bad_event() -> tuple[Any, str]:
     return error_response(400, "invalid_request", message, rid), rid
 
 
-def _reply(response: Any, request_id: str, *, v2: bool) -> dict[str, Any]:
+def _reply(response: Response, request_id: str, *, v2: bool) -> dict[str, Any]:
     headers: dict[str, str] = {}
     multi: dict[str, list[str]] = {}
     cookies: list[str] = []

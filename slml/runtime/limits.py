@@ -62,6 +62,8 @@ def limits_from_env(environ: Mapping[str, str] | None = None) -> Limits:
     for field, name in _COUNTS.items():
         if env.get(name):
             values[field] = _positive(name, env[name], int)
+    # each key is a field of Limits and each value of that field's type (float or int),
+    # which one dict[str, float | int] cannot say
     return Limits(**values)  # type: ignore[arg-type]
 
 

@@ -180,9 +180,9 @@ def artifact_digest(manifest: dict[str, Any]) -> str:
 def safe_relative(rel: Any, what: str) -> str:
     """``rel`` if it is a relative POSIX path inside the artifact (no ``..``, no absolute
     path, no empty or ``.`` part), else ArtifactFormatError naming ``what``."""
-    parts = PurePosixPath(rel).parts if isinstance(rel, str) and rel else ()
     if (
-        not parts
+        not isinstance(rel, str)
+        or not PurePosixPath(rel).parts
         or rel.startswith("/")
         or "\\" in rel
         or any(p in ("", ".", "..") for p in rel.split("/"))

@@ -23,7 +23,11 @@ import json
 import os
 import time
 from bisect import bisect_left
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from slml.runtime.capture import Capture
+    from slml.runtime.loader import LoadedModel
 
 #: Latency bucket bounds in seconds (Prometheus ``le``), fine enough for p50/p99.
 LATENCY_BUCKETS = (
@@ -55,7 +59,8 @@ class Histogram:
 
     def lines(self, name: str, labels: str) -> list[str]:
         out, running = [], 0
-        for bound, n in zip((*self.bounds, "+Inf"), self.counts, strict=True):
+        edges: tuple[float | str, ...] = (*self.bounds, "+Inf")
+        for bound, n in zip(edges, self.counts, strict=True):
             running += n
             out.append(f'{name}_bucket{{{labels},le="{_num(bound)}"}} {running}')
         out.append(f"{name}_sum{{{labels}}} {_num(self.sum)}")
@@ -74,12 +79,12 @@ class RuntimeMetrics:
         self.errors: dict[str, int] = {}
         self.latency = Histogram(LATENCY_BUCKETS)
         self.batch = Histogram(BATCH_BUCKETS)
-        self.capture: Any = None  # a Capture: its ``written`` and ``dropped`` are exported
+        self.capture: Capture | None = None  # its ``written`` and ``dropped`` are exported
         self.keep_values = keep_values  # Lambda: the raw values for the next EMF line
         self._pending: list[tuple[float, int | None, bool]] = []
 
     @classmethod
-    def for_model(cls, model: Any) -> RuntimeMetrics:
+    def for_model(cls, model: LoadedModel) -> RuntimeMetrics:
         """Metrics for a LoadedModel (the Lambda handler turns ``keep_values`` on). The
         version: ``SLML_VERSION`` (local deploys set it), else Lambda's published version
         (``AWS_LAMBDA_FUNCTION_VERSION`` unless ``$LATEST``), else the manifest's."""

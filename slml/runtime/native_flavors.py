@@ -22,11 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from slml.runtime.flavors import Predictor, _option_file, _wants_frame, to_array
+from slml.runtime.flavors import Loader, Predictor, _option_file, _wants_frame, to_array
 from slml.runtime.manifest import ArtifactFormatError
 from slml.runtime.validation import Batch
 
-Loader = Callable[[Path, dict[str, Any]], Predictor]
 XGBOOST_CLASSES = ("XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier",
                    "XGBRFRegressor")  # fmt: skip
 CATBOOST_CLASSES = ("CatBoost", "CatBoostClassifier", "CatBoostRegressor", "CatBoostRanker")
@@ -46,7 +45,7 @@ def loader_for(manifest: dict[str, Any]) -> Loader:
     target = (manifest.get("flavor_options") or {}).get("loader")
     module_name, _, function = str(target).partition(":")
     try:
-        loader = getattr(importlib.import_module(module_name), function)
+        loader: Loader = getattr(importlib.import_module(module_name), function)
     except (ImportError, AttributeError, ValueError) as exc:
         raise ArtifactFormatError(
             f"flavor {flavor!r}: cannot import its loader {target!r} ({exc}); the package "
@@ -54,7 +53,7 @@ def loader_for(manifest: dict[str, Any]) -> Loader:
         ) from None
     if not callable(loader):
         raise ArtifactFormatError(f"flavor {flavor!r}: loader {target!r} is not callable")
-    return loader  # type: ignore[no-any-return]
+    return loader
 
 
 def _options(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -71,13 +70,13 @@ def _predictor(call: Callable[[Any], Any], manifest: dict[str, Any]) -> Predicto
 
 
 def _method(model: Any, name: str, artifact_dir: Path) -> Callable[[Any], Any]:
-    method = getattr(model, name, None)
+    method: Callable[[Any], Any] | None = getattr(model, name, None)
     if not callable(method):
         raise ArtifactFormatError(
             f"{artifact_dir}: the model ({type(model).__name__}) has no method {name!r} "
             "(flavor_options.method)"
         )
-    return method  # type: ignore[no-any-return]
+    return method
 
 
 def _model_class(module: Any, name: str | None, allowed: tuple[str, ...], where: Path) -> Any:
@@ -104,7 +103,8 @@ def xgboost_call(model: Any, method: str, where: Path) -> Callable[[Any], Any]:
     if type(model).__name__ == "Booster":
         if method != "predict":
             raise ArtifactFormatError(f"{where}: an XGBoost Booster serves method 'predict' only")
-        return model.inplace_predict  # type: ignore[no-any-return]
+        inplace: Callable[[Any], Any] = model.inplace_predict
+        return inplace
     return _method(model, method, where)
 
 

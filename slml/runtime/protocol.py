@@ -126,6 +126,8 @@ class SlmlH11Protocol(H11Protocol):
 
     # connection life -------------------------------------------------------------
 
+    # asyncio.Protocol takes any BaseTransport; uvicorn's H11Protocol narrows it to a
+    # Transport with the same ignore. Ours hands uvicorn a proxy of it (_Transport, duck-typed)
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._raw = transport
         super().connection_made(_Transport(transport, self))  # type: ignore[arg-type]

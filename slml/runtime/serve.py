@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from slml.runtime.app import App
     from slml.runtime.limits import Limits
 
 EXIT_LOAD_FAILED = 3
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _fork_workers(count: int, app: Any, sockets: list[socket.socket],
+def _fork_workers(count: int, app: App, sockets: list[socket.socket],
                   args: argparse.Namespace, limits: Limits) -> list[int]:  # fmt: skip
     """Fork ``count`` more servers on the same sockets; each exits 0 on SIGTERM."""
     children = []
@@ -218,7 +219,7 @@ def _settings() -> Limits:
     return limits_from_env()
 
 
-def _load_app(args: argparse.Namespace) -> Any:
+def _load_app(args: argparse.Namespace) -> App:
     from slml.runtime.app import create_app
 
     return create_app(args.model, max_body_bytes=args.max_body_bytes)
@@ -231,7 +232,7 @@ def _fail(message: str) -> None:
 
 
 def _run(
-    app: Any,
+    app: App,
     sockets: list[socket.socket],
     ready: dict[str, Any] | None,
     args: argparse.Namespace,
@@ -260,6 +261,7 @@ def _run(
             config = self.config
 
             def create_protocol(_loop: asyncio.AbstractEventLoop | None = None) -> Any:
+                # typed as type[asyncio.Protocol] by uvicorn; it is an H11Protocol class
                 return config.http_protocol_class(  # type: ignore[call-arg]
                     config=config, server_state=self.server_state,
                     app_state=self.lifespan.state, _loop=_loop,
@@ -289,6 +291,7 @@ def _run(
         timeout_graceful_shutdown=20,
         server_header=False,
         http=protocol_class(limits, connection_cap(limits)),
+        # uvicorn annotates an int; it only hands the value to loop.call_later (a float)
         timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type]
         h11_max_incomplete_event_size=limits.max_header_bytes + 1024,  # ours answer first
     )

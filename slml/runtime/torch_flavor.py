@@ -58,9 +58,11 @@ def open_torch(path: Path, fmt: str) -> Callable[[Any], Any]:
             warnings.simplefilter("ignore", DeprecationWarning)
             module = torch.jit.load(str(path), map_location="cpu")
         module.eval()
-        return module  # type: ignore[no-any-return]
+        scripted: Callable[[Any], Any] = module
+        return scripted
     if fmt == "export":
-        return torch.export.load(str(path)).module()  # type: ignore[no-any-return]
+        exported: Callable[[Any], Any] = torch.export.load(str(path)).module()
+        return exported
     raise ArtifactFormatError(
         f"{path}: flavor_options.format {fmt!r} is not one of {', '.join(TORCH_FILES)}"
     )

@@ -42,7 +42,9 @@ def load_transformers(artifact_dir: Path, manifest: dict[str, Any]) -> Callable[
                                   "directory inside the artifact")  # fmt: skip
     import transformers
 
-    transformers.utils.logging.disable_progress_bar()
+    # typed here: transformers leaves it unannotated (and mypy may run without it)
+    disable_progress_bar: Callable[[], None] = transformers.utils.logging.disable_progress_bar
+    disable_progress_bar()
     pipe = transformers.pipeline(task, model=str(path), tokenizer=str(path), device="cpu")
 
     def predict(batch: Batch) -> Any:

@@ -25,9 +25,12 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slml.runtime.manifest import ArtifactFormatError, ArtifactIntegrityError, read_regular
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class _SourceLoader(importlib.machinery.SourceFileLoader):
         path = self.get_filename(fullname)
         return compile(self.get_data(path), path, "exec", dont_inherit=True)
 
-    def set_data(self, path: str, data: bytes, *, _mode: int = 0o666) -> None:
+    def set_data(self, path: str, data: Buffer, *, _mode: int = 0o666) -> None:
         """Never write bytecode into the artifact."""
 
 
@@ -99,10 +102,12 @@ def _hook(path: str) -> importlib.machinery.FileFinder:
     if root is None:
         raise ImportError("not an artifact's code_dir")
     code = _ROOTS[root]
+    # FileFinder only calls each loader as loader(fullname, path): a partial binding the
+    # artifact's hashes does, though typeshed asks for a class there
     return importlib.machinery.FileFinder(
         path,
-        (partial(_ExtensionLoader, code=code), importlib.machinery.EXTENSION_SUFFIXES),
-        (partial(_SourceLoader, code=code), importlib.machinery.SOURCE_SUFFIXES),
+        (partial(_ExtensionLoader, code=code), importlib.machinery.EXTENSION_SUFFIXES),  # type: ignore[arg-type]
+        (partial(_SourceLoader, code=code), importlib.machinery.SOURCE_SUFFIXES),  # type: ignore[arg-type]
     )
 
 

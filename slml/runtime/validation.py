@@ -109,16 +109,16 @@ def input_spec(schema: dict[str, Any] | None) -> InputSpec | None:
         return None
     nullable = bool(schema.get("nullable", False))
     if schema.get("kind") == "columns":
-        feats = tuple(
+        columns = tuple(
             Feature(c["name"], str(c.get("dtype", "float64")), bool(c.get("nullable", nullable)))
             for c in schema["columns"]
         )
-        return InputSpec("columns", feats, "object", (len(feats),), nullable)
+        return InputSpec("columns", columns, "object", (len(columns),), nullable)
     dtype = str(schema.get("dtype", "float64"))
     shape = tuple(int(d) for d in schema.get("shape") or [-1])
     item_shape = shape[1:]
     names = schema.get("names")
-    feats = None
+    feats: tuple[Feature, ...] | None = None
     if len(item_shape) == 1 and (item_shape[0] >= 0 or names):
         width = len(names) if names else item_shape[0]
         labels = names or [None] * width
@@ -422,4 +422,5 @@ def _kind(v: Any) -> str:
         return f"the number {_short(v)}"
     if isinstance(v, str):
         return f"the string {_short(v)}"
-    return {list: "a list", dict: "an object"}.get(type(v), type(v).__name__)
+    containers: dict[type, str] = {list: "a list", dict: "an object"}
+    return containers.get(type(v), type(v).__name__)

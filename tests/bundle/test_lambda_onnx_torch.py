@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,23 +25,15 @@ from slml.bundle.onnx_export import ATOL, export_for_function
 from slml.runtime.manifest import read_manifest
 
 pytestmark = pytest.mark.slow
+sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures" / "mlflow"))
+from torch_nets import Net  # noqa: E402
+
 MB = 1024 * 1024
 ROWS = np.random.default_rng(3).normal(size=(5, 4)).astype("float32")
 
 
-class Tiny(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.hidden = torch.nn.Linear(4, 8)
-        self.out = torch.nn.Linear(8, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.out(torch.relu(self.hidden(x))), dim=1)
-
-
 def tiny_file(folder: Path, fmt: str) -> Path:
-    module = Tiny().eval()
+    module = Net().eval()
     if fmt == "pt":
         path = folder / "model.pt"
         torch.jit.save(torch.jit.script(module), str(path))
@@ -55,7 +48,7 @@ def tiny_file(folder: Path, fmt: str) -> Path:
 
 def expected(rows: np.ndarray) -> np.ndarray:
     with torch.inference_mode():
-        return Tiny().eval()(torch.from_numpy(rows)).numpy()
+        return Net().eval()(torch.from_numpy(rows)).numpy()
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,9 @@ def no_converter(manifest: dict[str, Any]) -> str | None:
     return None
 
 
-def export_program(artifact_dir: Path, manifest: dict[str, Any], target: Path) -> tuple[Path, dict]:
+def export_program(
+    artifact_dir: Path, manifest: dict[str, Any], target: Path
+) -> tuple[Path, dict[str, Any]]:
     """The torch/keras artifact as an onnx-flavor artifact at ``target / "artifact"``
     and the parity figures. Raises ArtifactError naming what failed."""
     import numpy as np

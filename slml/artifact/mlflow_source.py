@@ -103,20 +103,26 @@ def save_mlflow_model(
             "signature": mlflow_flavor.signature(model), "source": origin.as_source(model),
         }  # fmt: skip
         native = mlflow_flavor.native_flavor(model)
-        if native is None:
-            if method not in (None, "predict"):
-                raise ArtifactError(
-                    f"method={method!r}: an MLflow model served through mlflow.pyfunc "
-                    "answers its predict only",
-                    hint=f"slml maps these MLflow flavors natively: {', '.join(NATIVE_NAMES)}",
-                )
-            return save_model(model, path, flavor="mlflow", sample_input=sample, **common)
-        loaded = mlflow_flavor.load_native(model, native[0])
-        return save_model(
-            loaded, path, sample_input=_fit_sample(loaded, sample), method=method,
-            serialization=mlflow_flavor.serialization(model) if native[0] == "sklearn" else None,
-            **common,
-        )  # fmt: skip
+        if native is not None:
+            try:
+                loaded = mlflow_flavor.native_model(model, native[0])
+                return save_model(
+                    loaded, path, sample_input=_fit_sample(loaded, sample), method=method,
+                    serialization=mlflow_flavor.serialization(model)
+                    if native[0] == "sklearn" else None, **common,
+                )  # fmt: skip
+            except ArtifactError as exc:  # UnsupportedModel too
+                if not mlflow_flavor.falls_back(model, native[0]):
+                    raise
+                why = f"the {native[1]} flavor cannot save it: {exc.message}"
+                common["source"] = {**common["source"], "native_fallback": why}
+        if method not in (None, "predict"):
+            raise ArtifactError(
+                f"method={method!r}: an MLflow model served through mlflow.pyfunc "
+                "answers its predict only",
+                hint=f"slml maps these MLflow flavors natively: {', '.join(NATIVE_NAMES)}",
+            )
+        return save_model(model, path, flavor="mlflow", sample_input=sample, **common)
 
 
 def _fit_sample(model: Any, sample: Any) -> Any:

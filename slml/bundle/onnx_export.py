@@ -9,6 +9,10 @@ why, and the caller takes the container-image path (``aws.large_bundle: image``)
 
 Converters:
 
+- torch programs (TorchScript ``.pt``, ``torch.export`` ``.pt2``) and Keras 3 models on
+  the torch backend: ``torch.onnx.export`` on the saved sample, dynamic batch, outputs
+  within ``ATOL`` (slml/bundle/onnx_torch.py);
+
 - transformers ``text-classification`` pipelines: the model's logits exported with
   ``torch.onnx.export`` (inputs ``input_ids``/``attention_mask``/``token_type_ids``,
   batch and sequence dynamic), the fast tokenizer's ``tokenizer.json`` run by the
@@ -26,10 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from slml.bundle import onnx_torch
 from slml.bundle.lock import requirement_name
+from slml.bundle.onnx_torch import ATOL, readable_ir
 from slml.errors import ArtifactError
 
-ATOL = 1e-4
 HEAVY = ("torch",)  # distributions that alone exceed a 250 MB function package
 TOKEN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -65,21 +70,37 @@ def export_for_function(artifact_dir: Path, manifest: dict[str, Any], out_dir: P
     if target.exists():
         shutil.rmtree(target)
     try:
-        exported, parity = export_text_classifier(artifact_dir, manifest, target)
+        if manifest.get("flavor") == "transformers":
+            exported, parity = export_text_classifier(artifact_dir, manifest, target)
+        else:
+            exported, parity = onnx_torch.export_program(artifact_dir, manifest, target)
+            _record(exported, manifest, parity)
     except ArtifactError as exc:
         return Export(None, (f"no ONNX export: {exc.message} ({why})",))
-    note = (
-        f"exported to ONNX ({why}): served with onnxruntime and tokenizers, no torch; "
-        f"parity on {parity['rows']} sample rows: labels equal, logits max abs diff "
+    return Export(exported, (_note(manifest, why, parity),), parity)
+
+
+def _note(manifest: dict[str, Any], why: str, parity: dict[str, Any]) -> str:
+    if manifest.get("flavor") == "transformers":
+        return (
+            f"exported to ONNX ({why}): served with onnxruntime and tokenizers, no torch; "
+            f"parity on {parity['rows']} sample rows: labels equal, logits max abs diff "
+            f"{parity['max_abs_diff']:.3g} (allowed {ATOL})"
+        )
+    return (
+        f"exported to ONNX with {parity['exporter']} ({why}): served with onnxruntime, "
+        f"no torch; parity on {parity['rows']} sample rows and on one row: max abs diff "
         f"{parity['max_abs_diff']:.3g} (allowed {ATOL})"
     )
-    return Export(exported, (note,), parity)
 
 
 def _no_converter(manifest: dict[str, Any]) -> str | None:
     options = manifest.get("flavor_options") or {}
-    if manifest.get("flavor") != "transformers":
-        return f"slml has no ONNX converter for the {manifest.get('flavor')} flavor"
+    flavor = manifest.get("flavor")
+    if flavor in ("torch", "keras"):
+        return onnx_torch.no_converter(manifest)
+    if flavor != "transformers":
+        return f"slml has no ONNX converter for the {flavor} flavor"
     if options.get("task") != "text-classification":
         return (f"the {options.get('task')} task has no ONNX converter in slml (only "
                 "text-classification)")  # fmt: skip
@@ -151,18 +172,8 @@ def _export_logits(model: Any, tokenizer: Any, texts: list[str], path: Path) -> 
                               opset_version=17, dynamo=False)  # fmt: skip
     except Exception as exc:
         raise ArtifactError(f"torch.onnx.export failed ({type(exc).__name__}: {exc})") from None
-    _readable_ir(path)
+    readable_ir(path)
     return names
-
-
-def _readable_ir(path: Path, highest: int = 10) -> None:
-    """Keep the graph's IR version within what onnxruntime reads."""
-    import onnx
-
-    proto = onnx.load(str(path))
-    if proto.ir_version > highest:
-        proto.ir_version = highest
-        onnx.save(proto, str(path))
 
 
 def check_parity(

@@ -89,8 +89,9 @@ def save(
 ) -> None:
     """Save MODEL as an slml artifact: the model plus its manifest (flavor, schema,
     pinned requirements, sha256 of every file, who and when). An MLflow model is saved
-    as slml's native flavor where one exists (sklearn, xgboost, lightgbm, onnx), else
-    served through mlflow.pyfunc; its URI, run id and registry version are recorded."""
+    as slml's native flavor where one exists (sklearn, xgboost, lightgbm, onnx, pytorch,
+    keras, transformers), else served through mlflow.pyfunc; its URI, run id and
+    registry version are recorded."""
     from slml.artifact import save_model_file
     from slml.artifact.mlflow_source import default_name, is_mlflow_source, save_mlflow_model
     from slml.cli.payload import load_sample

@@ -59,11 +59,14 @@ def save(model: Any, root: Path, *, options: SaveOptions) -> Saved:
         ) from None
     framework = {**reqs.framework("keras"), "backend": backend}
     dists = ["keras", *BACKEND_PACKAGES.get(backend, ()), "numpy"]
+    flavor_options = {"file": FILE, "backend": backend, "env": {"KERAS_BACKEND": backend}}
+    if options.sample_input is not None:  # kept for the ONNX export's parity check
+        flavor_options["sample"] = native.save_sample(root, options.sample_input)
     return Saved(
         flavor=NAME,
         framework=framework,
         requirements=native.pins(dists, None),
-        flavor_options={"file": FILE, "backend": backend, "env": {"KERAS_BACKEND": backend}},
+        flavor_options=flavor_options,
         signature=native.signature(
             options.sample_input, names=None, width=None,
             call=runtime.keras_call(reloaded, backend),

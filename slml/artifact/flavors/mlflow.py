@@ -12,8 +12,11 @@ sklearn        sklearn (pickle/cloudpickle re-saved with joblib; skops kept skop
 xgboost        xgboost (Booster or the sklearn wrapper, saved natively)
 lightgbm       lightgbm (Booster) or sklearn (the LGBM sklearn wrappers)
 onnx           onnx
-pytorch        torch, keras / transformers likewise, when that slml flavor is
-               installed; otherwise the pyfunc fallback
+pytorch        torch: MLflow 3's ``.pt2`` program as it is; a pickled TorchScript
+               module as TorchScript; a pickled nn.Module exported on the input
+               example (torch.export) or scripted; else the pyfunc fallback
+keras          keras (MLflow 3 saves a ``.keras`` file)
+transformers   transformers (the pipeline MLflow saved with save_pretrained)
 anything else  mlflow (this module): the MLflow directory shipped as is, loaded
                with ``mlflow.pyfunc.load_model`` (slml/runtime/mlflow_pyfunc.py),
                its requirements.txt as the requirements (``mlflow``, never
@@ -58,6 +61,9 @@ NATIVE = {
     "keras": ("keras", "mlflow.keras"),
     "transformers": ("transformers", "mlflow.transformers"),
 }
+#: MLflow flavors that fall back to mlflow.pyfunc when slml's flavor cannot save the
+#: model (an nn.Module neither torch.export nor TorchScript can compile, ...)
+FALLBACK = ("pytorch", "keras", "transformers")
 MLFLOW_DTYPES = {
     "double": "float64", "float": "float32", "long": "int64", "integer": "int32",
     "boolean": "bool", "string": "string",
@@ -120,6 +126,25 @@ def load_native(model: MlflowModel, mlflow_flavor: str) -> Any:
             f"({type(exc).__name__}: {exc})",
             hint="install the packages in its requirements.txt in this environment",
         ) from None
+
+
+def native_model(model: MlflowModel, mlflow_flavor: str) -> Any:
+    """What slml saves as its native flavor: the ``torch.export`` program file MLflow 3
+    wrote for a pytorch model (``serialization_format="pt2"``, its default: read by the
+    torch flavor as a .pt2 file), else the object MLflow's own loader returns (a
+    pickled nn.Module or TorchScript module, a Keras model, a transformers pipeline).
+    Raises ArtifactError."""
+    if mlflow_flavor == "pytorch":
+        data = str((model.flavors.get("pytorch") or {}).get("model_data") or "data")
+        program = model.path / data / "model.pt2"
+        if program.is_file():
+            return program
+    return load_native(model, mlflow_flavor)
+
+
+def falls_back(model: MlflowModel, mlflow_flavor: str) -> bool:
+    """Whether a model slml's native flavor could not save is served through pyfunc."""
+    return mlflow_flavor in FALLBACK and "python_function" in model.flavors
 
 
 def serialization(model: MlflowModel) -> str | None:

@@ -83,3 +83,15 @@ def require(module: str, framework: str) -> Any:
             f"saving a {framework} model needs {framework} installed in this environment",
             hint=f"pip install {framework}",
         ) from None
+
+
+SAMPLE_FILE = "model/sample.npy"
+
+
+def save_sample(root: Path, array: Any) -> str:
+    """The sample as ``model/sample.npy`` (numbers only, no pickle); its relative path.
+    Build steps that check a conversion (the ONNX export for function targets) read it."""
+    import numpy as np
+
+    np.save(root / SAMPLE_FILE, np.asarray(array), allow_pickle=False)
+    return SAMPLE_FILE

@@ -91,6 +91,8 @@ def save(model: Any, root: Path, *, options: SaveOptions) -> Saved:
     flavor_options.update(_input_options(program, fmt, options.sample_input))
     if isinstance(model, str | Path) or (not _is_script(model) and not _is_exported(model)):
         flavor_options["converted_from"] = _origin(model, fmt)
+    if options.sample_input is not None:  # kept for the ONNX export's parity check
+        flavor_options["sample"] = native.save_sample(root, _as_numpy(options.sample_input))
     reloaded = runtime.open_torch(path, fmt)
     call = runtime.torch_call(reloaded, flavor_options)
     return Saved(

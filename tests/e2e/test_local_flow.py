@@ -124,4 +124,5 @@ def test_rollback_and_history(project: Path) -> None:
     events = json.loads(slml(project, "history", "--json").stdout)
     assert [e["event"] for e in events][-3:] == ["deploy", "deploy", "deploy"]
     missing = slml(project, "rollback", "--to", "9", check=False)
-    assert missing.returncode == 2 and "no kept bundle for version 9" in missing.stderr
+    assert missing.returncode == 2 and "no local deployment of version 9" in missing.stderr
+    assert "versions that can be deployed again: 1, 2" in missing.stderr

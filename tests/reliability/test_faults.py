@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -67,9 +68,40 @@ def test_kill9_mid_traffic_then_status_down_then_deploy_recovers(project: Projec
     assert code == 200 and len(body["predictions"]) == 1
 
 
+SLOW_LOADING = """
+    import time
+
+    class Model:
+        def load(self, data_dir):
+            time.sleep(10)  # still loading when the test interrupts the deploy
+
+        def predict(self, rows):
+            return [0 for _ in rows]
+"""
+
+
+def slow_version(project: Project, version: str) -> None:
+    """Replace the model with one whose server needs 10 s to become healthy, so the
+    deploy is surely still waiting for it when the test interrupts it (a fast model
+    can be promoted between the test seeing its server and the signal arriving)."""
+    import shutil
+
+    from slml.runtime.manifest import MANIFEST_FILE
+    from tests.runtime.runtime_support import write_manifest
+
+    name = json.loads((project.model / MANIFEST_FILE).read_text())["name"]
+    shutil.rmtree(project.model)
+    code = project.model / "model" / "code"
+    code.mkdir(parents=True)
+    (code / "slml_test_slow.py").write_text(textwrap.dedent(SLOW_LOADING))
+    write_manifest(project.model, name=name, version=version, flavor="python",
+                   flavor_options={"module": "slml_test_slow", "class": "Model",
+                                   "code_dir": "model/code"})  # fmt: skip
+
+
 def _interrupt_deploy(project: Project) -> subprocess.CompletedProcess[str]:
     """Start ``slml deploy`` of a new version; SIGINT it once its new server runs."""
-    new_version(project, "2")
+    slow_version(project, "2")
     deploy = project.popen("deploy")
     try:
         started = wait_for(lambda: len(project.servers()) >= 2, timeout=240, interval=0.05)

@@ -34,5 +34,8 @@ def test_deploy_serves_predictions_from_the_container(
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["predictions"] == [0]
         assert "running" in slml(tmp_path, plugin_site, "status").stdout
+        gone = slml(tmp_path, plugin_site, "destroy", "--yes")
+        assert gone.returncode == 0, gone.stderr
+        assert "not-deployed" in slml(tmp_path, plugin_site, "status").stdout
     finally:
-        slml(tmp_path, plugin_site, "destroy")
+        slml(tmp_path, plugin_site, "destroy", "--yes")

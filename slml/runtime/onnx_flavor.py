@@ -23,7 +23,7 @@ from typing import Any
 
 from slml.runtime.errors import invalid_input
 from slml.runtime.manifest import ArtifactFormatError
-from slml.runtime.validation import Batch, InputSpec, _check_tensor
+from slml.runtime.validation import Batch, InputSpec, _check_tensor, _dims
 
 POSTPROCESS = ("softmax", "argmax", "label_score")
 TOKEN_FEEDS = ("input_ids", "attention_mask", "token_type_ids")
@@ -135,14 +135,6 @@ def named_feeds(rows: list[Any], specs: dict[str, InputSpec]) -> dict[str, Any]:
 
 def _numpy_dtype(dtype: str) -> str:
     return "object" if dtype in ("string", "str") else dtype
-
-
-def _dims(value: Any) -> tuple[int, ...]:
-    dims = []
-    while isinstance(value, list):
-        dims.append(len(value))
-        value = value[0] if value else None
-    return tuple(dims)
 
 
 def _token_feeder(artifact_dir: Path, options: Any, graph_inputs: list[str]) -> Feeder:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +48,13 @@ def batch(*args: str, cwd: Path, check: int | None = None) -> subprocess.Complet
     if check is not None:
         assert done.returncode == check, done.stdout + done.stderr
     return done
+
+
+@pytest.fixture
+def project(tmp_path: Path, iris_artifact: Path) -> Path:
+    """A project directory: the iris example's slml.yaml and the iris artifact."""
+    root = Path(__file__).resolve().parents[2]
+    shutil.copy(root / "examples" / "iris" / "slml.yaml", tmp_path / "slml.yaml")
+    (tmp_path / "artifacts").mkdir()
+    shutil.copytree(iris_artifact, tmp_path / "artifacts" / "iris")
+    return tmp_path

@@ -4,7 +4,6 @@ Pulumi's mocks (no CLI, no credentials), each task given its shard by Cloud Run.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,14 +18,6 @@ from tests.batch.conftest import SLML
 
 ROOT = Path(__file__).resolve().parents[2]
 IN, OUT = "gs://slml-in/data/rows.csv", "gs://slml-out/scored/run1"
-
-
-@pytest.fixture
-def project(tmp_path: Path, iris_artifact: Path) -> Path:
-    shutil.copy(ROOT / "examples" / "iris" / "slml.yaml", tmp_path / "slml.yaml")
-    (tmp_path / "artifacts").mkdir()
-    shutil.copytree(iris_artifact, tmp_path / "artifacts" / "iris")
-    return tmp_path
 
 
 def plan_of(project: Path, **kwargs):

@@ -4,7 +4,6 @@ its S3 grant added for the job and removed after; AWS is moto, the preview a sub
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,14 +28,6 @@ def aws_env(monkeypatch) -> None:
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": REGION}.items():  # fmt: skip
         monkeypatch.setenv(key, value)
-
-
-@pytest.fixture
-def project(tmp_path: Path, iris_artifact: Path) -> Path:
-    shutil.copy(ROOT / "examples" / "iris" / "slml.yaml", tmp_path / "slml.yaml")
-    (tmp_path / "artifacts").mkdir()
-    shutil.copytree(iris_artifact, tmp_path / "artifacts" / "iris")
-    return tmp_path
 
 
 def deployed(project: Path):

@@ -7,14 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from slml.cli import main
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out, captured.err
+from tests.cli.test_cli import run
 
 
 @pytest.fixture

@@ -32,10 +32,8 @@ signature, the input is validated first and any exception from the model is a 50
 input from a broken model, so a ValueError/TypeError/OverflowError/IndexError from the
 model is answered 422 ``invalid_input`` with its message; anything else is a 500.
 
-Every request ends in ``App.finish`` (one JSON log line, then each of
-``App.request_hooks`` is called with version, status, latency in ms and rows): the one
-place per request for metrics or traffic capture, on every target (the Lambda adapter
-goes through it too).
+Every request ends in ``App.finish``: its JSON log line, then the version's metrics
+(slml/runtime/metrics.py), on every target (the Lambda adapter goes through it too).
 
 The request path is written once, as coroutines that only suspend to read the body or
 to wait for a worker thread: ``App.handle`` drives the same code without an event loop
@@ -85,7 +83,6 @@ _JSON_HEADER = (b"content-type", b"application/json")
 _INLINE_PARSE_BYTES = 64 * 1024  # batching: bodies up to this are parsed on the loop
 
 Headers = list[tuple[bytes, bytes]]
-RequestHook = Callable[[str, int, float, "int | None"], None]
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -227,7 +224,6 @@ class App:
         self.api_key = api_key.encode() if api_key else None
         self.logger, self.max_concurrency, self.in_flight = logger, max_concurrency, 0
         self.policy = InlinePolicy()
-        self.request_hooks: list[RequestHook] = []
         self.metrics = RuntimeMetrics.for_model(model)  # slml/runtime/metrics.py, capture.py
         self.capture = self.metrics.capture = capture_from_env(model.name, self.metrics.version)
         self.batcher = Batcher(self._predict_batch, *batching) if batching else None
@@ -323,7 +319,7 @@ class App:
         return request, response
 
     def finish(self, request: Request, status: int, start: float) -> None:
-        """The end of every request: its JSON log line, then the request hooks."""
+        """The end of every request: its JSON log line, then the version's metrics."""
         latency_ms = round((time.perf_counter() - start) * 1000, 2)
         log_event(
             self.logger,
@@ -338,8 +334,6 @@ class App:
         )
         self.metrics.observe(request.path, status, latency_ms / 1000,
                              {"batch_size": request.rows, "error_code": request.error_code})
-        for hook in self.request_hooks:
-            hook(self.model.version, status, latency_ms, request.rows)
 
     def _route(self, request: Request) -> Handler | Response:
         methods = self._routes.get(request.path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,22 +21,33 @@ from containers.images.recipes import BaseImage
 from containers.proxy import IndexProxy
 
 FIGURES: dict[str, object] = {}
+BASES: set[str] = set()  # base image tags the session ensured (kept at its end)
 
 
 @pytest.fixture(scope="session")
-def engine() -> Engine:
+def engine() -> Iterator[Engine]:
+    """The engine, left as found: images the session built are removed at its end.
+
+    Base images (images/build.py, cached by recipe) stay, so the next run reuses them.
+    Under the vfs storage driver every layer is a full copy, so the bundles' images of
+    one run take gigabytes; the disk is shared with whatever runs next.
+    """
     found, why = find_engine()
     if found is None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true and {why}: the container tests must run in CI", pytrace=False)
         pytest.skip(why)
-    return found
+    before = found.image_ids()
+    yield found
+    keep = {found.inspect_image(tag)["Id"] for tag in BASES if found.inspect_image(tag)}
+    found.remove_images(found.image_ids() - before - keep)
 
 
 @pytest.fixture(scope="session")
 def base_image(engine):
     def ensure(recipe: BaseImage) -> str:
         tag = build.ensure(engine, recipe)
+        BASES.add(tag)
         FIGURES[f"image size {tag}"] = engine.image_size(tag)
         return tag
 

@@ -102,6 +102,16 @@ class Engine:
         rows = [line.split("\t", 1) for line in done.stdout.decode().splitlines() if line]
         return [(by, int(size)) for size, by in rows]
 
+    def image_ids(self) -> set[str]:
+        """The IDs of every image the engine holds (dangling ones included)."""
+        done = self.run(["images", "--all", "--quiet", "--no-trunc"], check=False)
+        return set(done.stdout.decode().split())
+
+    def remove_images(self, ids: set[str]) -> None:
+        """Remove these images (and their tags); what is still in use is left."""
+        if ids:
+            self.run(["image", "rm", "--force", *sorted(ids)], check=False)
+
     def image_size(self, tag: str) -> int:
         info = self.inspect_image(tag)
         return int(info["Size"]) if info else 0

@@ -23,7 +23,6 @@ from slml.errors import (
     DeployError,
     IntegrityError,
     NotDeployed,
-    ProviderUnavailable,
     UsageError,
 )
 from slml.guard import Judgement, watch
@@ -33,7 +32,7 @@ from slml.providers.base import (
     DeployResult,
     NullReporter,
     Plan,
-    Provider,
+    ProviderBase,
     ProviderContext,
     Reporter,
     Status,
@@ -50,7 +49,7 @@ PathLike = str | Path
 class Session:
     """A provider and the context to call it with."""
 
-    provider: Provider
+    provider: ProviderBase
     ctx: ProviderContext
 
 
@@ -199,25 +198,12 @@ def deploy(config: PathLike | None = None, **options: Any) -> DeployResult:
     if this one fails. ``canary=P`` / ``shadow=True`` deploy beside the live version
     (providers without that raise ProviderUnavailable saying why)."""
     session = open_session(config, need_model=True, **options)
-    if session.ctx.rollout is not None:
-        _shifter(session)  # a target that cannot shift traffic refuses before a build
-    preflight = getattr(session.provider, "preflight", None)
-    if preflight is not None:  # e.g. no Pulumi CLI: say so before a long build
-        preflight(ctx=session.ctx)
+    # a rollout the target cannot serve, or no Pulumi CLI: say so before a long build
+    session.provider.check_rollout(session.ctx)
+    session.provider.preflight(ctx=session.ctx)
     bundle = _build(session)
     with session.ctx.state.lock(on_wait=session.ctx.reporter.step):
         return session.provider.deploy(ctx=session.ctx, bundle=bundle)
-
-
-def _shifter(session: Session) -> Callable[..., DeployResult]:
-    method = getattr(session.provider, "shift", None)
-    if method is None:
-        raise ProviderUnavailable(
-            f"the {session.ctx.config.provider} provider cannot run several versions side "
-            "by side (no canary, shadow or promote)",
-            hint="deploy without --canary/--shadow; `slml rollback` brings an earlier back",
-        )
-    return method  # type: ignore[no-any-return]
 
 
 def _shift(session: Session, traffic: tuple[LiveVersion, ...], event: str, *,
@@ -225,7 +211,7 @@ def _shift(session: Session, traffic: tuple[LiveVersion, ...], event: str, *,
     """Set the stage's traffic and record why in the history."""
     ctx = session.ctx
     with ctx.state.lock(on_wait=ctx.reporter.step):
-        result = _shifter(session)(ctx=ctx, traffic=traffic)
+        result = session.provider.shift(ctx=ctx, traffic=traffic)
         Ledger(ctx.state).append(HistoryEvent(
             event=event, stage=ctx.stage, provider=ctx.config.provider, version=result.version,
             url=result.url, traffic=[Live.of(t) for t in result.traffic], figures=figures,
@@ -291,9 +277,9 @@ def promote_stage(config: PathLike | None = None, *, from_stage: str | None,
 
 def _source_bundle(source: Session, target: Session, version: int,
                    info: VersionInfo | None) -> Bundle:  # fmt: skip
-    kept = getattr(source.provider, "kept_bundle", None)
+    kept = source.provider.kept_bundle(ctx=source.ctx, version=version)
     if kept is not None:  # the very bundle copy the source runs
-        return kept(ctx=source.ctx, version=version)  # type: ignore[no-any-return]
+        return kept
     artifact = info.artifact if info else None
     if not artifact or not Path(artifact).is_dir():
         raise DeployError(f"the artifact serving {source.ctx.stage} is not archived here",
@@ -315,14 +301,8 @@ def rollback(
         live = _live(session) if version is None else ()
         if len(live) > 1:
             return _shift(session, dropped(live), "rollback")
-    method = getattr(session.provider, "rollback", None)
-    if method is None:
-        raise ProviderUnavailable(
-            f"the {session.ctx.config.provider} provider cannot roll back yet",
-            hint="save the earlier model version again and run `slml deploy`",
-        )
     with session.ctx.state.lock(on_wait=session.ctx.reporter.step):
-        return method(ctx=session.ctx, version=version)  # type: ignore[no-any-return]
+        return session.provider.rollback(ctx=session.ctx, version=version)
 
 
 def guard(config: PathLike | None = None, *, thresholds: GuardConfig | None = None,
@@ -338,12 +318,9 @@ def guard(config: PathLike | None = None, *, thresholds: GuardConfig | None = No
     if canary is None:
         raise DeployError(f"stage {session.ctx.stage} has no canary to guard",
                           hint="deploy one with `slml deploy --canary 10 --guard`")
-    method = getattr(session.provider, "version_metrics", None)
-    if method is None:
-        raise ProviderUnavailable(f"the {session.ctx.config.provider} provider does not "
-                                  "report per-version metrics yet; no guard")
-    verdict = watch(lambda: method(ctx=session.ctx, version=canary.version,
-                                   window=limits.window),
+    provider = session.provider
+    verdict = watch(lambda: provider.version_metrics(ctx=session.ctx, version=canary.version,
+                                                     window=limits.window),
                     limits, clock=clock, sleep=sleep, report=session.ctx.reporter.detail)
     if verdict.outcome == "breached":
         _shift(session, dropped(_live(session)), "guard-rollback",

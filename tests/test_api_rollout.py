@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,11 +10,14 @@ import pytest
 from slml import api
 from slml.config import ProjectConfig
 from slml.errors import ProviderUnavailable, UsageError
-from slml.providers.base import ProviderContext
+from slml.providers.base import ProviderBase, ProviderContext
+from slml.rollout import RolloutRequest
 from slml.state import ProjectState
 
 
-class _NoShift:
+class _NoShift(ProviderBase):
+    """Only what a provider must have: every optional hook keeps ProviderBase's default."""
+
     name = "plain"
 
 
@@ -23,9 +27,30 @@ def _ctx(tmp_path: Path) -> ProviderContext:
 
 
 def test_a_provider_without_shift_refuses_a_rollout_with_the_reason(tmp_path: Path) -> None:
-    session = api.Session(provider=_NoShift(), ctx=_ctx(tmp_path))  # type: ignore[arg-type]
-    with pytest.raises(ProviderUnavailable, match="cannot run several versions side by side"):
-        api._shifter(session)
+    provider, ctx = _NoShift(), _ctx(tmp_path)
+    provider.check_rollout(ctx)  # a plain replacement is fine
+    canary = replace(ctx, rollout=RolloutRequest(mode="canary", percent=10.0))
+    with pytest.raises(ProviderUnavailable, match="plain provider cannot run several versions "
+                                                  "side by side"):  # fmt: skip
+        provider.check_rollout(canary)
+    with pytest.raises(ProviderUnavailable, match="side by side"):
+        provider.shift(ctx=ctx, traffic=())
+
+
+def test_the_optional_hooks_default_to_a_clear_refusal(tmp_path: Path) -> None:
+    provider, ctx = _NoShift(), _ctx(tmp_path)
+    provider.preflight(ctx=ctx)
+    assert provider.kept_bundle(ctx=ctx, version=1) is None
+    refusals = [
+        (lambda: provider.rollback(ctx=ctx), "cannot roll back yet"),
+        (lambda: provider.version_metrics(ctx=ctx, version=2, window=60.0), "no guard"),
+        (lambda: provider.status(ctx=ctx), "cannot report a status"),
+        (lambda: provider.invoke(ctx=ctx, payload={}), "cannot invoke"),
+        (lambda: list(provider.logs(ctx=ctx)), "cannot show logs"),
+    ]
+    for call, words in refusals:
+        with pytest.raises(ProviderUnavailable, match=words):
+            call()
 
 
 def test_canary_share_and_modes(tmp_path: Path) -> None:

@@ -41,7 +41,14 @@ from slml.ledger import DeploymentRecord, HistoryEvent, Ledger, VersionInfo
 from slml.providers import local_process as proc
 from slml.providers import local_routing as routing
 from slml.providers import local_stage as stage_state
-from slml.providers.base import Bundle, DeployResult, Plan, ProviderContext, Status
+from slml.providers.base import (
+    Bundle,
+    DeployResult,
+    Plan,
+    ProviderBase,
+    ProviderContext,
+    Status,
+)
 from slml.rollout import LiveVersion, RolloutRequest, VersionMetrics
 from slml.runtime.manifest import read_manifest
 from slml.state import RecordUnreadable, now_iso
@@ -53,7 +60,7 @@ LOG_KEEP = 3  # rotated parts kept beside the current one
 _LOG_LINES_IN_ERRORS = 15
 
 
-class LocalProvider:
+class LocalProvider(ProviderBase):
     """Runs bundles as local servers. ``transport`` (httpx) and ``cache_dir`` are
     injectable; ``stop_grace`` is how long an old server gets to finish requests;
     each server's log rotates at ``log_max_bytes``, ``log_keep`` old parts kept."""
@@ -74,6 +81,10 @@ class LocalProvider:
         self._cache_dir = cache_dir
         self._grace = stop_grace
         self._rotate = (log_max_bytes, log_keep)
+
+    def check_rollout(self, ctx: ProviderContext) -> None:
+        """Every mode is served here: a canary or shadow runs beside the primary behind
+        the stage's router (providers/local_router.py)."""
 
     @property
     def cache_dir(self) -> Path:

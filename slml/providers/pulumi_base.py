@@ -39,7 +39,14 @@ from slml.ledger import (
     VersionInfo,
 )
 from slml.providers import pulumi_cli
-from slml.providers.base import Bundle, DeployResult, Plan, ProviderContext, Status
+from slml.providers.base import (
+    Bundle,
+    DeployResult,
+    Plan,
+    ProviderBase,
+    ProviderContext,
+    Status,
+)
 from slml.rollout import LiveVersion
 from slml.state import RecordUnreadable, secret_warnings
 
@@ -81,7 +88,7 @@ def archive_artifact(ctx: ProviderContext, sha256: str) -> Path:
     return dest
 
 
-class PulumiProvider:
+class PulumiProvider(ProviderBase):
     """Base class; see the module docstring for what subclasses provide."""
 
     name: ClassVar[str] = "pulumi"

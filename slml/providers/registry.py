@@ -1,10 +1,11 @@
 """Find providers through the ``slml.providers`` entry point group, and check them.
 
 A plug-in is checked when it is loaded: it must be a class whose ``name`` is its entry
-point's name, whose ``config_model`` is a pydantic model (it validates the provider's
-section of slml.yaml) and which has the required methods (``build``, ``plan``,
-``deploy``, ``destroy``). A plug-in of the wrong shape is a ``ProviderUnavailable``
-naming its entry point and the package that installed it.
+point's name, which subclasses ``slml.providers.base.ProviderBase`` (the optional
+hooks' defaults), whose ``config_model`` is a pydantic model (it validates the
+provider's section of slml.yaml) and which implements the required methods
+(``build``, ``plan``, ``deploy``, ``destroy``). A plug-in of the wrong shape is a
+``ProviderUnavailable`` naming its entry point and the package that installed it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from importlib.metadata import EntryPoint, entry_points
 from pydantic import BaseModel
 
 from slml.errors import ConfigError, ProviderUnavailable
-from slml.providers.base import Provider
+from slml.providers.base import ProviderBase
 
 GROUP = "slml.providers"
 REQUIRED_METHODS = ("build", "plan", "deploy", "destroy")
@@ -59,19 +60,22 @@ def shape_problems(cls: object, *, name: str) -> list[str]:
     if not isinstance(cls, type):
         return [f"it is a {type(cls).__name__}, not a class"]
     problems = []
+    if not issubclass(cls, ProviderBase):
+        problems.append("it does not subclass slml.providers.base.ProviderBase")
     declared = getattr(cls, "name", None)
     if declared != name:
         problems.append(f"its name is {declared!r}, not its entry point's name {name!r}")
     model = getattr(cls, "config_model", None)
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         problems.append(f"config_model is {model!r}, not a pydantic model class")
-    missing = [m for m in REQUIRED_METHODS if not callable(getattr(cls, m, None))]
+    missing = [m for m in REQUIRED_METHODS
+               if getattr(cls, m, None) in (None, getattr(ProviderBase, m))]  # fmt: skip
     if missing:
         problems.append(f"it has no method {', '.join(missing)}")
     return problems
 
 
-def _load(ep: EntryPoint) -> type[Provider]:
+def _load(ep: EntryPoint) -> type[ProviderBase]:
     name = ep.name
     try:
         cls = ep.load()
@@ -97,11 +101,11 @@ def _load(ep: EntryPoint) -> type[Provider]:
             hint="a provider is a class as in slml/providers/base.py; fix or uninstall "
             + (f"{ep.dist.name}" if ep.dist is not None else "that package"),
         )
-    checked: type[Provider] = cls
+    checked: type[ProviderBase] = cls
     return checked
 
 
-def provider_class(name: str) -> type[Provider]:
+def provider_class(name: str) -> type[ProviderBase]:
     """The checked class of the provider called ``name``.
 
     Raises ConfigError for an unknown name and ProviderUnavailable when its module
@@ -113,6 +117,6 @@ def provider_class(name: str) -> type[Provider]:
     return _load(matches[0])
 
 
-def get_provider(name: str) -> Provider:
+def get_provider(name: str) -> ProviderBase:
     """An instance of the provider called ``name`` (see ``provider_class``)."""
     return provider_class(name)()

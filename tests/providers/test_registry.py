@@ -92,6 +92,14 @@ def test_a_section_built_in_code_is_validated_too(docker, tmp_path):
         ("from pydantic import BaseModel\nclass Broken:\n    name = 'broken'\n"
          "    config_model = BaseModel\n", "it has no method build, plan, deploy, destroy"),
         ("Broken = 42\n", "it is a int, not a class"),
+        ("from pydantic import BaseModel\nclass Broken:\n    name = 'broken'\n"
+         "    config_model = BaseModel\n    def build(self): ...\n    def plan(self): ...\n"
+         "    def deploy(self): ...\n    def destroy(self): ...\n",
+         "it does not subclass slml.providers.base.ProviderBase"),
+        ("from pydantic import BaseModel\nfrom slml.providers.base import ProviderBase\n"
+         "class Broken(ProviderBase):\n    name = 'broken'\n    config_model = BaseModel\n"
+         "    def build(self): ...\n",
+         "it has no method plan, deploy, destroy"),
     ],
 )  # fmt: skip
 def test_a_plug_in_of_the_wrong_shape_is_named_with_its_package(

@@ -16,6 +16,7 @@ import httpx
 from slml.errors import DeployError, NotDeployed, ProviderUnavailable
 from slml.pipeline import Bundle, DeployResult, Plan, ProviderContext, Status
 from slml.providers import http_answer
+from slml.providers.base import ProviderBase
 from slml.providers.container_ops import build as build_context
 from slml_provider_docker.config import DockerConfig
 
@@ -23,7 +24,7 @@ Runner = Callable[..., subprocess.CompletedProcess[str]]
 HOST = "127.0.0.1"
 
 
-class DockerProvider:
+class DockerProvider(ProviderBase):
     """Runs one container per stage, named ``slml-<project>-<stage>``."""
 
     name: ClassVar[str] = "docker"

@@ -21,9 +21,9 @@ are called directly.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from slml.errors import DeployError
 from slml.rollout import LiveVersion, Role
@@ -79,10 +79,48 @@ class VersionInfo(_Built):
 
 
 class StackOutputs(_Model):
-    """The stack outputs every Pulumi program exports; target-specific ones are extra
-    fields (``outputs.model_extra``)."""
+    """The stack outputs every Pulumi program exports. Each target reads its own with a
+    subclass naming its outputs as fields (``slml.providers.outputs``); fields this
+    model does not name are kept (``model_extra``)."""
 
     url: str = ""
+    region: str | None = None
+    traffic: list[Live] = Field(default_factory=list)  # rollouts: the live set
+    versions: dict[str, str] = Field(default_factory=dict)  # version -> handle, lately
+
+    @classmethod
+    def of(cls, record: dict[str, Any] | None) -> Self:
+        """The outputs of a deployment record (a dict as ``ProjectState`` reads it);
+        defaults when there is no record (a record from an older slml lacks fields,
+        which take defaults too). Raises DeployError when a recorded output has the
+        wrong type (a hand-edited record), naming it."""
+        raw = (record or {}).get("outputs") or {}
+        if not isinstance(raw, dict):
+            raise DeployError(f"the recorded stack outputs have an unexpected shape: a JSON "
+                              f"{type(raw).__name__}, not an object",
+                              hint="run `slml deploy` again to record the stack's outputs "
+                              "afresh")  # fmt: skip
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            where = ".".join(str(p) for p in exc.errors()[0]["loc"])
+            raise DeployError(
+                f"the recorded stack output {where} has an unexpected shape: "
+                f"{exc.errors()[0]['msg']}",
+                hint="run `slml deploy` again to record the stack's outputs afresh",
+            ) from None
+
+    def live(self) -> tuple[LiveVersion, ...]:
+        return tuple(t.live() for t in self.traffic)
+
+    def need(self, field: str) -> str:
+        """The value of output ``field``; DeployError when the record has none."""
+        value = getattr(self, field, None)
+        if not value:
+            raise DeployError(
+                f"the deployment record has no {field} output (written by an older slml, or "
+                "edited by hand)", hint="run `slml deploy` again to record it")  # fmt: skip
+        return str(value)
 
 
 class DeploymentRecord(_Built):

@@ -19,6 +19,7 @@ from slml.batch import BatchError, BatchOptions
 from slml.engine import Program
 from slml.infra.cloudrun_job import CloudRunJobSpec
 from slml.pipeline import Plan
+from slml.providers.outputs import GcpOutputs
 
 CLOUD_PROVIDERS = ("gcp",)
 OFFLINE_NOTE = ("offline plan: the job's Pulumi program ran under mocks on this machine; "
@@ -71,8 +72,8 @@ def cloud_job(session: Session, input_url: str, output_url: str, options: BatchO
 def _image(session: Session, *, for_preview: bool) -> tuple[str, tuple[str, ...]]:
     ctx = session.ctx
     cfg = ctx.config.section(session.provider.name)
-    record = ctx.state.read_record(ctx.stage, session.provider.name) or {}
-    image = (record.get("outputs") or {}).get("image") or cfg.image_uri
+    image = GcpOutputs.of(ctx.state.read_record(ctx.stage, session.provider.name)).image
+    image = image or cfg.image_uri
     if image:
         return str(image), ()
     if for_preview:

@@ -32,6 +32,7 @@ from slml.api import Session
 from slml.batch import BatchError
 from slml.config.sections import SageMakerConfig
 from slml.pipeline import Plan, PlannedResource
+from slml.providers.outputs import SageMakerOutputs
 
 GRANT_PREFIX = "slml-batch-"
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
@@ -149,8 +150,8 @@ def transform_spec(session: Session, input_url: str, output_url: str, *,
     ctx = session.ctx
     cfg = ctx.config.section("sagemaker")
     assert isinstance(cfg, SageMakerConfig)
-    record = ctx.state.read_record(ctx.stage, "sagemaker") or {}
-    endpoint = (record.get("outputs") or {}).get("endpoint_name")
+    recorded = SageMakerOutputs.of(ctx.state.read_record(ctx.stage, "sagemaker"))
+    endpoint = recorded.endpoint_name
     if not endpoint:
         if not for_preview:
             raise BatchError(
@@ -162,7 +163,7 @@ def transform_spec(session: Session, input_url: str, output_url: str, *,
     base = re.sub(r"[^a-zA-Z0-9-]+", "-", f"{ctx.config.name}-{ctx.stage}")
     job = f"{base[:63 - len(stamp) - 7].strip('-')}-batch-{stamp}"
     return TransformSpec(
-        job=job, region=(record.get("outputs") or {}).get("region") or cfg.region,
+        job=job, region=recorded.region or cfg.region,
         endpoint=str(endpoint), input_url=input_url, output_url=output_url.rstrip("/") + "/",
         content_type=content_type(input_url, input_format), instance_type=instance_type,
         instance_count=instance_count, tags={**cfg.tags, "slml:project": ctx.config.name,

@@ -16,6 +16,7 @@ import httpx
 
 from slml.errors import DeployError
 from slml.metrics import VersionMetrics
+from slml.providers.outputs import AzureOutputs
 
 API_VERSION = "2023-10-01"
 METRICS = ("Requests", "Http4xx", "Http5xx")
@@ -60,7 +61,7 @@ def function_app_metrics(
 ) -> list[VersionMetrics]:  # fmt: skip
     """The stage's Function App figures (from its deployment record)."""
     record = ctx.state.read_record(ctx.stage, "azure") or {}
-    app_id = (record.get("outputs") or {}).get("app_id")
+    app_id = AzureOutputs.of(record).app_id
     if not app_id:
         raise DeployError(f"no azure deployment recorded for stage {ctx.stage}",
                           hint="run `slml deploy --provider azure` first")  # fmt: skip

@@ -18,6 +18,7 @@ import httpx
 
 from slml.errors import DeployError, ProviderUnavailable
 from slml.metrics import VersionMetrics
+from slml.providers.outputs import GcpOutputs
 
 API = "https://monitoring.googleapis.com/v3"
 READ_SCOPE = "https://www.googleapis.com/auth/monitoring.read"
@@ -121,13 +122,12 @@ def cloud_run_metrics(
     token: Callable[[], str] | None = None,
 ) -> list[VersionMetrics]:  # fmt: skip
     """The figures of the stage's Cloud Run service (from its deployment record)."""
-    record = ctx.state.read_record(ctx.stage, "gcp") or {}
-    out = record.get("outputs", {})
-    project = out.get("project") or ctx.config.gcp.project
-    if not out.get("service_name") or not project:
+    out = GcpOutputs.of(ctx.state.read_record(ctx.stage, "gcp"))
+    project = out.project or ctx.config.gcp.project
+    if not out.service_name or not project:
         raise DeployError(f"no gcp deployment recorded for stage {ctx.stage}",
                           hint="run `slml deploy --provider gcp` first")  # fmt: skip
     with httpx.Client(transport=transport, timeout=30) as client:
         return read(client, (token or default_token())(), project=project,
-                    service=out["service_name"], window_s=window_s,
-                    region=out.get("region") or ctx.config.gcp.region)  # fmt: skip
+                    service=out.service_name, window_s=window_s,
+                    region=out.region or ctx.config.gcp.region)  # fmt: skip

@@ -17,6 +17,7 @@ from typing import Any
 
 from slml.metrics import VersionMetrics
 from slml.metrics.cloudwatch import fetch, metric_queries
+from slml.providers.outputs import SageMakerOutputs
 
 NAMESPACE = "AWS/SageMaker"
 _STATS = (("requests", "Invocations", "Sum"), ("errors", "Invocation5XXErrors", "Sum"),
@@ -28,12 +29,11 @@ def endpoint_of(ctx: Any) -> tuple[str, str]:
     """(endpoint name, region) from the deployment record. Raises NotDeployed."""
     from slml.errors import NotDeployed
 
-    record = ctx.state.read_record(ctx.stage, "sagemaker") or {}
-    outputs = record.get("outputs") or {}
-    if not outputs.get("endpoint_name"):
+    outputs = SageMakerOutputs.of(ctx.state.read_record(ctx.stage, "sagemaker"))
+    if not outputs.endpoint_name:
         raise NotDeployed(f"nothing is deployed in stage {ctx.stage} (sagemaker)",
                           hint="deploy first: `slml deploy --provider sagemaker`")  # fmt: skip
-    return str(outputs["endpoint_name"]), str(outputs.get("region") or ctx.config.sagemaker.region)
+    return outputs.endpoint_name, outputs.region or ctx.config.sagemaker.region
 
 
 def endpoint_metrics(

@@ -43,6 +43,7 @@ from slml.errors import require_extra
 from slml.infra.aws_policies import HTTP_API_TIMEOUT_MAX
 from slml.providers import traffic as tr
 from slml.providers.base import Bundle, ProviderContext, Status
+from slml.providers.outputs import AwsOutputs
 from slml.providers.rollout_base import RolloutProvider, export_traffic, traffic_output
 from slml.rollout import LiveVersion
 from slml.state import read_or_create_secret
@@ -180,14 +181,10 @@ class AwsProvider(RolloutProvider):
         return run
 
     def _recorded_image(self, ctx: ProviderContext) -> str | None:
-        rec = ctx.state.read_record(ctx.stage, self.name) or {}
-        return rec.get("outputs", {}).get("image_uri")
+        return AwsOutputs.of(ctx.state.read_record(ctx.stage, self.name)).image_uri
 
     def deploy_program(self, *, ctx: ProviderContext, bundle: Bundle) -> Program:
         return self.program(ctx=ctx, bundle=bundle, deploying=True)
-
-    def endpoint(self, outputs: dict[str, Any]) -> str:
-        return str(outputs.get("url", ""))
 
     def warnings(self, ctx: ProviderContext) -> list[str]:
         cfg = self.cfg(ctx)
@@ -214,10 +211,10 @@ class AwsProvider(RolloutProvider):
         rec = ctx.state.read_record(ctx.stage, self.name)
         if rec is None:
             return Status(provider=self.name, stage=ctx.stage, state="not-deployed")
-        out = rec.get("outputs", {})
+        out = AwsOutputs.of(rec)
         details = aws_ops.function_status(
-            function_name=out["function_name"], api_id=out.get("api_id"),
-            region=out.get("region", self.cfg(ctx).region), session=session,
+            function_name=out.need("function_name"), api_id=out.api_id,
+            region=out.region or self.cfg(ctx).region, session=session,
         )  # fmt: skip
         state = "running" if details["state"] == "Active" else "unknown"
         return Status(
@@ -232,11 +229,11 @@ class AwsProvider(RolloutProvider):
         from slml.providers import aws_ops
 
         rec = self.record(ctx)
-        out = rec.get("outputs", {})
-        auth = out.get("auth", self.cfg(ctx).auth)
+        out = AwsOutputs.of(rec)
+        auth = out.auth or self.cfg(ctx).auth
         key = self.api_key(ctx, create=False) if auth == "api_key" else None
         return aws_ops.invoke_http(
-            rec["url"], payload, auth=auth, region=out.get("region", self.cfg(ctx).region),
+            rec["url"], payload, auth=auth, region=out.region or self.cfg(ctx).region,
             api_key=key, credentials=credentials, transport=transport,
         )  # fmt: skip
 
@@ -246,10 +243,10 @@ class AwsProvider(RolloutProvider):
     ) -> Iterator[str]:  # fmt: skip
         from slml.providers import aws_ops
 
-        out = self.record(ctx).get("outputs", {})
-        region = out.get("region", self.cfg(ctx).region)
+        out = AwsOutputs.of(self.record(ctx))
+        region = out.region or self.cfg(ctx).region
         yield from aws_ops.tail_logs(
-            log_group=out["log_group"], region=region, lines=lines, follow=follow,
+            log_group=out.need("log_group"), region=region, lines=lines, follow=follow,
             session=session, missing_hint="it is created by the deploy; it may have been "
             "deleted outside slml (`slml deploy --provider aws` recreates it)",
         )  # fmt: skip

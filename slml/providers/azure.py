@@ -27,12 +27,13 @@ from slml.bundle.served_env import model_env
 from slml.capture import capture_env, requirements_with_sink
 from slml.config.sections import AzureConfig
 from slml.engine import Program
-from slml.errors import DeployError, ProviderUnavailable, require_extra
+from slml.errors import ProviderUnavailable, require_extra
 from slml.infra.azure_settings import SAS_TIME_FORMAT, check_user_env, package_sas_window
 from slml.providers import azure_ops
 from slml.providers import traffic as tr
 from slml.providers.azure_ops import AzureOps
 from slml.providers.base import Bundle, ProviderContext, Status
+from slml.providers.outputs import AzureOutputs
 from slml.providers.pulumi_base import PulumiProvider
 from slml.runtime.manifest import sha256_file
 
@@ -78,8 +79,7 @@ class AzureProvider(PulumiProvider):
         return out
 
     def _recorded_sas_expiry(self, ctx: ProviderContext) -> datetime | None:
-        record = ctx.state.read_record(ctx.stage, self.name) or {}
-        value = (record.get("outputs") or {}).get("package_sas_expiry")
+        value = AzureOutputs.of(ctx.state.read_record(ctx.stage, self.name)).package_sas_expiry
         try:
             return datetime.strptime(str(value), SAS_TIME_FORMAT).replace(tzinfo=UTC)
         except ValueError:
@@ -166,17 +166,8 @@ class AzureProvider(PulumiProvider):
 
         return run
 
-    def endpoint(self, outputs: dict[str, Any]) -> str:
-        return str(outputs.get("url", ""))
-
     def _app_id(self, record: dict[str, Any]) -> str:
-        app_id = (record.get("outputs") or {}).get("app_id")
-        if not app_id:
-            raise DeployError(
-                "the azure deployment record has no app_id output",
-                hint="run `slml deploy --provider azure` again to refresh it",
-            )
-        return str(app_id)
+        return AzureOutputs.of(record).need("app_id")
 
     def status(self, *, ctx: ProviderContext) -> Status:
         """The app's URL and state from the site resource (management API)."""
@@ -195,7 +186,7 @@ class AzureProvider(PulumiProvider):
                 "state": props.get("state"),
                 "plan": props.get("sku"),
                 "app_name": site.get("name"),
-                "resource_group": (record.get("outputs") or {}).get("resource_group"),
+                "resource_group": AzureOutputs.of(record).resource_group,
             },
         )
 
@@ -214,8 +205,8 @@ class AzureProvider(PulumiProvider):
     ) -> Iterator[str]:
         """The Function App's last ``lines`` trace messages from Application Insights
         (Log Analytics ``AppTraces``), oldest first; ``follow`` polls every 10 s."""
-        out = self.record(ctx).get("outputs") or {}
-        if not out.get("workspace_id"):
+        out = AzureOutputs.of(self.record(ctx))
+        if not out.workspace_id:
             raise ProviderUnavailable(
                 "this azure deployment has no Log Analytics workspace to read logs from "
                 "(it was deployed before slml connected Application Insights)",
@@ -223,6 +214,6 @@ class AzureProvider(PulumiProvider):
                 "Function App's Log stream in the Azure portal shows live output",
             )
         return azure_ops.tail_logs(
-            self._ops_factory(), workspace_id=str(out["workspace_id"]),
-            app_name=str(out.get("app_name", "")), lines=lines, follow=follow, sleep=self._sleep,
+            self._ops_factory(), workspace_id=out.workspace_id,
+            app_name=out.app_name or "", lines=lines, follow=follow, sleep=self._sleep,
         )  # fmt: skip

@@ -4,8 +4,8 @@ Build writes the container context; plan/deploy/destroy come from ``PulumiProvid
 running ``CloudRunModel``. ``status`` reads the service with google-cloud-run's
 ``ServicesClient``; ``invoke`` posts to ``<url>/predict`` with httpx, carrying a Google
 ID token for the service URL (google-auth) unless ``auth: none``; ``logs`` reads the
-service's entries from Cloud Logging (``gcp_ops``). Clients, token getters, transport
-and sleep are injected for tests.
+service's entries from Cloud Logging. Every client call is in ``gcp_ops``. Clients,
+token getters, transport and sleep are injected for tests.
 
 Rollouts (``ctx.rollout``, ``shift``): each deploy's revision is named
 ``<service>-v<N>``; ``--canary P`` lists the live revision at 100-P and the new one at
@@ -25,39 +25,13 @@ import httpx
 from slml.bundle.served_env import with_model_env
 from slml.capture import capture_env
 from slml.config.sections import GcpConfig
-from slml.errors import DeployError, InvokeError
-from slml.providers import container_ops, gcp_ops, http_answer
+from slml.errors import DeployError
+from slml.providers import container_ops, gcp_ops
 from slml.providers import traffic as tr
 from slml.providers.base import Bundle, ProviderContext, Status
+from slml.providers.outputs import GcpOutputs
 from slml.providers.rollout_base import RolloutProvider, export_traffic
 from slml.rollout import LiveVersion
-
-REFUSED_HINT = "grant your account roles/run.invoker on the service, or set gcp.auth: none"
-
-TokenFetcher = Callable[[str], str]
-
-
-def fetch_id_token(audience: str) -> str:
-    """A Google ID token for ``audience`` from Application Default Credentials."""
-    import google.auth.exceptions
-    from google.auth.transport.requests import Request
-    from google.oauth2 import id_token
-
-    try:
-        return id_token.fetch_id_token(Request(), audience)
-    except google.auth.exceptions.GoogleAuthError as exc:
-        raise InvokeError(
-            f"cannot get a Google ID token for {audience}: {exc}",
-            hint="run `gcloud auth application-default login` or set "
-            "GOOGLE_APPLICATION_CREDENTIALS to a service account key with run.invoker",
-        ) from None
-
-
-def _services_client() -> Any:
-    from google.cloud import run_v2
-
-    return run_v2.ServicesClient()
-
 
 SHADOW_WHY = (
     "Cloud Run splits traffic among revisions but cannot send a copy of a request to a "
@@ -79,8 +53,8 @@ class GcpProvider(RolloutProvider):
     def __init__(
         self,
         *,
-        services_client: Callable[[], Any] = _services_client,
-        token_fetcher: TokenFetcher = fetch_id_token,
+        services_client: Callable[[], Any] = gcp_ops.services_client,
+        token_fetcher: gcp_ops.TokenFetcher = gcp_ops.fetch_id_token,
         transport: httpx.BaseTransport | None = None,
         docker_check: container_ops.DockerCheck = container_ops.docker_problem,
         logging_token: gcp_ops.TokenGetter | None = None,
@@ -132,7 +106,7 @@ class GcpProvider(RolloutProvider):
         else:
             record = self.record(ctx)
             version, live = int(record["version"]), traffic
-            pinned = record.get("outputs", {}).get("image")
+            pinned = GcpOutputs.of(record).image
         revision = revision_name(spec.service, version)
         live = tr.resolve_new(live, revision)
         spec = replace(spec, revision=revision, traffic=revision_traffic(live),
@@ -202,19 +176,16 @@ class GcpProvider(RolloutProvider):
     def status(self, *, ctx: ProviderContext) -> Status:
         """The live service: URL, latest ready revision, traffic split, readiness."""
         record = self.record(ctx)
-        out = record.get("outputs", {})
-        project = out.get("project") or self.section(ctx).project
-        name = (
-            f"projects/{project}/locations/{out.get('region')}/services/{out.get('service_name')}"
-        )
+        out = GcpOutputs.of(record)
+        name = out.service_path(out.project or self.section(ctx).project)
         service = self._services_client().get_service(name=name)
         return Status(
             provider=self.name,
             stage=ctx.stage,
-            state=_state(service),
+            state=gcp_ops.service_state(service),
             url=service.uri or record.get("url"),
             version=record.get("version"),
-            details=service_details(service),
+            details=gcp_ops.service_details(service),
             traffic=self.recorded_traffic(ctx),
         )
 
@@ -225,7 +196,8 @@ class GcpProvider(RolloutProvider):
         headers = {}
         if self.section(ctx).auth == "iam":
             headers["Authorization"] = f"Bearer {self._token(url)}"
-        return post_json(f"{url}/predict", payload, headers=headers, transport=self._transport)
+        return gcp_ops.post_json(f"{url}/predict", payload, headers=headers,
+                                 transport=self._transport)  # fmt: skip
 
     def logs(
         self, *, ctx: ProviderContext, lines: int = 100, follow: bool = False
@@ -233,8 +205,8 @@ class GcpProvider(RolloutProvider):
         """The service's last ``lines`` log entries from Cloud Logging, oldest first
         (the runtime's JSON request lines, request logs, system messages); ``follow``
         keeps polling. Needs roles/logging.viewer."""
-        out = self.record(ctx).get("outputs", {})
-        project = out.get("project") or self.section(ctx).project
+        out = GcpOutputs.of(self.record(ctx))
+        project = out.project or self.section(ctx).project
         if not project:
             raise DeployError(
                 "the gcp deployment record names no project",
@@ -242,53 +214,10 @@ class GcpProvider(RolloutProvider):
                 "again to record it",
             )
         return gcp_ops.tail_logs(
-            project=project, service=out["service_name"],
-            region=out.get("region") or self.section(ctx).region, lines=lines, follow=follow,
+            project=project, service=out.need("service_name"),
+            region=out.region or self.section(ctx).region, lines=lines, follow=follow,
             token_getter=self._logging_token, transport=self._transport, sleep=self._sleep,
         )  # fmt: skip
-
-
-def _state(service: Any) -> str:
-    from google.cloud import run_v2
-
-    cond = service.terminal_condition
-    if cond.state == run_v2.Condition.State.CONDITION_SUCCEEDED:
-        return "running"
-    if cond.state == run_v2.Condition.State.CONDITION_FAILED:
-        return "down"
-    return "unknown"
-
-
-def service_details(service: Any) -> dict[str, Any]:
-    """Plain data from a ``run_v2.Service`` message."""
-    return {
-        "latest_ready_revision": service.latest_ready_revision.rsplit("/", 1)[-1],
-        "traffic": [
-            {
-                "type": t.type_.name,
-                "revision": t.revision,
-                "percent": t.percent,
-                **({"tag": t.tag, "uri": t.uri} if t.tag else {}),  # a version's own URL
-            }
-            for t in service.traffic_statuses
-        ],
-        "condition": service.terminal_condition.state.name,
-        "message": service.terminal_condition.message,
-    }
-
-
-def post_json(
-    url: str,
-    payload: dict[str, Any],
-    *,
-    headers: dict[str, str],
-    transport: httpx.BaseTransport | None,
-    timeout: float = 60.0,
-) -> dict[str, Any]:
-    """POST JSON, return the JSON answer; InvokeError for anything else."""
-    with httpx.Client(transport=transport, timeout=timeout) as client:
-        answer = http_answer.post(client, url, json=payload, headers=headers)
-    return http_answer.answer_json(answer, what=url, refused_hint=REFUSED_HINT)
 
 
 def revision_traffic(live: tuple[LiveVersion, ...]) -> tuple[Any, ...]:

@@ -1,4 +1,7 @@
-"""Cloud Run logs through Cloud Logging's REST API (``entries.list``), over httpx.
+"""Google Cloud calls for ``--provider gcp``: the Cloud Run service (``run_v2``), calls
+to it with an ID token, and its logs through Cloud Logging's REST API.
+
+Logs: Cloud Logging's ``entries.list``, over httpx.
 
 ``POST https://logging.googleapis.com/v2/entries:list`` with ``resourceNames:
 ["projects/<project>"]``, a filter on the service's ``cloud_run_revision`` resource
@@ -25,6 +28,7 @@ from typing import Any
 import httpx
 
 from slml.errors import InvokeError, ProviderUnavailable
+from slml.providers import http_answer
 from slml.providers.log_cursor import LogCursor, timestamp_key  # noqa: F401  (re-exported)
 from slml.providers.log_cursor import follow as follow_log
 
@@ -169,3 +173,75 @@ def tail_logs(
 
         if follow:
             yield from follow_log(cursor, poll, render_entry, sleep=sleep, interval=interval)
+
+
+# -- Cloud Run: the service (run_v2) and calls to it ---------------------------------
+REFUSED_HINT = "grant your account roles/run.invoker on the service, or set gcp.auth: none"
+
+
+TokenFetcher = Callable[[str], str]
+
+
+def fetch_id_token(audience: str) -> str:
+    """A Google ID token for ``audience`` from Application Default Credentials."""
+    import google.auth.exceptions
+    from google.auth.transport.requests import Request
+    from google.oauth2 import id_token
+
+    try:
+        return id_token.fetch_id_token(Request(), audience)
+    except google.auth.exceptions.GoogleAuthError as exc:
+        raise InvokeError(
+            f"cannot get a Google ID token for {audience}: {exc}",
+            hint="run `gcloud auth application-default login` or set "
+            "GOOGLE_APPLICATION_CREDENTIALS to a service account key with run.invoker",
+        ) from None
+
+
+def services_client() -> Any:
+    from google.cloud import run_v2
+
+    return run_v2.ServicesClient()
+
+
+def service_state(service: Any) -> str:
+    from google.cloud import run_v2
+
+    cond = service.terminal_condition
+    if cond.state == run_v2.Condition.State.CONDITION_SUCCEEDED:
+        return "running"
+    if cond.state == run_v2.Condition.State.CONDITION_FAILED:
+        return "down"
+    return "unknown"
+
+
+def service_details(service: Any) -> dict[str, Any]:
+    """Plain data from a ``run_v2.Service`` message."""
+    return {
+        "latest_ready_revision": service.latest_ready_revision.rsplit("/", 1)[-1],
+        "traffic": [
+            {
+                "type": t.type_.name,
+                "revision": t.revision,
+                "percent": t.percent,
+                **({"tag": t.tag, "uri": t.uri} if t.tag else {}),  # a version's own URL
+            }
+            for t in service.traffic_statuses
+        ],
+        "condition": service.terminal_condition.state.name,
+        "message": service.terminal_condition.message,
+    }
+
+
+def post_json(
+    url: str,
+    payload: dict[str, Any],
+    *,
+    headers: dict[str, str],
+    transport: httpx.BaseTransport | None,
+    timeout: float = 60.0,
+) -> dict[str, Any]:
+    """POST JSON, return the JSON answer; InvokeError for anything else."""
+    with httpx.Client(transport=transport, timeout=timeout) as client:
+        answer = http_answer.post(client, url, json=payload, headers=headers)
+    return http_answer.answer_json(answer, what=url, refused_hint=REFUSED_HINT)

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 
 from slml.engine import Program
 from slml.errors import DeployError
+from slml.ledger import StackOutputs
 from slml.providers import traffic as tr
 from slml.providers.base import Bundle, DeployResult, Plan, ProviderContext, SizeReport
 from slml.providers.pulumi_base import PulumiProvider
@@ -194,7 +195,7 @@ class RolloutProvider(PulumiProvider):
 
 def output_traffic(outputs: dict[str, Any]) -> tuple[LiveVersion, ...]:
     """The ``traffic`` stack output as live versions (empty when absent)."""
-    return tuple(LiveVersion.from_json(v) for v in outputs.get("traffic") or ())
+    return StackOutputs.model_validate(outputs).live()
 
 
 def traffic_output(traffic: tuple[LiveVersion, ...], new_ref: Any) -> Any:

@@ -4,9 +4,9 @@ Build writes the container context and ``model.tar.gz``; plan/deploy/destroy com
 ``PulumiProvider`` running ``SageMakerModel``. ``invoke`` calls
 ``sagemaker-runtime.invoke_endpoint``, ``status`` ``sagemaker.describe_endpoint`` and
 ``logs`` reads the endpoint's CloudWatch Logs group ``/aws/sagemaker/Endpoints/<name>``
-(``aws_ops.tail_logs``), all with boto3 (an injectable Session; tests use moto).
-``upload_model_tar`` puts a ``model.tar.gz`` into S3 (for a model-only update outside
-Pulumi, or a prebuilt image).
+(``aws_ops.tail_logs``), all with boto3 (an injectable Session; tests use moto) through
+``sagemaker_ops``, which also has ``upload_model_tar`` (a ``model.tar.gz`` into S3, for
+a model-only update outside Pulumi, or a prebuilt image).
 
 Rollouts (``ctx.rollout``, ``shift``), instance endpoints only: each live version is a
 production variant ``v<N>`` with its own Model; ``--canary P`` weighs the live variant
@@ -19,18 +19,17 @@ modes are refused there with the reason and what to use instead.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, ClassVar
 
 from slml.bundle.served_env import with_model_env
 from slml.config.sections import SageMakerConfig
-from slml.errors import DeployError, InvokeError, ProviderUnavailable
-from slml.providers import aws_ops, container_ops
+from slml.errors import DeployError, ProviderUnavailable
+from slml.providers import aws_ops, container_ops, sagemaker_ops
 from slml.providers import traffic as tr
 from slml.providers.base import Bundle, ProviderContext, Status
+from slml.providers.outputs import SageMakerOutputs
 from slml.providers.rollout_base import RolloutProvider, export_traffic
 from slml.rollout import LiveVersion
 
@@ -39,92 +38,6 @@ LOGS_MISSING_HINT = (
     "SageMaker creates it when the endpoint's container first starts; "
     "`slml status --provider sagemaker` shows whether the endpoint is InService"
 )
-
-
-def log_group(endpoint: str) -> str:
-    """The CloudWatch Logs group SageMaker writes an endpoint's container output to."""
-    return f"/aws/sagemaker/Endpoints/{endpoint}"
-
-
-def _session(region: str, session: Any) -> Any:
-    if session is not None:
-        return session
-    import boto3
-
-    return boto3.Session(region_name=region)
-
-
-def invoke_endpoint(
-    endpoint: str, payload: dict[str, Any], *, region: str, session: Any = None
-) -> dict[str, Any]:
-    """Call the endpoint with a JSON body (signed by boto3 with the caller's
-    credentials); return the parsed JSON answer. Raises InvokeError."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    client = _session(region, session).client("sagemaker-runtime", region_name=region)
-    try:
-        answer = client.invoke_endpoint(
-            EndpointName=endpoint,
-            ContentType="application/json",
-            Accept="application/json",
-            Body=json.dumps(payload).encode(),
-        )
-    except (ClientError, BotoCoreError) as exc:
-        raise InvokeError(
-            f"SageMaker endpoint {endpoint!r} in {region} failed: {exc}",
-            hint="`slml status --provider sagemaker` shows whether it is InService",
-        ) from None
-    body = answer["Body"].read()
-    try:
-        return json.loads(body)
-    except ValueError:
-        raise InvokeError(f"endpoint {endpoint!r} answered non-JSON: {body[:200]!r}") from None
-
-
-def describe_endpoint(endpoint: str, *, region: str, session: Any = None) -> dict[str, Any]:
-    """Status, variants and times of the endpoint. Raises InvokeError when it is gone."""
-    from botocore.exceptions import ClientError
-
-    client = _session(region, session).client("sagemaker", region_name=region)
-    try:
-        desc = client.describe_endpoint(EndpointName=endpoint)
-    except ClientError as exc:
-        raise InvokeError(
-            f"SageMaker has no endpoint {endpoint!r} in {region}: "
-            f"{exc.response['Error'].get('Message', exc)}",
-            hint="it may have been deleted outside slml; `slml deploy --provider sagemaker`",
-        ) from None
-    return {
-        "endpoint_status": desc["EndpointStatus"],
-        "endpoint_config": desc.get("EndpointConfigName"),
-        "variants": [
-            {
-                "name": v.get("VariantName"),
-                "instances": v.get("CurrentInstanceCount"),
-                "serverless": v.get("CurrentServerlessConfig"),
-            }
-            for v in desc.get("ProductionVariants", [])
-        ],
-        "failure_reason": desc.get("FailureReason"),
-        "last_modified": str(desc.get("LastModifiedTime", "")),
-    }
-
-
-def upload_model_tar(path: Path, *, bucket: str, key: str, region: str, session: Any = None) -> str:
-    """Upload ``model.tar.gz`` to ``s3://bucket/key`` (server-side encrypted) and
-    return that URI. Idempotent for equal bytes. Raises InvokeError when S3 refuses."""
-    from boto3.exceptions import S3UploadFailedError
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    client = _session(region, session).client("s3", region_name=region)
-    try:
-        client.upload_file(
-            str(path), bucket, key,
-            ExtraArgs={"ContentType": "application/gzip", "ServerSideEncryption": "AES256"},
-        )  # fmt: skip
-    except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
-        raise InvokeError(f"cannot upload {path} to s3://{bucket}/{key}: {exc}") from None
-    return f"s3://{bucket}/{key}"
 
 
 SERVERLESS_INSTEAD = (
@@ -186,7 +99,7 @@ class SageMakerProvider(RolloutProvider):
         else:
             record = self.record(ctx)
             version, live = int(record["version"]), traffic
-            pinned = record.get("outputs", {}).get("image")
+            pinned = SageMakerOutputs.of(record).image
         live = tuple(replace(v, ref=f"v{v.version}") for v in live)
         if traffic is not None and cfg.instance_type is None and len(live) > 1:
             raise serverless_refusal("split traffic")
@@ -221,9 +134,6 @@ class SageMakerProvider(RolloutProvider):
         ]  # fmt: skip
         return ["traffic: variants " + ", ".join(parts)]
 
-    def endpoint(self, outputs: dict[str, Any]) -> str:
-        return str(outputs.get("url", ""))
-
     def stack_config(self, ctx: ProviderContext) -> dict[str, str]:
         return {"aws:region": self.section(ctx).region}
 
@@ -234,16 +144,17 @@ class SageMakerProvider(RolloutProvider):
 
     def _endpoint(self, ctx: ProviderContext) -> tuple[dict[str, Any], str, str]:
         record = self.record(ctx)
-        out = record.get("outputs", {})
-        return record, out["endpoint_name"], out.get("region") or self.section(ctx).region
+        out = SageMakerOutputs.of(record)
+        return record, out.need("endpoint_name"), out.region or self.section(ctx).region
 
     def invoke(self, *, ctx: ProviderContext, payload: dict[str, Any]) -> dict[str, Any]:
         _, endpoint, region = self._endpoint(ctx)
-        return invoke_endpoint(endpoint, payload, region=region, session=self._session)
+        return sagemaker_ops.invoke_endpoint(endpoint, payload, region=region,
+                                             session=self._session)  # fmt: skip
 
     def status(self, *, ctx: ProviderContext) -> Status:
         record, endpoint, region = self._endpoint(ctx)
-        details = describe_endpoint(endpoint, region=region, session=self._session)
+        details = sagemaker_ops.describe_endpoint(endpoint, region=region, session=self._session)
         return Status(
             provider=self.name,
             stage=ctx.stage,
@@ -261,7 +172,7 @@ class SageMakerProvider(RolloutProvider):
         lines among them), oldest first; ``follow`` keeps polling every 2 s."""
         _, endpoint, region = self._endpoint(ctx)
         return aws_ops.tail_logs(
-            log_group=log_group(endpoint), region=region, lines=lines, follow=follow,
+            log_group=sagemaker_ops.log_group(endpoint), region=region, lines=lines, follow=follow,
             session=self._session, missing_hint=LOGS_MISSING_HINT, sleep=self._sleep,
         )  # fmt: skip
 
@@ -270,12 +181,12 @@ def recorded_models(ctx: ProviderContext, provider: str) -> dict[int, dict[str, 
     """version → {image, model_data_url} for the versions the stack serves now: the
     ``models`` output, else (a stack deployed before rollouts) the single version's."""
     rec = ctx.state.read_record(ctx.stage, provider) or {}
-    out = rec.get("outputs", {})
-    if out.get("models"):
-        return {int(k): v for k, v in out["models"].items()}
-    if rec.get("version") and out.get("image") and out.get("model_data_url"):
-        return {int(rec["version"]): {"image": out["image"],
-                                      "model_data_url": out["model_data_url"]}}  # fmt: skip
+    out = SageMakerOutputs.of(rec)
+    if out.models:
+        return {int(k): v for k, v in out.models.items()}
+    if rec.get("version") and out.image and out.model_data_url:
+        return {int(rec["version"]): {"image": out.image,
+                                      "model_data_url": out.model_data_url}}  # fmt: skip
     return {}
 
 

@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from slml.errors import DeployError, ProviderUnavailable
+from slml.ledger import StackOutputs
 from slml.providers.base import ProviderContext
 from slml.rollout import LiveVersion, RolloutRequest
 
@@ -107,8 +108,7 @@ def resolve_new(traffic: tuple[LiveVersion, ...], new_ref: str | None) -> tuple[
 def recorded(ctx: ProviderContext, provider: str) -> tuple[LiveVersion, ...]:
     """The live set the provider's stack outputs recorded at the last deploy or shift
     (``outputs.traffic``); empty when nothing is recorded."""
-    rec = ctx.state.read_record(ctx.stage, provider) or {}
-    return tuple(LiveVersion.from_json(v) for v in rec.get("outputs", {}).get("traffic") or ())
+    return StackOutputs.of(ctx.state.read_record(ctx.stage, provider)).live()
 
 
 KEEP_VERSIONS = 20  # versions whose handles the ``versions`` output remembers
@@ -117,9 +117,8 @@ KEEP_VERSIONS = 20  # versions whose handles the ``versions`` output remembers
 def known_refs(ctx: ProviderContext, provider: str) -> dict[int, str]:
     """version → ref for the versions the stack served lately (its ``versions`` output,
     so a rollback after a promotion still finds the old one) and serves now."""
-    rec = ctx.state.read_record(ctx.stage, provider) or {}
-    remembered = rec.get("outputs", {}).get("versions") or {}
-    known = {int(k): str(v) for k, v in remembered.items()}
+    remembered = StackOutputs.of(ctx.state.read_record(ctx.stage, provider)).versions
+    known = {int(k): v for k, v in remembered.items()}
     return {**known, **{v.version: v.ref for v in recorded(ctx, provider) if v.ref}}
 
 
@@ -136,8 +135,8 @@ def current_primary_ref(ctx: ProviderContext, provider: str, fallback_key: str) 
     for live in recorded(ctx, provider):
         if live.role == "primary" and live.ref:
             return live.ref
-    rec = ctx.state.read_record(ctx.stage, provider) or {}
-    value = rec.get("outputs", {}).get(fallback_key)
+    outputs = StackOutputs.of(ctx.state.read_record(ctx.stage, provider))
+    value = getattr(outputs, fallback_key, None) if fallback_key else None
     return str(value) if value else None
 
 

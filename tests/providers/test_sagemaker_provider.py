@@ -21,12 +21,8 @@ from moto import mock_aws
 from slml.config import ProjectConfig
 from slml.errors import InvokeError, NotDeployed, ProviderUnavailable
 from slml.providers.base import NullReporter, ProviderContext
-from slml.providers.sagemaker import (
-    SageMakerProvider,
-    describe_endpoint,
-    invoke_endpoint,
-    upload_model_tar,
-)
+from slml.providers.sagemaker import SageMakerProvider
+from slml.providers.sagemaker_ops import describe_endpoint, invoke_endpoint, upload_model_tar
 from slml.state import ProjectState
 
 REGION = "us-east-1"

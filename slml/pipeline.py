@@ -102,6 +102,7 @@ class BuildOutputs:
 
 
 LambdaDelivery = Literal["direct", "s3", "image"]
+DeploymentState = Literal["running", "stopped", "down", "not-deployed", "unknown", "deployed"]
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ class Status:
 
     provider: str
     stage: str
-    state: Literal["running", "stopped", "down", "not-deployed", "unknown", "deployed"]
+    state: DeploymentState
     url: str | None = None
     version: int | None = None
     details: dict[str, Any] = field(default_factory=dict)

@@ -73,7 +73,7 @@ def base_image(python_version: str) -> str:
         ) from None
 
 
-def _read_artifact(artifact_dir: Path) -> tuple[dict, str]:
+def _read_artifact(artifact_dir: Path) -> tuple[dict[str, Any], str]:
     manifest = verified_manifest(artifact_dir)
     return manifest, artifact_digest(manifest)
 
@@ -87,7 +87,8 @@ def _normalise_modes(root: Path) -> None:
 
 
 def context_texts(
-    *, manifest: dict, digest: str, provider: str, python_version: str, wheels: bool = False
+    *, manifest: dict[str, Any], digest: str, provider: str, python_version: str,
+    wheels: bool = False,
 ) -> dict[str, str]:
     """The generated files of the context (``Dockerfile``, ``.dockerignore``) by name;
     ``wheels``: the context has a ``wheels/`` directory for pip's find-links."""
@@ -113,7 +114,7 @@ def write_context(
     dest: Path,
     *,
     lock: Lock,
-    manifest: dict,
+    manifest: dict[str, Any],
     digest: str,
     provider: str,
     python_version: str,
@@ -274,7 +275,7 @@ def build_container_context(
         ):
             reused_parts.append("model.tar.gz")
     size = _size_report(dest, lock, python_version, cache, runner, measure=measure, pyc=bytecode)
-    notes = (
+    notes: tuple[str, ...] = (
         f"container context for {IMAGE_PLATFORM}: {base_image(python_version)}, "
         f"{len(lock.pins)} pinned packages, non-root uid {UID}, model in the last layer",
         f"expected image size ~{human(size.unzipped)} uncompressed "
@@ -298,8 +299,8 @@ def build_container_context(
 
 
 def _write_context_if_changed(
-    artifact_dir: Path, dest: Path, *, lock: Lock, manifest: dict, digest: str, provider: str,
-    python_version: str,
+    artifact_dir: Path, dest: Path, *, lock: Lock, manifest: dict[str, Any], digest: str,
+    provider: str, python_version: str,
 ) -> bool:  # fmt: skip
     """``write_context`` unless the context at ``dest`` was built from the same inputs
     (lock, artifact, runtime, generated files) and is untouched. True when reused."""
@@ -340,7 +341,8 @@ def _size_report(
     measure: bool,
     pyc: bool,
 ) -> SizeReport:
-    deps, largest = (0, ())
+    deps: int = 0
+    largest: tuple[tuple[str, int], ...] = ()
     if measure:
         deps, largest = measure_dependencies(
             lock, python_version=python_version, cache_dir=cache, bytecode=pyc, runner=runner

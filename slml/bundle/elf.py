@@ -104,7 +104,8 @@ def _problem(binary: Binary, want: int) -> str | None:
     if binary.bits != 64 or not binary.little_endian:
         return f"a {binary.bits}-bit {'little' if binary.little_endian else 'big'}-endian ELF"
     if binary.machine != want:
-        return f"built for {MACHINE_NAMES.get(binary.machine, f'machine {binary.machine}')}"
+        name = MACHINE_NAMES.get(binary.machine) if binary.machine is not None else None
+        return f"built for {name or f'machine {binary.machine}'}"
     return None
 
 

@@ -41,6 +41,7 @@ from slml.config import AwsConfig
 from slml.engine import Program
 from slml.errors import require_extra
 from slml.infra.aws_policies import HTTP_API_TIMEOUT_MAX
+from slml.pipeline import DeploymentState
 from slml.providers import traffic as tr
 from slml.providers.base import Bundle, ProviderContext, Status
 from slml.providers.outputs import AwsOutputs
@@ -78,7 +79,8 @@ class AwsProvider(RolloutProvider):
         return describe_traffic(live)
 
     def cfg(self, ctx: ProviderContext) -> AwsConfig:
-        return ctx.config.aws
+        section: AwsConfig = ctx.config.aws
+        return section
 
     # -- build -------------------------------------------------------------------------
     def build(self, *, ctx: ProviderContext) -> Bundle:
@@ -105,8 +107,10 @@ class AwsProvider(RolloutProvider):
             return PLACEHOLDER_KEY
         return read_or_create_secret(path)
 
-    def component_args(self, ctx: ProviderContext, bundle: Bundle, *, api_key: str | None):
-        from slml.bundle.lambda_bundle import HANDLER, lambda_outputs
+    def component_args(self, ctx: ProviderContext, bundle: Bundle, *,
+                       api_key: str | None) -> Any:  # fmt: skip
+        from slml.bundle.lambda_bundle import HANDLER
+        from slml.bundle.lambda_delivery import lambda_outputs
         from slml.capture import capture_env
         from slml.infra.aws_lambda import LambdaModelArgs
 
@@ -216,7 +220,7 @@ class AwsProvider(RolloutProvider):
             function_name=out.need("function_name"), api_id=out.api_id,
             region=out.region or self.cfg(ctx).region, session=session,
         )  # fmt: skip
-        state = "running" if details["state"] == "Active" else "unknown"
+        state: DeploymentState = "running" if details["state"] == "Active" else "unknown"
         return Status(
             provider=self.name, stage=ctx.stage, state=state, url=rec.get("url"),
             version=rec.get("version"), details=details, traffic=self.recorded_traffic(ctx),

@@ -32,7 +32,7 @@ from slml.infra.azure_settings import SAS_TIME_FORMAT, check_user_env, package_s
 from slml.providers import azure_ops
 from slml.providers import traffic as tr
 from slml.providers.azure_ops import AzureOps
-from slml.providers.base import Bundle, ProviderContext, Status
+from slml.providers.base import Bundle, DeployResult, Plan, ProviderContext, Status
 from slml.providers.outputs import AzureOutputs
 from slml.providers.pulumi_base import PulumiProvider
 from slml.runtime.manifest import sha256_file
@@ -123,11 +123,11 @@ class AzureProvider(PulumiProvider):
                         "deploy without --canary/--shadow (a replacement), or use "
                         "--provider gcp, aws or local for a canary")  # fmt: skip
 
-    def plan(self, *, ctx: ProviderContext, bundle: Bundle):
+    def plan(self, *, ctx: ProviderContext, bundle: Bundle) -> Plan:
         self.check_rollout(ctx)
         return super().plan(ctx=ctx, bundle=bundle)
 
-    def deploy(self, *, ctx: ProviderContext, bundle: Bundle):
+    def deploy(self, *, ctx: ProviderContext, bundle: Bundle) -> DeployResult:
         self.check_rollout(ctx)
         return super().deploy(ctx=ctx, bundle=bundle)
 

@@ -97,7 +97,7 @@ class AzureOps:
                 f"the Function App {app_id} returned no default function key",
                 hint="wait for the first deployment to finish starting, then retry",
             )
-        return key
+        return str(key)
 
     def predict(self, url: str, payload: dict[str, Any], *, key: str | None) -> dict[str, Any]:
         """POST ``payload`` to ``<url>/predict``; sends ``x-functions-key`` when given."""

@@ -22,7 +22,7 @@ DockerCheck = Callable[[], str | None]
 
 def docker_problem(
     *,
-    runner: Callable[..., subprocess.CompletedProcess] = subprocess.run,
+    runner: Callable[..., subprocess.CompletedProcess[Any]] = subprocess.run,
     which: Callable[[str], str | None] = shutil.which,
 ) -> str | None:
     """Why no image can be built here, in words; None when ``docker info`` answers."""

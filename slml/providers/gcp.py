@@ -25,10 +25,11 @@ import httpx
 from slml.bundle.served_env import with_model_env
 from slml.capture import capture_env
 from slml.config.sections import GcpConfig
+from slml.engine import Program
 from slml.errors import DeployError
 from slml.providers import container_ops, gcp_ops
 from slml.providers import traffic as tr
-from slml.providers.base import Bundle, ProviderContext, Status
+from slml.providers.base import Bundle, DeployResult, ProviderContext, Status
 from slml.providers.outputs import GcpOutputs
 from slml.providers.rollout_base import RolloutProvider, export_traffic
 from slml.rollout import LiveVersion
@@ -90,7 +91,7 @@ class GcpProvider(RolloutProvider):
     def program(
         self, *, ctx: ProviderContext, bundle: Bundle,
         traffic: tuple[LiveVersion, ...] | None = None,
-    ):  # fmt: skip
+    ) -> Program:  # fmt: skip
         """The inline program; ``traffic`` is the live set a shift routes (default: the
         one ``ctx.rollout`` asks for). Raises ProviderUnavailable for a shadow."""
         from dataclasses import replace
@@ -168,7 +169,7 @@ class GcpProvider(RolloutProvider):
             config["gcp:project"] = cfg.project
         return config
 
-    def deploy(self, *, ctx: ProviderContext, bundle: Bundle):
+    def deploy(self, *, ctx: ProviderContext, bundle: Bundle) -> DeployResult:
         source = container_ops.image_source(self.section(ctx), bundle)
         container_ops.require_builder(self.name, source, self._docker_check)
         return super().deploy(ctx=ctx, bundle=bundle)

@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 
 from slml.errors import InvokeError, ProviderUnavailable
+from slml.pipeline import DeploymentState
 from slml.providers import http_answer
 from slml.providers.log_cursor import LogCursor, timestamp_key  # noqa: F401  (re-exported)
 from slml.providers.log_cursor import follow as follow_log
@@ -64,7 +65,7 @@ def default_token_getter(scope: str = LOGGING_READ_SCOPE, *, purpose: str = "rea
 
     def token() -> str:
         if not credentials.valid:
-            credentials.refresh(Request())
+            credentials.refresh(Request())  # type: ignore[no-untyped-call]
         return str(credentials.token)
 
     return token
@@ -111,7 +112,8 @@ def _post(client: httpx.Client, token: TokenGetter, body: dict[str, Any]) -> dic
     except httpx.HTTPError as exc:
         raise InvokeError(f"cannot reach Cloud Logging: {exc}") from None
     if answer.is_success:
-        return answer.json()
+        page: dict[str, Any] = answer.json()
+        return page
     try:
         message = answer.json()["error"]["message"]
     except (ValueError, KeyError, TypeError):
@@ -189,7 +191,7 @@ def fetch_id_token(audience: str) -> str:
     from google.oauth2 import id_token
 
     try:
-        return id_token.fetch_id_token(Request(), audience)
+        return str(id_token.fetch_id_token(Request(), audience))  # type: ignore[no-untyped-call]
     except google.auth.exceptions.GoogleAuthError as exc:
         raise InvokeError(
             f"cannot get a Google ID token for {audience}: {exc}",
@@ -204,7 +206,7 @@ def services_client() -> Any:
     return run_v2.ServicesClient()
 
 
-def service_state(service: Any) -> str:
+def service_state(service: Any) -> DeploymentState:
     from google.cloud import run_v2
 
     cond = service.terminal_condition

@@ -38,6 +38,7 @@ from slml.capture import capture_env, requirements_with_sink
 from slml.config import LocalConfig
 from slml.errors import DeployError, InvokeError, NotDeployed, ProviderUnavailable
 from slml.ledger import DeploymentRecord, HistoryEvent, Ledger, VersionInfo
+from slml.pipeline import DeploymentState
 from slml.providers import local_process as proc
 from slml.providers import local_routing as routing
 from slml.providers import local_stage as stage_state
@@ -394,6 +395,7 @@ class LocalProvider(ProviderBase):
             with contextlib.suppress(ProviderUnavailable, httpx.HTTPError, ValueError):
                 details["metrics"] = routing.router_metrics(record, 60.0,
                                                             client=self._client(2.0))
+        state: DeploymentState
         if not proc.is_our_server(record.pid):
             state, details["reason"] = "down", f"process {record.pid} is not running"
         elif not self._healthy(record.url):
@@ -429,7 +431,8 @@ class LocalProvider(ProviderBase):
             ) from None
         if response.status_code >= 400:
             raise InvokeError(f"the model server answered {_error_text(response)}")
-        return response.json()
+        answer: dict[str, Any] = response.json()
+        return answer
 
     def logs(
         self, *, ctx: ProviderContext, lines: int = 100, follow: bool = False

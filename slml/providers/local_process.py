@@ -24,7 +24,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,9 +40,9 @@ ROUTER_MODULE = "slml.providers.local_router"  # the traffic router of a rollout
 OUR_MODULES = (SERVE_MODULE, ROUTER_MODULE)
 MARKER_VAR = "SLML_LOCAL_DEPLOYMENT"
 _SCRUBBED = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP", "SLML_MODEL_DIR")
-_SPAWNED: dict[int, subprocess.Popen] = {}  # our own children, reaped through Popen
+_SPAWNED: dict[int, subprocess.Popen[bytes]] = {}  # our own children, reaped through Popen
 _CONTROL: dict[int, int] = {}  # pid -> our end of its control pipe
-_LOGGERS: dict[int, subprocess.Popen] = {}  # pid -> the process writing its rotating log
+_LOGGERS: dict[int, subprocess.Popen[bytes]] = {}  # pid -> the process writing its rotating log
 LOG_MODULE = "slml.runtime.logfile"
 Clock = Callable[[], float]
 
@@ -70,7 +70,8 @@ def free_port(host: str) -> int:
     """A TCP port nothing listens on right now (the kernel's pick)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((connect_host(host), 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def stage_marker(project_dir: Path, stage: str) -> str:
@@ -156,7 +157,7 @@ def spawn(
 
 
 def _start_logger(
-    server: subprocess.Popen, python: str, log_path: Path, rotate: tuple[int, int], *,
+    server: subprocess.Popen[bytes], python: str, log_path: Path, rotate: tuple[int, int], *,
     cwd: Path, env: Mapping[str, str], log: Any,
 ) -> None:  # fmt: skip
     """The log writer reads the server's output pipe; it ends when the server does."""
@@ -271,12 +272,30 @@ def _event_line(
         fh.seek(0, os.SEEK_END)
         fh.seek(offset if fh.tell() >= offset else 0)
         for raw in fh:
-            with contextlib.suppress(ValueError):
-                event = json.loads(raw)
-                ours = isinstance(event, dict) and event.get("pid") == pid
-                if ours and event.get("event") in kinds:
+            for event in _events_in(raw.decode(errors="replace")):
+                if event.get("pid") == pid and event.get("event") in kinds:
                     return event
     return None
+
+
+_DECODER = json.JSONDecoder()
+_EVENT_START = '{"event"'
+
+
+def _events_in(line: str) -> Iterator[dict[str, Any]]:
+    """The runtime's event objects in one log line. Usually the whole line is one; but
+    a model's own unterminated ``print`` or another writer can share the line, so every
+    ``{"event"`` in it is tried."""
+    start = line.find(_EVENT_START)
+    while start != -1:
+        try:
+            event, end = _DECODER.raw_decode(line, start)
+        except ValueError:
+            end = start + 1
+        else:
+            if isinstance(event, dict):
+                yield event
+        start = line.find(_EVENT_START, end)
 
 
 def _healthy(url: str, timeout: float = 2.0) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -144,7 +145,8 @@ def plan_steps(old: DeploymentRecord | None, version: int, rollout: RolloutReque
     return steps
 
 
-def router_metrics(record: DeploymentRecord, window: float, *, client: httpx.Client) -> dict:
+def router_metrics(record: DeploymentRecord, window: float, *,
+                   client: httpx.Client) -> dict[str, Any]:  # fmt: skip
     """The router's metrics document (``GET /metrics``). Raises ProviderUnavailable when
     the stage has no router."""
     if not has_router(record):

@@ -48,7 +48,7 @@ class RolloutProvider(PulumiProvider):
         super().__init__(**kwargs)
         self._metrics_client = metrics_client
 
-    def program(  # type: ignore[override]
+    def program(
         self, *, ctx: ProviderContext, bundle: Bundle,
         traffic: tuple[LiveVersion, ...] | None = None,
     ) -> Program:  # fmt: skip

@@ -25,15 +25,19 @@ from typing import Any, ClassVar
 
 from slml.bundle.served_env import with_model_env
 from slml.config.sections import SageMakerConfig
+from slml.engine import Program
 from slml.errors import DeployError, ProviderUnavailable
+from slml.pipeline import DeploymentState
 from slml.providers import aws_ops, container_ops, sagemaker_ops
 from slml.providers import traffic as tr
-from slml.providers.base import Bundle, ProviderContext, Status
+from slml.providers.base import Bundle, DeployResult, ProviderContext, Status
 from slml.providers.outputs import SageMakerOutputs
 from slml.providers.rollout_base import RolloutProvider, export_traffic
 from slml.rollout import LiveVersion
 
-_STATES = {"InService": "running", "Failed": "down", "OutOfService": "down"}
+_STATES: dict[str, DeploymentState] = {
+    "InService": "running", "Failed": "down", "OutOfService": "down",
+}  # fmt: skip
 LOGS_MISSING_HINT = (
     "SageMaker creates it when the endpoint's container first starts; "
     "`slml status --provider sagemaker` shows whether the endpoint is InService"
@@ -81,7 +85,7 @@ class SageMakerProvider(RolloutProvider):
     def program(
         self, *, ctx: ProviderContext, bundle: Bundle,
         traffic: tuple[LiveVersion, ...] | None = None,
-    ):  # fmt: skip
+    ) -> Program:  # fmt: skip
         """The inline program; ``traffic`` is the live set a shift routes (default: the
         one ``ctx.rollout`` asks for)."""
         from dataclasses import replace
@@ -137,7 +141,7 @@ class SageMakerProvider(RolloutProvider):
     def stack_config(self, ctx: ProviderContext) -> dict[str, str]:
         return {"aws:region": self.section(ctx).region}
 
-    def deploy(self, *, ctx: ProviderContext, bundle: Bundle):
+    def deploy(self, *, ctx: ProviderContext, bundle: Bundle) -> DeployResult:
         source = container_ops.image_source(self.section(ctx), bundle)
         container_ops.require_builder(self.name, source, self._docker_check)
         return super().deploy(ctx=ctx, bundle=bundle)

@@ -49,7 +49,8 @@ def invoke_endpoint(
         ) from None
     body = answer["Body"].read()
     try:
-        return json.loads(body)
+        answer_json: dict[str, Any] = json.loads(body)
+        return answer_json
     except ValueError:
         raise InvokeError(f"endpoint {endpoint!r} answered non-JSON: {body[:200]!r}") from None
 

@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from slml.runtime.logs import emit
+
 PROMOTE = b"p"
 POLL_S = 0.5
 
@@ -110,4 +112,4 @@ class Control:
 
 
 def _emit(event: dict[str, object]) -> None:
-    print(json.dumps(event), flush=True)
+    emit(event)

@@ -38,6 +38,17 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
         del value
 
 
+def emit(event: dict[str, Any], stream: TextIO | None = None) -> None:
+    """Print one JSON line to stdout (or ``stream``) with a single write, newline
+    included. ``print`` writes the text and its newline separately, so under
+    ``PYTHONUNBUFFERED`` another thread's log line could land between them on the shared
+    pipe and glue itself onto this one; the deployer reads these lines to follow a
+    server's start (``ready``, ``promoted``)."""
+    out = stream if stream is not None else sys.stdout
+    out.write(json.dumps(event) + "\n")
+    out.flush()
+
+
 def get_logger() -> logging.Logger:
     """The runtime's logger, with a stderr JSON-line handler unless one is configured."""
     logger = logging.getLogger(LOGGER_NAME)

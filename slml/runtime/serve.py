@@ -36,7 +36,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import socket
@@ -245,7 +244,7 @@ def _run(
 
     from slml.runtime.control import Control
     from slml.runtime.limits import connection_cap
-    from slml.runtime.logs import rate_limit_loggers
+    from slml.runtime.logs import emit, rate_limit_loggers
     from slml.runtime.protocol import protocol_class
 
     class _Server(uvicorn.Server):
@@ -253,7 +252,7 @@ def _run(
             await super().startup(sockets=sockets)
             self.loop = asyncio.get_running_loop()
             if not self.should_exit and ready is not None:  # the first worker only
-                print(json.dumps(ready), flush=True)
+                emit(ready)
                 control.start()
 
         async def listen(self, sock: socket.socket) -> None:
@@ -279,7 +278,7 @@ def _run(
             return int(sock.getsockname()[1])
 
         def stop(self, reason: str) -> None:
-            print(json.dumps({"event": "exiting", "reason": reason}), flush=True)
+            emit({"event": "exiting", "reason": reason})
             self.should_exit = True
 
     config = uvicorn.Config(

@@ -193,3 +193,22 @@ def _answers(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(1)
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_an_event_sharing_its_line_with_another_writer_is_still_found(tmp_path: Path) -> None:
+    # As seen in CI: the promoted line, then a request log line from the log writer thread
+    # before its newline; and a model's print without a newline before a ready line.
+    log = tmp_path / "server.log"
+    log.write_text(
+        "--- slml: starting version 2 ---\n"
+        '{"event": "promoted", "pid": 7, "port": 6043}{"ts": 1.5, "event": "request", '
+        '"status": 200}\n\n'
+        'loading weights...{"event": "ready", "pid": 8, "port": 1, "admin_port": 2}\n'
+        '{"event": "promoted", "pid": 9, "port": 5}\n'
+        '{"event": "promoted", "pid": 10, truncated\n', encoding="utf-8")  # fmt: skip
+    assert proc._event_line(log, 0, 7, ("promoted",)) == {
+        "event": "promoted", "pid": 7, "port": 6043}
+    assert proc._event_line(log, 0, 8, ("ready",))["admin_port"] == 2
+    assert proc._event_line(log, 0, 9, ("promoted",))["port"] == 5
+    assert proc._event_line(log, 0, 10, ("promoted",)) is None
+    assert proc._event_line(log, 0, 7, ("ready",)) is None

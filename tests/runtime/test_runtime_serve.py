@@ -197,3 +197,20 @@ def test_a_bad_worker_count_is_refused_with_exit_2(iris_artifact, value):
            "--workers", value]  # fmt: skip
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "expected a whole number from 1 to 64" in done.stderr
+
+
+def test_an_event_line_is_one_write_newline_included() -> None:
+    import io
+
+    from slml.runtime.logs import emit
+
+    class Writes(io.StringIO):
+        calls: list[str] = []
+
+        def write(self, text: str) -> int:
+            self.calls.append(text)
+            return super().write(text)
+
+    out = Writes()
+    emit({"event": "promoted", "pid": 3, "port": 80}, out)
+    assert out.calls == ['{"event": "promoted", "pid": 3, "port": 80}\n']

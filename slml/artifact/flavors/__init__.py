@@ -35,7 +35,7 @@ from typing import Any
 from slml.errors import ArtifactError, UnsupportedModel, a_or_an
 
 GROUP = "slml.flavors"
-_REQUIRED: dict[str, type | tuple[type, ...]] = {
+_REQUIRED: dict[str, Any] = {  # attribute -> what isinstance checks it against
     "NAME": str, "EXPECTS": str, "matches": Callable, "save": Callable,
 }  # fmt: skip
 
@@ -92,7 +92,7 @@ def _package(ep: EntryPoint) -> str:
 def _checked(ep: EntryPoint) -> ModuleType:
     where = f"flavor plug-in {ep.name!r} of package {_package(ep)} ({ep.value})"
     try:
-        module = ep.load()
+        module: ModuleType = ep.load()
     except Exception as exc:
         raise ArtifactError(
             f"{where} cannot be imported ({type(exc).__name__}: {exc})",
@@ -129,6 +129,7 @@ def flavor_module(name: str) -> ModuleType:
 
 def detect(model: Any, *, flavor: str | None = None) -> ModuleType:
     """The flavor module for ``model`` (``flavor`` forces one). Raises UnsupportedModel."""
+    module: ModuleType | None
     if flavor is not None:
         module = flavor_module(flavor)
         if not getattr(module, "accepts", module.matches)(model):

@@ -167,7 +167,8 @@ def model_bytes(model: Any) -> bytes:
             return Path(model).read_bytes()
         except OSError as exc:
             raise ArtifactError(f"cannot read the ONNX file {model}: {exc.strerror}") from None
-    return model.SerializeToString()
+    data: bytes = model.SerializeToString()
+    return data
 
 
 def value_schema(value_info: Any) -> dict[str, Any] | None:
@@ -268,7 +269,8 @@ def run(data: bytes, sample: Any) -> list[Any]:
     dtype = ONNX_DTYPES.get(graph_input.type, "float32")
     try:
         array = np.asarray(schema.as_rows(sample), dtype=dtype)
-        return session.run(None, {graph_input.name: array})
+        outputs: list[Any] = session.run(None, {graph_input.name: array})
+        return outputs
     except Exception as exc:
         raise ArtifactError(
             f"the ONNX model failed to run on sample_input ({type(exc).__name__}: {exc})",

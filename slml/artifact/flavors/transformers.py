@@ -83,7 +83,8 @@ def load_dir(path: Path) -> Any:
     import transformers
 
     try:
-        return transformers.pipeline(task, model=str(path), tokenizer=str(path), device="cpu")
+        return transformers.pipeline(task, model=str(path), tokenizer=str(path),
+                                     device="cpu")  # type: ignore[call-overload]
     except Exception as exc:
         raise ArtifactError(f"{path}: transformers cannot load it as a {task} pipeline "
                             f"({type(exc).__name__}: {exc})") from None  # fmt: skip
@@ -127,7 +128,7 @@ def quiet() -> None:
     try:
         from transformers.utils import logging
 
-        logging.disable_progress_bar()
+        logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     except ImportError:  # an older transformers
         pass
 

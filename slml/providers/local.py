@@ -36,9 +36,10 @@ from slml.bundle.lock import Target, read_lock
 from slml.bundle.served_env import served_env
 from slml.capture import capture_env, requirements_with_sink
 from slml.config import LocalConfig
-from slml.errors import DeployError, InvokeError, NotDeployed, ProviderUnavailable
+from slml.errors import DeployError, NotDeployed, ProviderUnavailable
 from slml.ledger import DeploymentRecord, HistoryEvent, Ledger, VersionInfo
 from slml.pipeline import DeploymentState
+from slml.providers import http_answer
 from slml.providers import local_process as proc
 from slml.providers import local_routing as routing
 from slml.providers import local_stage as stage_state
@@ -421,18 +422,14 @@ class LocalProvider(ProviderBase):
         """POST ``payload`` to /predict and return the JSON answer. Raises NotDeployed,
         or InvokeError carrying the server's own error message."""
         record = self._record(ctx)
-        try:
-            with self._client(60.0) as client:
-                response = client.post(f"{record.url}/predict", json=payload)
-        except httpx.HTTPError as exc:
-            raise InvokeError(
-                f"cannot reach version {record.version} at {record.url}: {exc}",
-                hint="`slml status` tells whether it is down; `slml deploy` restarts it",
-            ) from None
-        if response.status_code >= 400:
-            raise InvokeError(f"the model server answered {_error_text(response)}")
-        answer: dict[str, Any] = response.json()
-        return answer
+        with self._client(60.0) as client:
+            response = http_answer.post(
+                client, f"{record.url}/predict", json=payload,
+                what=f"version {record.version} at {record.url}",
+                unreachable_hint="`slml status` tells whether it is down; `slml deploy` "
+                "restarts it",
+            )  # fmt: skip
+        return http_answer.answer_json(response, what="the model server")
 
     def logs(
         self, *, ctx: ProviderContext, lines: int = 100, follow: bool = False
@@ -505,8 +502,3 @@ def _failure(kind: str, ctx: ProviderContext, version: int, reason: str) -> Hist
                         error=reason)  # fmt: skip
 
 
-def _error_text(response: httpx.Response) -> str:
-    with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
-        error = response.json()["error"]
-        return f"{response.status_code} {error['code']}: {error['message']}"
-    return f"{response.status_code}: {response.text[:300]}"

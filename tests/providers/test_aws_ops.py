@@ -170,7 +170,7 @@ def test_invoke_with_api_key_sends_the_header_and_no_signature():
 
 def test_invoke_errors_carry_the_endpoint_message():
     _, transport = recorder(422, {"error": {"code": "invalid_input", "message": "4 columns"}})
-    with pytest.raises(InvokeError, match="422: 4 columns"):
+    with pytest.raises(InvokeError, match="422 invalid_input: 4 columns"):
         aws_ops.invoke_http(URL, {}, auth="none", region=REGION, transport=transport)
     _, forbidden = recorder(403, {"message": "Forbidden"})
     with pytest.raises(InvokeError) as info:

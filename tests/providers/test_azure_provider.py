@@ -116,7 +116,7 @@ def test_status_shows_url_and_state(tmp_path):
 def test_management_errors_carry_azures_message(tmp_path):
     ctx = context(tmp_path)
     record(ctx, {"url": URL, "app_id": APP_ID + "-gone"})
-    with pytest.raises(InvokeError, match="404: no site"):
+    with pytest.raises(InvokeError, match="404 NotFound: no site"):
         provider(Azure()).status(ctx=ctx)
 
 

@@ -25,7 +25,7 @@ def test_a_json_object_is_returned():
     ("response", "words"),
     [
         (answer(422, json={"error": {"code": "invalid_input", "message": "4 columns"}}),
-         f"{URL} answered 422: 4 columns"),
+         f"{URL} answered 422 invalid_input: 4 columns"),
         (answer(500, json={"message": "Internal"}), f"{URL} answered 500: Internal"),
         (answer(502, text="bad gateway"), f"{URL} answered 502: bad gateway"),
         (answer(503, text=""), f"{URL} answered 503: Service Unavailable"),

@@ -19,7 +19,7 @@ Stack name: ``<config.name>-<stage>``; Pulumi project name: ``config.name``.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -45,7 +45,6 @@ from slml.providers.base import (
     Plan,
     ProviderBase,
     ProviderContext,
-    Status,
 )
 from slml.rollout import LiveVersion
 from slml.state import RecordUnreadable, secret_warnings
@@ -298,17 +297,3 @@ class PulumiProvider(ProviderBase):
                 hint=f"run `slml deploy --provider {self.name}` first",
             )
         return rec
-
-    def _unsupported(self, what: str) -> ProviderUnavailable:
-        return ProviderUnavailable(f"`slml {what}` is not supported by the {self.name} provider")
-
-    def status(self, *, ctx: ProviderContext) -> Status:
-        raise self._unsupported("status")
-
-    def invoke(self, *, ctx: ProviderContext, payload: dict[str, Any]) -> dict[str, Any]:
-        raise self._unsupported("invoke")
-
-    def logs(
-        self, *, ctx: ProviderContext, lines: int = 100, follow: bool = False
-    ) -> Iterator[str]:
-        raise self._unsupported("logs")

@@ -152,9 +152,9 @@ def test_destroy_and_operations_without_a_deployment(ctx):
     provider, _ = _provider(cli=True)
     provider.destroy(ctx=ctx)  # idempotent, like the local provider: says so, no error
     assert any("nothing to destroy" in message for _, message in ctx.reporter.events)
-    with pytest.raises(ProviderUnavailable, match="not supported"):
+    with pytest.raises(ProviderUnavailable, match="provider cannot report a status"):
         provider.status(ctx=ctx)
-    with pytest.raises(ProviderUnavailable, match="not supported"):
+    with pytest.raises(ProviderUnavailable, match="provider cannot invoke"):
         provider.invoke(ctx=ctx, payload={})
     with pytest.raises(NotDeployed):
         provider.record(ctx)

@@ -14,6 +14,7 @@ Other targets raise UsageError saying so.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -113,8 +114,26 @@ def from_prometheus(text: str, *, version: str | None = None) -> VersionMetrics:
     )
 
 
+@dataclass(frozen=True)
+class HttpClients:
+    """For the monitoring services read over REST (Cloud Monitoring, Azure Monitor): the
+    httpx transport and the bearer-token getter to use instead of the default
+    credentials (tests, or a caller with its own token)."""
+
+    transport: Any = None  # httpx.BaseTransport
+    token: Callable[[], str] | None = None
+
+
+def _http(clients: Any) -> dict[str, Any]:
+    if isinstance(clients, HttpClients):
+        return {"transport": clients.transport, "token": clients.token}
+    return {"transport": clients}
+
+
 def live_metrics(ctx: Any, *, window_s: int = 3600, clients: Any = None) -> list[VersionMetrics]:
-    """Every live version's figures on the context's provider. Raises UsageError for a
+    """Every live version's figures on the context's provider. ``clients``: what the
+    reader calls instead of the real service (an httpx transport or ``HttpClients`` for
+    local, gcp and azure; a boto3 client for aws and sagemaker). Raises UsageError for a
     provider slml cannot read metrics from yet, NotDeployed when nothing is deployed."""
     provider = ctx.config.provider
     if provider == "local":
@@ -128,11 +147,11 @@ def live_metrics(ctx: Any, *, window_s: int = 3600, clients: Any = None) -> list
     if provider == "gcp":
         from slml.metrics.cloudmonitoring import cloud_run_metrics
 
-        return cloud_run_metrics(ctx, window_s=window_s, transport=clients)
+        return cloud_run_metrics(ctx, window_s=window_s, **_http(clients))
     if provider == "azure":
         from slml.metrics.azuremonitor import function_app_metrics
 
-        return function_app_metrics(ctx, window_s=window_s, transport=clients)
+        return function_app_metrics(ctx, window_s=window_s, **_http(clients))
     if provider == "sagemaker":
         from slml.metrics.sagemaker import endpoint_metrics
 

@@ -51,3 +51,50 @@ def test_lambda_canary_figures_come_from_its_published_version(tmp_path) -> None
     # a 30 s guard window still asks for one whole CloudWatch minute
     start, end = client.calls[0]["StartTime"], client.calls[0]["EndTime"]
     assert (end - start).total_seconds() == 60
+
+
+def test_cloud_run_canary_figures_come_from_its_revision(tmp_path) -> None:
+    """The guard on gcp: Cloud Monitoring's per-revision counts and latencies (a recorded
+    transport, an injected token), found by the canary's revision name."""
+    import httpx
+
+    from slml.metrics import HttpClients
+    from tests.metrics.test_cloud_monitoring import series
+    from tests.providers.test_gcp_provider import URL as RUN_URL
+    from tests.providers.test_gcp_provider import make_ctx
+
+    (tmp_path / "model").mkdir()
+    ctx = make_ctx(tmp_path, tmp_path / "model")
+    traffic = [{"version": 1, "percent": 90.0, "role": "primary", "ref": "iris-dev-v1"},
+               {"version": 2, "percent": 10.0, "role": "canary", "ref": "iris-dev-v2"}]  # fmt: skip
+    ctx.state.write_record("dev", "gcp", {"version": 2, "url": RUN_URL, "traffic": traffic,
+                                          "outputs": {"url": RUN_URL, "traffic": traffic,
+                                                      "service_name": "iris-dev",
+                                                      "project": "proj-1",
+                                                      "region": "us-central1"}})  # fmt: skip
+    asked: list[httpx.Request] = []
+
+    def monitoring(request: httpx.Request) -> httpx.Response:
+        asked.append(request)
+        assert request.headers["authorization"] == "Bearer injected"
+        assert "/projects/proj-1/timeSeries" in request.url.path
+        params = request.url.params
+        if "request_count" in params["filter"]:
+            page = [series("iris-dev-v1", {"int64Value": "500"}, response_code_class="2xx"),
+                    series("iris-dev-v2", {"int64Value": "32"}, response_code_class="2xx"),
+                    series("iris-dev-v2", {"int64Value": "8"}, response_code_class="5xx")]
+            return httpx.Response(200, json={"timeSeries": page})
+        q = params["aggregation.crossSeriesReducer"].removeprefix("REDUCE_PERCENTILE_")
+        page = [series("iris-dev-v2", {"doubleValue": {"50": 30.0, "99": 95.0}[q]})]
+        return httpx.Response(200, json={"timeSeries": page})
+
+    from slml.providers.gcp import GcpProvider
+
+    clients = HttpClients(transport=httpx.MockTransport(monitoring), token=lambda: "injected")
+    provider = GcpProvider(metrics_client=clients, cli_available=lambda: True)
+    canary = provider.version_metrics(ctx=ctx, version=2, window=30)
+    assert (canary.version, canary.requests, canary.errors, canary.p99_ms) == (2, 40, 8, 95.0)
+    assert canary.error_rate == 0.2 and canary.errors_by_code == {"5xx": 8}
+    primary = provider.version_metrics(ctx=ctx, version=1, window=30)
+    assert (primary.requests, primary.errors) == (500, 0)
+    assert asked[0].url.params["aggregation.alignmentPeriod"] == "60s"  # one whole minute

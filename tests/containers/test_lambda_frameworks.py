@@ -3,6 +3,9 @@
 - a transformers text-classification pipeline, exported to ONNX at build time: a zip
   under 250 MB (onnxruntime + tokenizers, no torch) that answers strings with the
   pipeline's labels and scores;
+- a TorchScript file, a torch.export program and a Keras 3 model (torch backend), each
+  exported to ONNX at build time: a zip (onnxruntime + numpy, no torch) whose answers
+  are the original model's within the export's tolerance;
 - an XGBClassifier, built from xgboost-cpu (no 468 MB NCCL), as a zip;
 - a CatBoost classifier, whose own library is over 250 MB: the build takes the image
   path and says why (the image itself is built by test_lambda_image.py's recipe)."""
@@ -68,6 +71,70 @@ def test_transformers_classifier_zip_is_an_onnx_export_that_answers(
         "unzipped_mb": round(bundle.size.unzipped / MB, 1),
         "zipped_mb": round(bundle.size.zipped / MB, 1), "init_s": round(init, 2),
         "build_s": round(build_s, 1), "parity": note, "score_max_abs_diff_in_lambda": diff,
+    })  # fmt: skip
+
+
+def _deep_model(kind: str, folder: Path) -> tuple[Path, np.ndarray, np.ndarray]:
+    """(artifact, rows, the original model's outputs) for a TorchScript file, a
+    torch.export program or a Keras 3 model on the torch backend."""
+    import os
+    import sys
+
+    import torch
+
+    import slml
+
+    rows = RNG.normal(size=(3, 4)).astype("float32")
+    if kind == "keras":
+        os.environ["KERAS_BACKEND"] = "torch"
+        import keras
+
+        if keras.backend.backend() != "torch":
+            pytest.skip("keras runs another backend in this process")
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+        want = np.asarray(model.predict(rows, verbose=0))
+        return slml.save_model(model, folder / "art", sample_input=rows).path, rows, want
+    sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures" / "mlflow"))
+    from torch_nets import Net
+
+    net = Net().eval()
+    with torch.inference_mode():
+        want = net(torch.from_numpy(rows)).numpy()
+    if kind == "torchscript":
+        path = folder / "model.pt"
+        torch.jit.save(torch.jit.script(net), str(path))
+    else:
+        path = folder / "model.pt2"
+        batch = torch.export.Dim("batch")
+        program = torch.export.export(net, (torch.from_numpy(rows),),
+                                      dynamic_shapes=({0: batch},))  # fmt: skip
+        torch.export.save(program, str(path))
+    return slml.save_model(path, folder / "art", sample_input=rows).path, rows, want
+
+
+@pytest.mark.parametrize("kind", ["torchscript", "torch.export", "keras"])
+def test_a_deep_model_zip_is_an_onnx_export_that_answers(
+    engine, base_image, bundle_cache, tmp_path, kind
+):
+    pytest.importorskip("torch")
+    from slml.bundle.onnx_export import ATOL
+
+    artifact, rows, want = _deep_model(kind, tmp_path)
+    bundle = build(artifact, tmp_path / "out", bundle_cache, runtime="python3.12",
+                   arch="x86_64")  # fmt: skip
+    assert delivery(bundle) in ("direct", "s3") and bundle.size.unzipped < UNZIPPED_LIMIT
+    assert not list(bundle.files["layer_dir"].glob("torch-*.dist-info"))
+    note = next(n for n in bundle.notes if n.startswith("exported to ONNX"))
+    got, init = answer(engine, base_image(LAMBDA_312), bundle, tmp_path,
+                       {"instances": rows.tolist()})  # fmt: skip
+    diff = float(np.max(np.abs(np.asarray(got, dtype="float64") - want)))
+    assert diff <= ATOL, (kind, got, want.tolist())
+    record(f"{kind} lambda zip", {
+        "artifact_kb": round(sum(f.stat().st_size for f in artifact.rglob("*") if f.is_file())
+                             / 1024, 1),
+        "unzipped_mb": round(bundle.size.unzipped / MB, 1),
+        "zipped_mb": round(bundle.size.zipped / MB, 1), "init_s": round(init, 2),
+        "parity": note, "max_abs_diff_in_lambda": diff,
     })  # fmt: skip
 
 

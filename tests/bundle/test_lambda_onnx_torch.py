@@ -26,24 +26,14 @@ from slml.runtime.manifest import read_manifest
 
 pytestmark = pytest.mark.slow
 sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures" / "mlflow"))
-from torch_nets import Net  # noqa: E402
+from torch_nets import Net, net_file  # noqa: E402
 
 MB = 1024 * 1024
 ROWS = np.random.default_rng(3).normal(size=(5, 4)).astype("float32")
 
 
 def tiny_file(folder: Path, fmt: str) -> Path:
-    module = Net().eval()
-    if fmt == "pt":
-        path = folder / "model.pt"
-        torch.jit.save(torch.jit.script(module), str(path))
-    else:
-        path = folder / "model.pt2"
-        batch = torch.export.Dim("batch")
-        program = torch.export.export(module, (torch.from_numpy(ROWS),),
-                                      dynamic_shapes=({0: batch},))  # fmt: skip
-        torch.export.save(program, str(path))
-    return path
+    return net_file(folder, fmt, ROWS)
 
 
 def expected(rows: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ from slml.bundle.onnx_export import ATOL
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures" / "mlflow"))
-from torch_nets import Net  # noqa: E402
+from torch_nets import Net, net_file  # noqa: E402
 
 MB = 1024 * 1024
 ROWS = np.random.default_rng(4).normal(size=(3, 4)).astype("float32")
@@ -47,15 +47,7 @@ def torch_model(folder: Path, fmt: str) -> Made:
     net = Net().eval()
     with torch.inference_mode():
         want = net(torch.from_numpy(ROWS)).numpy()
-    if fmt == "pt":
-        path = folder / "model.pt"
-        torch.jit.save(torch.jit.script(net), str(path))
-    else:
-        path = folder / "model.pt2"
-        program = torch.export.export(
-            net, (torch.from_numpy(ROWS),), dynamic_shapes=({0: torch.export.Dim("batch")},)
-        )
-        torch.export.save(program, str(path))
+    path = net_file(folder, fmt, ROWS)
     return save_model(path, folder / "art", sample_input=ROWS).path, ROWS.tolist(), close(want)
 
 

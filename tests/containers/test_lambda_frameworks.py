@@ -95,20 +95,11 @@ def _deep_model(kind: str, folder: Path) -> tuple[Path, np.ndarray, np.ndarray]:
         want = np.asarray(model.predict(rows, verbose=0))
         return slml.save_model(model, folder / "art", sample_input=rows).path, rows, want
     sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures" / "mlflow"))
-    from torch_nets import Net
+    from torch_nets import Net, net_file
 
-    net = Net().eval()
     with torch.inference_mode():
-        want = net(torch.from_numpy(rows)).numpy()
-    if kind == "torchscript":
-        path = folder / "model.pt"
-        torch.jit.save(torch.jit.script(net), str(path))
-    else:
-        path = folder / "model.pt2"
-        batch = torch.export.Dim("batch")
-        program = torch.export.export(net, (torch.from_numpy(rows),),
-                                      dynamic_shapes=({0: batch},))  # fmt: skip
-        torch.export.save(program, str(path))
+        want = Net().eval()(torch.from_numpy(rows)).numpy()
+    path = net_file(folder, "pt" if kind == "torchscript" else "pt2", rows)
     return slml.save_model(path, folder / "art", sample_input=rows).path, rows, want
 
 

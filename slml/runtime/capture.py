@@ -41,6 +41,9 @@ class Sink(Protocol):
 
     def write(self, lines: list[bytes]) -> None: ...
 
+    def renew(self) -> None:
+        """Start new files or object names (after a SnapStart restore)."""
+
 
 class Capture:
     """The sampler, the bounded queue and the writer thread for one served version."""
@@ -84,6 +87,11 @@ class Capture:
             self.queue.put_nowait((request_id, time.time(), latency_s, body, is_csv, out))
         except queue.Full:
             self.dropped_full += 1
+
+    def after_restore(self) -> None:
+        """A SnapStart restore: this environment is one of many copies of the snapshot,
+        so the sink starts names of its own."""
+        self.sink.renew()
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued and stop the thread (waits up to ``timeout`` seconds)."""

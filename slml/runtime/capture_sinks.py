@@ -7,7 +7,8 @@ at import.
 - ``s3://BUCKET/PREFIX`` (boto3), ``gs://BUCKET/PREFIX`` (google-cloud-storage),
   ``az://CONTAINER/PREFIX`` (azure-storage-blob; the account from
   ``AZURE_STORAGE_CONNECTION_STRING``, else ``AzureWebJobsStorage``): one object per
-  batch, ``PREFIX/v<version>/<UTC time>-<pid>-<n>.jsonl``. The time in the name is when
+  batch, ``PREFIX/v<version>/<UTC time>-<pid>-<instance>-<n>.jsonl`` (``instance`` random
+  per process, new after a SnapStart restore). The time in the name is when
   the batch was written, later than every record in it (``slml capture pull --since``
   skips older objects by name).
 """
@@ -15,6 +16,7 @@ at import.
 from __future__ import annotations
 
 import os
+import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -53,6 +55,10 @@ class FileSink:
         self.max_file_bytes = max_file_bytes
         self.path = self.dir / f"capture-{os.getpid()}.jsonl"
 
+    def renew(self) -> None:
+        """A new file for this process (after a snapshot restore: see ObjectSink)."""
+        self.path = self.dir / f"capture-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
+
     def write(self, lines: list[bytes]) -> None:
         with open(self.path, "ab") as fh:
             fh.write(b"".join(lines))
@@ -67,10 +73,17 @@ class ObjectSink:
     def __init__(self, put: Callable[[str, bytes], None], *, prefix: str, version: str) -> None:
         self.put, self.prefix, self.version = put, prefix, version
         self.count = 0
+        self.instance = secrets.token_hex(4)
+
+    def renew(self) -> None:
+        """New object names for a new instance. Lambda environments restored from one
+        SnapStart snapshot share the pid, counter and clock origin of the snapshot; the
+        random instance part keeps their objects from overwriting each other's."""
+        self.instance, self.count = secrets.token_hex(4), 0
 
     def key(self) -> str:
         self.count += 1
-        name = f"v{self.version}/{stamp()}-{os.getpid()}-{self.count}.jsonl"
+        name = f"v{self.version}/{stamp()}-{os.getpid()}-{self.instance}-{self.count}.jsonl"
         return f"{self.prefix}/{name}" if self.prefix else name
 
     def write(self, lines: list[bytes]) -> None:

@@ -52,6 +52,7 @@ def make_handler(app: App) -> LambdaHandler:
     API call)."""
     metrics = app.metrics
     metrics.keep_values = True  # the values of each invocation, for its EMF line
+    register_restore_hooks(app)
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         del context  # the request id comes from x-request-id, as on every target
@@ -69,6 +70,39 @@ def make_handler(app: App) -> LambdaHandler:
                 print(line, flush=True)
 
     return handler
+
+
+def register_restore_hooks(app: App) -> bool:
+    """With SnapStart, Lambda snapshots the environment after init (the model loaded)
+    and starts many environments from that one snapshot. Lambda's managed runtime
+    provides ``snapshot_restore_py``; where it does, ``after_restore`` runs in each
+    restored environment. Returns whether the hook was registered (False elsewhere)."""
+    try:
+        from snapshot_restore_py import register_after_restore
+    except ImportError:
+        return False
+    register_after_restore(lambda: after_restore(app))
+    return True
+
+
+def after_restore(app: App) -> None:
+    """What each environment restored from a snapshot must not share with the others:
+    the random generators' state (reseeded from the OS: Python's, and NumPy's and
+    torch's global ones when the model imported them) and the capture sink's file or
+    object names. Network clients reconnect on their own (botocore retries a dropped
+    pooled connection); nothing else here holds a connection."""
+    import random
+    import sys
+
+    random.seed()
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed()
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.seed()
+    if app.capture is not None:
+        app.capture.after_restore()
 
 
 def parse_event(event: Any) -> tuple[str, str, dict[str, str], bytes] | None:

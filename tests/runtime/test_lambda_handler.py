@@ -199,3 +199,48 @@ def test_cold_import_skips_starlette_anyio_mangum_and_asyncio(_iris_artifact_mas
                           env=env, timeout=120, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_snapstart_restore_reseeds_and_renews_capture_names(
+    _iris_artifact_master, tmp_path, monkeypatch
+) -> None:
+    """With AWS's ``snapshot_restore_py`` (the package awslambdaric runs the hooks
+    from), the handler registers a hook that each restored environment runs: the random
+    generators reseeded from the OS, the capture sink's object names its own."""
+    import random
+
+    import numpy as np
+    from snapshot_restore_py import get_after_restore
+
+    from slml.runtime.capture_sinks import ObjectSink
+
+    def run_restore_hooks() -> None:  # what awslambdaric does after a restore
+        for func, args, kwargs in get_after_restore()[known:]:
+            func(*args, **kwargs)
+
+    known = len(get_after_restore())
+    monkeypatch.setenv("SLML_CAPTURE", json.dumps({"sink": str(tmp_path / "cap")}))
+    app = create_app(_iris_artifact_master)
+    app.capture.sink = ObjectSink(lambda key, data: None, prefix="p", version="1")
+    make_handler(app)
+    assert len(get_after_restore()) == known + 1
+    before = app.capture.sink.instance
+    app.capture.sink.key()
+    run_restore_hooks()
+    assert app.capture.sink.instance != before and app.capture.sink.count == 0
+    for seed in (random.seed, np.random.seed):
+        seed(7)
+    seeded = (random.random(), np.random.random())
+    for seed in (random.seed, np.random.seed):
+        seed(7)
+    run_restore_hooks()
+    assert random.random() != seeded[0] and np.random.random() != seeded[1]
+    app.capture.close()
+    del get_after_restore()[known:]
+
+
+def test_no_restore_hook_outside_lambdas_runtime(_iris_artifact_master, monkeypatch) -> None:
+    from slml.runtime.lambda_handler import register_restore_hooks
+
+    monkeypatch.setitem(sys.modules, "snapshot_restore_py", None)  # not installed
+    assert register_restore_hooks(create_app(_iris_artifact_master)) is False

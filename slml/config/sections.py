@@ -149,6 +149,12 @@ class AwsConfig(Section):
         default=False, description="Lambda SnapStart: python3.12+ zip functions; the API "
         "then calls a published version through the `live` alias",
     )
+    keep_versions: int | None = Field(
+        default=None, ge=1, le=100,
+        description="published versions kept beside the live ones after each deploy or "
+        "traffic shift; older ones are deleted (SnapStart bills a cache per version kept). "
+        "Default: 3 with snap_start, else every version is kept",
+    )  # fmt: skip
     tags: Tags = Field(default_factory=dict)
     env: EnvVars = Field(default_factory=dict)
 

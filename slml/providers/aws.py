@@ -39,11 +39,11 @@ from slml.bundle import cache_dir
 from slml.bundle.served_env import model_env
 from slml.config import AwsConfig
 from slml.engine import Program
-from slml.errors import require_extra
+from slml.errors import InvokeError, require_extra
 from slml.infra.aws_policies import HTTP_API_TIMEOUT_MAX
 from slml.pipeline import DeploymentState
 from slml.providers import traffic as tr
-from slml.providers.base import Bundle, ProviderContext, Status
+from slml.providers.base import Bundle, DeployResult, ProviderContext, Status
 from slml.providers.outputs import AwsOutputs
 from slml.providers.rollout_base import RolloutProvider, export_traffic, traffic_output
 from slml.rollout import LiveVersion
@@ -53,6 +53,7 @@ PLACEHOLDER_KEY = "(generated at first deploy)"
 SDK_MODULES = ("pulumi", "pulumi_aws")
 
 
+KEEP_SNAPSTART_VERSIONS = 3  # published versions kept beside the live ones with SnapStart
 SHADOW_WHY = (
     "a Lambda alias splits calls between two versions but cannot send a copy of a call "
     "to a second one, so there is no native shadow traffic"
@@ -70,6 +71,47 @@ class AwsProvider(RolloutProvider):
     config_model: ClassVar[type[AwsConfig]] = AwsConfig
     plugin_packages = (("aws", "pulumi_aws"),)
     ref_output: ClassVar[str] = "version"
+
+    def __init__(self, *, session: Any = None, **kwargs: Any) -> None:
+        """``session``: the boto3 Session the version pruning uses (tests: moto)."""
+        super().__init__(**kwargs)
+        self._session = session
+
+    def deploy(self, *, ctx: ProviderContext, bundle: Bundle) -> DeployResult:
+        result = super().deploy(ctx=ctx, bundle=bundle)
+        self.prune(ctx, result)
+        return result
+
+    def shift(self, *, ctx: ProviderContext, traffic: tuple[LiveVersion, ...]) -> DeployResult:
+        result = super().shift(ctx=ctx, traffic=traffic)
+        self.prune(ctx, result)
+        return result
+
+    def prune(self, ctx: ProviderContext, result: DeployResult) -> list[str]:
+        """Delete published versions beyond ``aws.keep_versions`` (default 3 with
+        SnapStart, else none are deleted), never a live one or one an alias routes to.
+        A failure is a warning: the deploy has succeeded. Returns what was deleted."""
+        from slml.providers import aws_ops
+
+        cfg = self.cfg(ctx)
+        keep = cfg.keep_versions if cfg.keep_versions is not None else (
+            KEEP_SNAPSTART_VERSIONS if cfg.snap_start else None)  # fmt: skip
+        out = AwsOutputs.model_validate(result.outputs)
+        if keep is None or not out.function_name:
+            return []
+        live = {str(v.ref) for v in result.traffic if v.ref} | {str(out.version or "")}
+        try:
+            deleted = aws_ops.prune_versions(
+                function_name=out.function_name, region=out.region or cfg.region,
+                keep_live=live - {""}, keep_newest=keep, session=self._session,
+            )  # fmt: skip
+        except InvokeError as exc:
+            ctx.reporter.warn(f"{exc.message} (the deploy itself succeeded)")
+            return []
+        if deleted:
+            ctx.reporter.detail(f"deleted published versions {', '.join(deleted)}: kept the "
+                                f"live ones and the newest {keep} (aws.keep_versions)")
+        return deleted
 
     def check_rollout(self, ctx: ProviderContext) -> None:
         if tr.mode(ctx) == "shadow":

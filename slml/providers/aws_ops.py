@@ -1,4 +1,5 @@
-"""AWS operations on a deployed model through boto3: status, logs, invoke.
+"""AWS operations on a deployed model through boto3: status, logs, invoke, and the
+pruning of old published Lambda versions.
 
 Thin clients, each taking an injectable ``boto3.Session`` (tests use moto) or, for
 invoke, an ``httpx`` transport (tests use ``httpx.MockTransport`` and check the SigV4
@@ -179,3 +180,35 @@ def invoke_http(
     with httpx.Client(transport=transport, timeout=timeout) as client:
         response = http_answer.post(client, target, content=body, headers=headers)
     return http_answer.answer_json(response, what=target, refused_hint=REFUSED_HINT)
+
+
+def prune_versions(
+    *, function_name: str, region: str, keep_live: set[str], keep_newest: int,
+    session: Any = None,
+) -> list[str]:  # fmt: skip
+    """Delete the function's published versions that no alias routes to, that are not in
+    ``keep_live`` and that are older than its ``keep_newest`` newest. Returns the deleted
+    versions, oldest first. Raises InvokeError when Lambda refuses (the caller reports
+    it: the deploy itself has succeeded)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = make_session(region, session).client("lambda", region_name=region)
+    try:
+        published = sorted(
+            (int(v["Version"]) for page in client.get_paginator("list_versions_by_function")
+             .paginate(FunctionName=function_name) for v in page["Versions"]
+             if v["Version"] != "$LATEST"),
+        )  # fmt: skip
+        routed = set(keep_live)
+        for page in client.get_paginator("list_aliases").paginate(FunctionName=function_name):
+            for alias in page["Aliases"]:
+                routed.add(alias["FunctionVersion"])
+                weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+                routed.update(weights or {})
+        newest = set(published[-keep_newest:]) if keep_newest > 0 else set()
+        doomed = [v for v in published if str(v) not in routed and v not in newest]
+        for version in doomed:
+            client.delete_function(FunctionName=function_name, Qualifier=str(version))
+    except (ClientError, BotoCoreError) as exc:
+        raise InvokeError(f"pruning old versions of {function_name} failed: {exc}") from None
+    return [str(v) for v in doomed]

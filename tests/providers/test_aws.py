@@ -318,3 +318,51 @@ def test_shadow_is_refused_before_any_build(tmp_path):
         "shadow", live=(LiveVersion(3, 100.0, "primary", "3"),)))  # fmt: skip
     with pytest.raises(ProviderUnavailable, match="cannot deploy --shadow"):
         AwsProvider(cli_available=lambda: True).preflight(ctx=ctx)
+
+
+def test_old_published_versions_are_pruned_with_snapstart_only(tmp_path, monkeypatch) -> None:
+    """With SnapStart every published version keeps a billed cache: after a deploy the
+    provider deletes all but the live ones and the newest 3 (aws.keep_versions); without
+    SnapStart or keep_versions nothing is deleted. A refusal is a warning."""
+    from dataclasses import replace
+
+    import boto3
+    from moto import mock_aws
+
+    from slml.pipeline import DeployResult
+    from slml.rollout import LiveVersion
+    from tests.providers.test_aws_ops import _function_with_versions, _versions
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "eu-west-1"}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    live = (LiveVersion(version=8, percent=90.0, role="primary", ref="2"),
+            LiveVersion(version=9, percent=10.0, role="canary", ref="7"))  # fmt: skip
+    result = DeployResult(provider="aws", stage="dev", url=URL, version=9, traffic=live,
+                          outputs={"function_name": "iris-dev", "region": "eu-west-1",
+                                   "version": "7"})  # fmt: skip
+    with mock_aws():
+        session = boto3.Session(region_name="eu-west-1")
+        _function_with_versions(session, 7)
+        plain = AwsProvider(session=session, cli_available=lambda: True)
+        assert plain.prune(context(tmp_path), result) == [] and len(_versions(session)) == 7
+        snap = context(tmp_path, "  snap_start: true\n")
+        assert plain.prune(snap, result) == ["1", "3", "4"]  # 2, 7 live; 5-7 the newest 3
+        assert _versions(session) == ["2", "5", "6", "7"]
+        assert plain.prune(context(tmp_path, "  keep_versions: 1\n"), result) == ["5", "6"]
+        warned = replace(context(tmp_path, "  keep_versions: 1\n"), reporter=Recorder())
+        gone = DeployResult(provider="aws", stage="dev", url=URL, version=9,
+                            outputs={"function_name": "gone", "region": "eu-west-1"})
+        assert plain.prune(warned, gone) == []
+        assert any("pruning old versions of gone failed" in m for m in warned.reporter.warnings)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+    def step(self, message: str) -> None: ...
+    def detail(self, message: str) -> None: ...
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)

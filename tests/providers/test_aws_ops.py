@@ -176,3 +176,46 @@ def test_invoke_errors_carry_the_endpoint_message():
     with pytest.raises(InvokeError) as info:
         aws_ops.invoke_http(URL, {}, auth="none", region=REGION, transport=forbidden)
     assert "execute-api:Invoke" in info.value.hint
+
+
+def _function_with_versions(aws, count: int) -> str:
+    role = aws.client("iam").create_role(
+        RoleName="r",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    lam = aws.client("lambda")
+    lam.create_function(
+        FunctionName="iris-dev", Runtime="python3.12", Role=role, Handler="slml_handler.handler",
+        Code={"ZipFile": _zip()},
+    )  # fmt: skip
+    for n in range(count):
+        lam.update_function_code(FunctionName="iris-dev", ZipFile=_zip() + bytes([n]))
+        lam.publish_version(FunctionName="iris-dev")
+    return "iris-dev"
+
+
+def _versions(aws) -> list[str]:
+    found = aws.client("lambda").list_versions_by_function(FunctionName="iris-dev")
+    return [v["Version"] for v in found["Versions"] if v["Version"] != "$LATEST"]
+
+
+def test_pruning_keeps_the_live_the_routed_and_the_newest_versions(aws):
+    name = _function_with_versions(aws, 7)
+    assert _versions(aws) == ["1", "2", "3", "4", "5", "6", "7"]
+    aws.client("lambda").create_alias(
+        FunctionName=name, Name="live", FunctionVersion="4",
+        RoutingConfig={"AdditionalVersionWeights": {"5": 0.1}},
+    )  # fmt: skip
+    deleted = aws_ops.prune_versions(function_name=name, region=REGION, keep_live={"2"},
+                                     keep_newest=1, session=aws)  # fmt: skip
+    assert deleted == ["1", "3", "6"]
+    assert _versions(aws) == ["2", "4", "5", "7"]
+    again = aws_ops.prune_versions(function_name=name, region=REGION, keep_live={"2"},
+                                   keep_newest=1, session=aws)  # fmt: skip
+    assert again == []  # nothing more to delete
+
+
+def test_pruning_a_function_that_is_gone_is_an_invoke_error(aws):
+    with pytest.raises(InvokeError, match="pruning old versions of nope failed"):
+        aws_ops.prune_versions(function_name="nope", region=REGION, keep_live=set(),
+                               keep_newest=3, session=aws)  # fmt: skip

@@ -34,6 +34,7 @@ import slml
 from slml.artifact.store import copy_artifact, verified_manifest
 from slml.bundle import cache_dir as default_cache_dir
 from slml.bundle import incremental, sources
+from slml.bundle import slim as slim_module
 from slml.bundle.lock import Lock, Target, requirement_name, resolve_lock, runtime_requirements
 from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import files_under
@@ -90,7 +91,8 @@ def context_texts(
     *, manifest: dict[str, Any], digest: str, provider: str, python_version: str,
     wheels: bool = False,
 ) -> dict[str, str]:
-    """The generated files of the context (``Dockerfile``, ``.dockerignore``) by name;
+    """The generated files of the context (``Dockerfile``, ``.dockerignore``, the slimming
+    script the dependency layer runs) by name;
     ``wheels``: the context has a ``wheels/`` directory for pip's find-links."""
     values = {
         "wheels": wheels,
@@ -106,6 +108,7 @@ def context_texts(
     return {
         "Dockerfile": render("container/Dockerfile.j2", **values),
         ".dockerignore": render("container/dockerignore.j2", **values),
+        "slml_slim.py": Path(slim_module.__file__ or "").read_text("utf-8"),
     }
 
 
@@ -213,7 +216,7 @@ def measure_dependencies(
     version (else the figure leaves out the .pyc files, ~25% for the iris stack).
     Cached by lock hash under ``<cache>/container-sizes``."""
     bytecode = bytecode and python_version == f"{sys.version_info.major}.{sys.version_info.minor}"
-    suffix = "-pyc" if bytecode else ""
+    suffix = ("-pyc" if bytecode else "") + "-slim"
     cached = Path(cache_dir) / "container-sizes" / f"{lock.hash}-{python_version}{suffix}.json"
     if cached.is_file():
         data = json.loads(cached.read_text("utf-8"))
@@ -224,6 +227,7 @@ def measure_dependencies(
         if bytecode:
             args += ["--compile-bytecode", "--python", sys.executable]
         run_uv([*args, "--quiet", "-r", str(lock.path)], runner=runner)
+        slim_module.slim(Path(tmp), keep_bytecode=True)  # as the image's layer does
         total, largest = tree_size(Path(tmp)), _top_entries(Path(tmp))
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps({"bytes": total, "largest": largest}), "utf-8")

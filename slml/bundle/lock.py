@@ -27,7 +27,9 @@ from slml.errors import PackagingError, ResolveError
 # it was tested with, never a newer uvicorn whose internals may have moved. orjson and
 # uvloop are the runtime's optional accelerators (JSON, event loop); the Lambda layer
 # leaves them out (slml/bundle/slim.py: LAMBDA_UNUSED)
-RUNTIME_REQUIREMENTS = ("starlette>=0.37", "uvicorn>=0.54,<0.55", "orjson>=3.9",
+# The runtime is plain ASGI on uvicorn (no Starlette since the fast path, #14); orjson
+# and uvloop are the fast JSON and event loop it uses where installed.
+RUNTIME_REQUIREMENTS = ("uvicorn>=0.54,<0.55", "orjson>=3.9",
                         "uvloop>=0.19; sys_platform != 'win32'")  # fmt: skip
 EXTRA_REQUIREMENTS = {"lambda": ("mangum>=0.17",), "azure": ("azure-functions>=1.20",)}
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")

@@ -14,6 +14,12 @@ baked in. Lambda's ``/opt`` and ``/var/task`` are read-only, so a bundle without
 compiles every module in memory on each cold start; the Lambda build therefore compiles
 fresh bytecode *after* slimming, with an interpreter of the runtime's exact version and
 ``--invalidation-mode unchecked-hash`` (see bytecode.py and ``aws.bytecode``).
+
+The container image runs this file too, with ``--keep-bytecode``, in the same layer as
+its pip install (``python slml_slim.py --keep-bytecode --site``): there the bytecode pip
+wrote is right (the image's own interpreter, mtimes kept) and saves every start its
+compile, so only the test suites, build-only sources and stubs go. It needs nothing but
+the standard library.
 """
 
 from __future__ import annotations
@@ -47,29 +53,30 @@ def _tree_size(path: Path) -> tuple[int, int]:
     return files, size
 
 
-def _removable_dir(path: Path, root: Path) -> bool:
+def _removable_dir(path: Path, root: Path, *, keep_bytecode: bool = False) -> bool:
     if path.name == "__pycache__":
-        return True
+        return not keep_bytecode
     in_package = path.parent != root and (path.parent / "__init__.py").is_file()
     return path.name in TEST_DIRS and in_package and not path.parent.name.endswith(".dist-info")
 
 
-def slim(root: Path) -> SlimReport:
+def slim(root: Path, *, keep_bytecode: bool = False) -> SlimReport:
     """Delete caches, build-only sources and nested test suites under ``root`` in
-    place. Idempotent."""
+    place (``keep_bytecode``: leave ``__pycache__`` and ``.pyc`` files). Idempotent."""
     root = Path(root)
+    removed = BUILD_ONLY if keep_bytecode else REMOVED_SUFFIXES
     files = size = 0
     for dirpath, dirnames, filenames in os.walk(root, topdown=True):
         here = Path(dirpath)
         for name in list(dirnames):
             candidate = here / name
-            if _removable_dir(candidate, root):
+            if _removable_dir(candidate, root, keep_bytecode=keep_bytecode):
                 count, nbytes = _tree_size(candidate)
                 files, size = files + count, size + nbytes
                 shutil.rmtree(candidate)
                 dirnames.remove(name)
         for name in filenames:
-            if name.endswith(REMOVED_SUFFIXES):
+            if name.endswith(removed):
                 full = here / name
                 size += full.stat().st_size
                 files += 1
@@ -136,3 +143,31 @@ def drop_lambda_unused_paths(root: Path) -> SlimReport:
             files, size = files + 1, size + path.lstat().st_size
             path.unlink()
     return SlimReport(removed_files=files, removed_bytes=size)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python slim.py [--keep-bytecode] (--site | DIR...)``: slim directories in place
+    (``--site``: this interpreter's site-packages) and print what went."""
+    import argparse
+    import sysconfig
+
+    parser = argparse.ArgumentParser(description="remove test suites, build-only sources "
+                                     "and stubs (and bytecode, unless kept) from installs")
+    parser.add_argument("dirs", nargs="*", type=Path)
+    parser.add_argument("--site", action="store_true", help="this interpreter's site-packages")
+    parser.add_argument("--keep-bytecode", action="store_true")
+    args = parser.parse_args(argv)
+    paths = sysconfig.get_paths()
+    dirs = list(args.dirs) + ([Path(p) for p in {paths["purelib"], paths["platlib"]}]
+                              if args.site else [])  # fmt: skip
+    if not dirs:
+        parser.error("name a directory or --site")
+    for root in dirs:
+        report = slim(root, keep_bytecode=args.keep_bytecode)
+        print(f"slimmed {root}: {report.removed_files} files, "
+              f"{report.removed_bytes / 1024 / 1024:.1f} MiB removed")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

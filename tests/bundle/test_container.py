@@ -70,13 +70,16 @@ def test_context_holds_what_the_dockerfile_copies(context) -> None:
     _, bundle = context
     ctx = bundle.path
     assert sorted(p.name for p in ctx.iterdir()) == [
-        ".dockerignore", "Dockerfile", "app", "model", "requirements.lock",
+        ".dockerignore", "Dockerfile", "app", "model", "requirements.lock", "slml_slim.py",
     ]  # fmt: skip
+    slim_script = (ctx / "slml_slim.py").read_text()
+    assert "def slim(" in slim_script and "\nfrom slml" not in slim_script  # stdlib only
     assert (ctx / "app" / "slml" / "runtime" / "app.py").is_file()
     assert (ctx / "model" / "slml-model.json").is_file()
     assert not list(ctx.rglob("__pycache__"))
     pins = (ctx / "requirements.lock").read_text()
-    for name in ("scikit-learn==", "numpy==", "starlette==", "uvicorn=="):
+    assert "starlette==" not in pins
+    for name in ("scikit-learn==", "numpy==", "uvicorn==", "orjson=="):
         assert name in pins
     assert bundle.platform == "linux/amd64"
     assert bundle.files["model_tar"].is_file()

@@ -52,7 +52,8 @@ def test_bundle_contents_and_manifest(iris_artifact: Path, tmp_path: Path, cache
     assert hash_tree(out / "model") == manifest["files"]
     assert (out / "model" / MANIFEST_FILE).is_file()
     pinned = {requirement_name(line) for line in (out / LOCK_FILE).read_text().split()}
-    assert {"starlette", "uvicorn", "scikit-learn", "numpy", "joblib"} <= pinned
+    assert {"uvicorn", "orjson", "scikit-learn", "numpy", "joblib"} <= pinned
+    assert "starlette" not in pinned  # the runtime is plain ASGI
     steps = [message for kind, message in reporter.events if kind == "step"]
     assert steps[0].startswith("resolving") and steps[1].startswith("installing")
     assert steps[2] == "copying model iris 1"

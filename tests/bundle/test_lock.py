@@ -20,7 +20,8 @@ REQS = ["starlette>=0.37", "uvicorn>=0.29", "joblib==1.4.2"]
 
 
 def test_runtime_requirements_and_extras() -> None:
-    assert runtime_requirements()[:3] == ["starlette>=0.37", "uvicorn>=0.54,<0.55", "orjson>=3.9"]
+    assert runtime_requirements()[:2] == ["uvicorn>=0.54,<0.55", "orjson>=3.9"]
+    assert not any(r.startswith("starlette") for r in runtime_requirements())  # plain ASGI
     assert "mangum>=0.17" in runtime_requirements(["lambda"])
     assert "azure-functions>=1.20" in runtime_requirements(["azure"])
     with pytest.raises(ValueError, match="unknown runtime extra 'gcp'"):

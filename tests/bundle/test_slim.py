@@ -77,3 +77,27 @@ def test_drop_lambda_unused_paths_removes_scripts_and_the_lock(tmp_path):
     assert not (tmp_path / "bin").exists() and not (tmp_path / ".lock").exists()
     assert kept.exists()
     assert drop_lambda_unused_paths(tmp_path).removed_files == 0  # idempotent
+
+
+def test_the_container_layer_keeps_its_bytecode_as_a_script(tmp_path):
+    """What the image's dependency layer runs: ``python slml_slim.py --keep-bytecode``, a
+    real process on a copy of the script alone (no slml beside it)."""
+    import shutil
+    import subprocess
+    import sys
+
+    import slml.bundle.slim as module
+
+    kept = [touch(tmp_path / "site/pkg/__init__.py"),
+            touch(tmp_path / "site/pkg/__pycache__/__init__.cpython-311.pyc"),
+            touch(tmp_path / "site/pkg/mod.pyc")]  # fmt: skip
+    gone = [touch(tmp_path / "site/pkg/tests/test_a.py"), touch(tmp_path / "site/pkg/a.pyi"),
+            touch(tmp_path / "site/pkg/tests/__pycache__/test_a.cpython-311.pyc")]
+    script = shutil.copy(module.__file__, tmp_path / "slml_slim.py")
+    done = subprocess.run([sys.executable, "-I", script, "--keep-bytecode", str(tmp_path / "site")],
+                          capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "slimmed" in done.stdout and "3 files" in done.stdout
+    assert all(p.exists() for p in kept) and not any(p.exists() for p in gone)
+    refused = subprocess.run([sys.executable, "-I", script], capture_output=True, text=True)
+    assert refused.returncode == 2 and "--site" in refused.stderr

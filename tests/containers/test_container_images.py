@@ -49,7 +49,7 @@ def image(engine, base_image, index_proxy, bundle_cache, _iris_artifact_master, 
     engine.build(context, tag, build_args=index_proxy.build_args())
     record("docker build, Cloud Run/SageMaker image (iris)", time.monotonic() - started)
     record("image size slml-test/iris:container", engine.image_size(tag))
-    record_layers(engine, tag, {"dependencies": "-r /app/requirements.lock",
+    record_layers(engine, tag, {"dependencies": "rm /app/slml_slim.py",
                                 "runtime": "in /app/", "model": "in /app/model/"})  # fmt: skip
     return tag
 
@@ -114,3 +114,30 @@ def test_sagemaker_contract_serves_the_mounted_model_not_the_baked_one(
         assert as_csv.json()["version"] == "2"
     finally:
         engine.remove(name)
+
+
+def test_the_dependency_layer_is_slimmed_like_the_lambda_layer(
+    engine, image, bundle_cache, _iris_artifact_master, tmp_path
+):
+    """The image's dependency layer runs slml's slimming in the same layer as pip: no
+    test suites, stubs or Cython sources are left in it. Its size beside the Lambda layer
+    of the same model (x86_64, bytecode compiled in both) is a figure of the run; the
+    Lambda layer is python3.12's, as python3.11 functions run on Amazon Linux 2, whose
+    glibc this scikit-learn's wheels do not support."""
+    from containers.test_lambda_zip import build
+
+    listing = engine.run(["run", "--rm", "--pull", "never", "--network", "host",
+                          "--entrypoint", "python", image, "-c",
+                          "import sysconfig, pathlib; root = pathlib.Path(sysconfig."
+                          "get_paths()['purelib']); print(len([p for p in root.rglob('*') "
+                          "if p.name in ('tests', 'test') and (p.parent / '__init__.py')"
+                          ".exists() or p.suffix in ('.pyi', '.pyx', '.pxd')]))"])  # fmt: skip
+    assert listing.stdout.decode().strip() == "0"
+    layers = engine.layer_sizes(image)
+    deps = sum(n for by, n in layers if by.rstrip().endswith("rm /app/slml_slim.py"))
+    lam = build(_iris_artifact_master, tmp_path / "lambda", bundle_cache, runtime="python3.12",
+                arch="x86_64")  # fmt: skip
+    layer = lam.size.parts["layer"]
+    record("iris container dependency layer (3.11) vs Lambda layer (python3.12)", {
+        "container_mb": round(deps / 2**20, 1), "lambda_layer_mb": round(layer / 2**20, 1),
+        "ratio": round(deps / layer, 2)})  # fmt: skip

@@ -28,7 +28,8 @@
   loaded (its memory shared copy-on-write); the first prints the ready line and relays
   SIGTERM/SIGINT to the others. A standby server (``--standby``) runs one worker.
 - The event loop is uvloop when it is installed (else asyncio's); request log lines
-  go through a queue to a writer thread, so a slow stderr never stalls the loop.
+  go through a queue to a writer thread that writes them in batches
+  (``slml.runtime.logs.LineWriter``), so a slow stderr never stalls the loop.
 - SIGTERM/SIGINT: graceful shutdown, exit 0. A model that fails to load: one line on
   stderr, exit 3 (the traceback too with SLML_DEBUG=1). Bad arguments: exit 2.
 """
@@ -317,15 +318,20 @@ def event_loop() -> str:
 
 
 def queue_log_lines() -> Any:
-    """Move the runtime logger's handlers behind a queue: the event loop only enqueues
-    the (already formatted) JSON line; a thread writes it. Returns the started
-    QueueListener; ``stop()`` drains it."""
+    """Move the runtime logger's lines off the event loop: with its default stderr
+    handler, into a LineWriter (slml/runtime/logs.py: the loop enqueues the finished
+    JSON line, a thread writes batches); with other handlers, behind a QueueListener.
+    Returns what to ``stop()`` at exit (it writes what is still queued)."""
     import logging.handlers
     import queue
+    from types import SimpleNamespace
 
-    from slml.runtime.logs import get_logger
+    from slml.runtime.logs import get_logger, install_line_writer, uninstall_line_writer
 
     logger = get_logger()
+    writer = install_line_writer(logger)
+    if writer is not None:  # stop: write what is queued, give the logger back its handler
+        return SimpleNamespace(stop=lambda: uninstall_line_writer(logger, writer))
     lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     handlers = [h for h in logger.handlers if not isinstance(h, logging.handlers.QueueHandler)]
     listener = logging.handlers.QueueListener(lines, *handlers, respect_handler_level=True)

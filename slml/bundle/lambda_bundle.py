@@ -387,7 +387,8 @@ def build_lambda_bundle(
     )  # fmt: skip
     notes = (*exported.notes, *variant_notes, *((bytecode_note,) if bytecode_note else ()))
     forced = unavoidable_image(unzipped=parts.size.unzipped, largest=parts.size.largest,
-                               export_notes=exported.notes)  # fmt: skip
+                               export_notes=exported.notes,
+                               flavor=manifest.get("flavor"))  # fmt: skip
     if forced is not None and options.large_bundle != "image":
         options = replace(options, large_bundle="image")
         notes = (*notes, f"no Lambda zip can hold this model ({forced}): building a "

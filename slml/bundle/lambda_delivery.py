@@ -48,17 +48,24 @@ def choose_delivery(
 
 
 def unavoidable_image(
-    *, unzipped: int, largest: Sequence[tuple[str, int]], export_notes: Sequence[str] = ()
+    *, unzipped: int, largest: Sequence[tuple[str, int]], export_notes: Sequence[str] = (),
+    flavor: str | None = None,
 ) -> str | None:
     """Why no zip can ever hold this bundle, so the image path is taken whatever
     ``aws.large_bundle`` says: one package alone over the 250 MB limit (CatBoost's own
-    library is 264 MB), or a deep model that could not be exported to ONNX. None when
-    the bundle fits or a fix exists (CPU-only wheels, dropping a requirement)."""
+    library is 264 MB), a deep model that could not be exported to ONNX, or an MLflow
+    pyfunc model (``flavor`` "mlflow": it runs inside mlflow, whose own dependency set
+    is the bundle). None when the bundle fits or a fix exists (CPU-only wheels,
+    dropping a requirement)."""
     if unzipped <= UNZIPPED_LIMIT:
         return None
     failed = [n for n in export_notes if n.startswith("no ONNX export")]
     if failed:
         return failed[0]
+    if flavor == "mlflow":
+        return (f"an MLflow pyfunc model is served by mlflow itself, and mlflow with its "
+                f"dependencies unpacks to {human(unzipped)}, over Lambda's 250 MB "
+                "limit")  # fmt: skip
     fixable = [name for name, _ in largest if name.lower().startswith("nvidia")]
     if fixable:  # GPU wheels: the CPU-only distribution is the fix (size_advice.py)
         return None

@@ -135,7 +135,10 @@ def score_csv(model: LoadedModel, text: str, *, width: int, features: list[int],
     rows = [r for r in csv.reader(io.StringIO(text)) if r]
     bad = {i: f"the CSV row has {len(r)} fields, expected {width}"
            for i, r in enumerate(rows) if len(r) != width}  # fmt: skip
-    readable = [[r[j] for j in features] for i, r in enumerate(rows) if i not in bad]
+    if features == list(range(width)):  # the model's columns are the file's, in order
+        readable = [r for i, r in enumerate(rows) if i not in bad] if bad else rows
+    else:
+        readable = [[r[j] for j in features] for i, r in enumerate(rows) if i not in bad]
     scored = with_unreadable(score(model, readable, text=True), len(rows), bad)
     scored.kept = {j: [r[j] if len(r) == width else None for r in rows] for j in keep}
     return scored

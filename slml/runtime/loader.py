@@ -105,8 +105,17 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
+        kinds = set(map(type, value))  # one pass: a flat list of plain values needs no walk
+        if kinds <= _PLAIN:
+            return list(value)
+        if kinds <= _NUMBERS:  # ints as they are (one beyond float range stays exact)
+            return [None if type(v) is float and not math.isfinite(v) else v for v in value]
         return [jsonable(v) for v in value]
     return str(value)
+
+
+_PLAIN = frozenset({int, str, bool, type(None)})
+_NUMBERS = frozenset({int, float})
 
 
 def _len(payload: dict[str, Any]) -> int:

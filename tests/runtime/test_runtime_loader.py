@@ -160,3 +160,12 @@ def test_the_model_file_is_hashed_as_it_is_loaded(iris_artifact, tmp_path):
     with pytest.raises(ArtifactIntegrityError, match="changed after it was verified"):
         load_sklearn(iris_artifact, manifest)
     assert not marker.exists()
+
+
+def test_jsonable_of_flat_lists_takes_its_one_pass_path_with_the_same_answers():
+    assert jsonable([1, 2.5, float("nan"), float("-inf")]) == [1, 2.5, None, None]
+    assert jsonable([10**400, 1.0]) == [10**400, 1.0]  # an int beyond float range stays exact
+    assert jsonable([True, None, "a", 3]) == [True, None, "a", 3]
+    assert jsonable((1, 2)) == [1, 2] and jsonable([]) == []
+    assert jsonable([True, 1.5]) == [True, 1.5]  # a bool among floats: the element walk
+    assert jsonable(np.array(["x", "y"], dtype=object)) == ["x", "y"]

@@ -93,7 +93,8 @@ def test_query_errors_carry_the_service_message() -> None:
 
     with pytest.raises(InvokeError) as err:
         list(azure_ops.tail_logs(ops(deny), workspace_id=WORKSPACE, app_name="a"))
-    assert "answered 403: The provided credentials have insufficient access" in err.value.message
+    assert ("answered 403 InsufficientAccessError: The provided credentials have insufficient "
+            "access") in err.value.message
     assert "az login" in err.value.hint
 
 

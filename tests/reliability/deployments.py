@@ -44,9 +44,11 @@ class Project:
                               capture_output=True, timeout=timeout)  # fmt: skip
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
+        """``slml ARGS`` as a user starts it at a terminal: its own session, and SIGINT at
+        its default so Ctrl-C (a test's SIGINT) raises KeyboardInterrupt in it."""
         return subprocess.Popen([str(SLML), *args], cwd=self.root, env=self.env, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)  # fmt: skip
+                                start_new_session=True, preexec_fn=default_sigint)  # fmt: skip
 
     def deploy(self) -> dict[str, Any]:
         done = self.cli("deploy", "--json")
@@ -79,6 +81,16 @@ class Project:
         finally:
             for pid in self.servers():
                 kill_group(pid)
+
+
+def default_sigint() -> None:
+    """In the child before exec: SIGINT back to its default. A suite started from a
+    background job (``cmd &`` in a script, as CI may start it) inherits SIGINT ignored,
+    every child with it, and Python keeps an ignored SIGINT ignored: the interrupt tests
+    then saw a deploy run to its end (CI failed them so, twice)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _is_server(pid: int) -> bool:

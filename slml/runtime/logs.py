@@ -128,9 +128,12 @@ class LineWriter:
                     break
                 line = get()
             if batch:
-                stream = self._stream()
-                stream.write("\n".join(batch) + "\n")
-                stream.flush()
+                try:
+                    stream = self._stream()
+                    stream.write("\n".join(batch) + "\n")
+                    stream.flush()
+                except (OSError, ValueError):  # stderr gone: drop the lines, keep draining
+                    pass
             if line is None:
                 return
 

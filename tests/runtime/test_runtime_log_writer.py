@@ -64,3 +64,20 @@ def test_a_logger_with_other_handlers_is_left_alone() -> None:
     logger.addHandler(logging.NullHandler())
     assert install_line_writer(logger) is None
     assert isinstance(logger.handlers[0], logging.NullHandler)
+
+
+def test_a_stream_that_fails_costs_its_lines_not_the_writer() -> None:
+    class Broken(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError("stderr is gone")
+
+    out = Writes()
+    streams = iter([Broken(), out])
+    writer = LineWriter(lambda: next(streams, out))
+    writer.put("lost")
+    import time
+
+    time.sleep(0.2)  # the first batch goes to the broken stream
+    writer.put("kept")
+    writer.stop()
+    assert out.getvalue().splitlines() == ["kept"]

@@ -80,6 +80,9 @@ class Provider(Protocol):
 ProviderFactory = Callable[[], Provider]
 
 
+SIDE_BY_SIDE = "run several versions side by side (no canary, shadow or promote)"
+
+
 class ProviderBase:
     """What every provider subclasses (the registry checks it). A subclass sets ``name``
     and ``config_model`` and implements ``build``, ``plan``, ``deploy`` and ``destroy``;
@@ -110,16 +113,13 @@ class ProviderBase:
         """Raise ProviderUnavailable for a ``ctx.rollout`` this target cannot serve.
         Default: a plain replacement only."""
         if ctx.rollout is not None and ctx.rollout.mode != "replace":
-            raise self._unavailable("run several versions side by side (no canary, shadow "
-                                    "or promote)",
-                                    "deploy without --canary/--shadow; `slml rollback` "
-                                    "brings an earlier version back")  # fmt: skip
+            raise self._unavailable(SIDE_BY_SIDE, "deploy without --canary/--shadow; `slml "
+                                    "rollback` brings an earlier version back")  # fmt: skip
 
     def shift(self, *, ctx: ProviderContext, traffic: tuple[LiveVersion, ...]) -> DeployResult:
         """Set the traffic among versions already deployed in the stage, no build
         (promote, a canary's rollback, the guard); versions left out are retired."""
-        raise self._unavailable("run several versions side by side (no canary, shadow or "
-                                "promote)", "deploy without --canary/--shadow")
+        raise self._unavailable(SIDE_BY_SIDE, "deploy without --canary/--shadow")
 
     def rollback(self, *, ctx: ProviderContext, version: int | None = None) -> DeployResult:
         """Serve an earlier version again (default: the one before the current)."""

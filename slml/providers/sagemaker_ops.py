@@ -12,19 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from slml.errors import InvokeError
+from slml.providers.aws_ops import make_session
 
 
 def log_group(endpoint: str) -> str:
     """The CloudWatch Logs group SageMaker writes an endpoint's container output to."""
     return f"/aws/sagemaker/Endpoints/{endpoint}"
-
-
-def _session(region: str, session: Any) -> Any:
-    if session is not None:
-        return session
-    import boto3
-
-    return boto3.Session(region_name=region)
 
 
 def invoke_endpoint(
@@ -34,7 +27,7 @@ def invoke_endpoint(
     credentials); return the parsed JSON answer. Raises InvokeError."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    client = _session(region, session).client("sagemaker-runtime", region_name=region)
+    client = make_session(region, session).client("sagemaker-runtime", region_name=region)
     try:
         answer = client.invoke_endpoint(
             EndpointName=endpoint,
@@ -59,7 +52,7 @@ def describe_endpoint(endpoint: str, *, region: str, session: Any = None) -> dic
     """Status, variants and times of the endpoint. Raises InvokeError when it is gone."""
     from botocore.exceptions import ClientError
 
-    client = _session(region, session).client("sagemaker", region_name=region)
+    client = make_session(region, session).client("sagemaker", region_name=region)
     try:
         desc = client.describe_endpoint(EndpointName=endpoint)
     except ClientError as exc:
@@ -90,7 +83,7 @@ def upload_model_tar(path: Path, *, bucket: str, key: str, region: str, session:
     from boto3.exceptions import S3UploadFailedError
     from botocore.exceptions import BotoCoreError, ClientError
 
-    client = _session(region, session).client("s3", region_name=region)
+    client = make_session(region, session).client("s3", region_name=region)
     try:
         client.upload_file(
             str(path), bucket, key,

@@ -51,13 +51,17 @@ def emit(event: dict[str, Any], stream: TextIO | None = None) -> None:
     out.flush()
 
 
+def _stderr_handler() -> _StderrHandler:
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    return handler
+
+
 def get_logger() -> logging.Logger:
     """The runtime's logger, with a stderr JSON-line handler unless one is configured."""
     logger = logging.getLogger(LOGGER_NAME)
     if not logger.handlers:
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
+        logger.addHandler(_stderr_handler())
         logger.setLevel(logging.INFO)
         logger.propagate = False  # the JSON line once, not again through the root logger
     return logger
@@ -183,9 +187,7 @@ def uninstall_line_writer(logger: logging.Logger, writer: LineWriter) -> None:
     writer.stop()
     for handler in [h for h in logger.handlers if isinstance(h, _WriterHandler)]:
         logger.removeHandler(handler)
-    stderr = _StderrHandler()
-    stderr.setFormatter(logging.Formatter("%(message)s"))
-    logger.addHandler(stderr)
+    logger.addHandler(_stderr_handler())
 
 
 def log_event(

@@ -99,11 +99,13 @@ class AwsProvider(RolloutProvider):
         out = AwsOutputs.model_validate(result.outputs)
         if keep is None or not out.function_name:
             return []
-        live = {str(v.ref) for v in result.traffic if v.ref} | {str(out.version or "")}
+        live = {str(v.ref) for v in result.traffic if v.ref}
+        if out.version:
+            live.add(out.version)
         try:
             deleted = aws_ops.prune_versions(
                 function_name=out.function_name, region=out.region or cfg.region,
-                keep_live=live - {""}, keep_newest=keep, session=self._session,
+                keep_live=live, keep_newest=keep, session=self._session,
             )  # fmt: skip
         except InvokeError as exc:
             ctx.reporter.warn(f"{exc.message} (the deploy itself succeeded)")

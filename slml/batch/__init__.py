@@ -107,7 +107,8 @@ def run_batch(
         raise BatchError(f"cannot open {input_url} or {output_url}: {exc}") from None
     if resumed:
         reporter.detail(f"resuming: {output_url} holds this job's earlier run")
-    engine = _engine(model_dir, options, build_dir=build_dir, reporter=reporter)
+    engine = _engine(model_dir, options, build_dir=build_dir, reporter=reporter,
+                     meanwhile=output.load_writer)
     reporter.step(f"scoring {input_url} on {engine.workers} {options.engine} worker(s)")
     try:
         return _score_all(table, output, engine, features, options, progress)
@@ -149,8 +150,9 @@ def _job(table: Table, manifest: dict[str, Any], options: BatchOptions, features
             "output_format": options.output_format}  # fmt: skip
 
 
-def _engine(model_dir: Path, options: BatchOptions, *, build_dir: Path, reporter: Reporter
-            ) -> Engine:
+def _engine(model_dir: Path, options: BatchOptions, *, build_dir: Path, reporter: Reporter,
+            meanwhile: Callable[[], None]) -> Engine:
+    """The engine, started; ``meanwhile`` runs while local workers load the model."""
     workers = options.workers or os.cpu_count() or 1
     try:
         if options.engine == "ray":
@@ -165,7 +167,8 @@ def _engine(model_dir: Path, options: BatchOptions, *, build_dir: Path, reporter
         bundle = build_local_bundle(artifact_dir=model_dir, out_dir=build_dir, reporter=reporter)
         reporter.step(f"starting {workers} worker(s) in the model's environment")
         return LocalEngine(python=env_python(bundle.files["env"]), app_dir=bundle.path / "app",
-                           model_dir=bundle.path / "model", workers=workers)
+                           model_dir=bundle.path / "model", workers=workers,
+                           meanwhile=meanwhile)
     except EngineError as exc:
         raise BatchError(str(exc)) from None
 

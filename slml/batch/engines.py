@@ -13,8 +13,9 @@ import os
 import subprocess
 import tempfile
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 from queue import Queue
@@ -76,95 +77,160 @@ def _collect(pending: dict[Future[Scored], Work]) -> Iterator[tuple[Work, Scored
 
 
 class _Worker:
-    """One ``python -m slml.runtime.batch`` process in the model's environment."""
+    """One ``python -m slml.runtime.batch`` process in the model's environment.
+
+    Frames go in through a writer thread and answers come back through a reader thread,
+    in order, so the next frame is already in the pipe when the process finishes one: it
+    never waits for this side to read its answer and send more."""
 
     def __init__(self, command: list[str], env: Mapping[str, str], log: IO[bytes]) -> None:
         self.log = log
         self.proc = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=dict(env),
-            text=True, bufsize=1 << 16,
+            bufsize=1 << 16,
         )
+        self.sent: deque[Future[Scored]] = deque()  # answered in this order
+        self._failure: EngineError | None = None
+        self._lock = threading.Lock()
+        self._frames: Queue[tuple[bytes, bytes] | None] = Queue()
+        self._threads = [threading.Thread(target=self._write_all, daemon=True),
+                         threading.Thread(target=self._read_all, daemon=True)]  # fmt: skip
+
+    def wait_ready(self) -> None:
+        """Block until the model is loaded; raises EngineError when it did not load."""
         ready = self._read()
         if not ready.get("ready"):
             raise EngineError(f"the model did not load in its environment: {ready.get('error')}")
+        for thread in self._threads:
+            thread.start()
 
     def _read(self) -> dict[str, Any]:
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
-            code = self.proc.wait()
-            self.log.flush()
-            self.log.seek(0)
-            tail = self.log.read().decode(errors="replace").strip().splitlines()[-5:]
-            raise EngineError(f"a batch worker exited (code {code}): " + " | ".join(tail))
+            raise self._exited()
         return json.loads(line)
 
-    def score(self, item: Work) -> Scored:
+    def _exited(self) -> EngineError:
+        code = self.proc.wait()
+        self.log.flush()
+        self.log.seek(0)
+        tail = self.log.read().decode(errors="replace").strip().splitlines()[-5:]
+        return EngineError(f"a batch worker exited (code {code}): " + " | ".join(tail))
+
+    def submit(self, item: Work) -> Future[Scored]:
+        """Queue ``item`` for this process; its answer arrives in the future."""
+        future: Future[Scored] = Future()
+        with self._lock:
+            if self._failure is not None:  # the process is gone
+                future.set_exception(self._failure)
+                return future
+            self.sent.append(future)
+        self._frames.put(frame_bytes(item))
+        return future
+
+    def _write_all(self) -> None:
         assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(item.frame(), allow_nan=False) + "\n")
-        self.proc.stdin.flush()
-        return Scored.from_dict(self._read())
+        while (frame := self._frames.get()) is not None:
+            try:
+                for part in frame:
+                    self.proc.stdin.write(part)
+                self.proc.stdin.flush()
+            except OSError:  # the process is gone: the reader reports why
+                return
+
+    def _read_all(self) -> None:
+        while True:
+            try:
+                answer = self._read()
+            except (EngineError, ValueError) as exc:
+                failure = exc if isinstance(exc, EngineError) else EngineError(
+                    f"a batch worker answered what is not JSON: {exc}")
+                with self._lock:
+                    self._failure = failure
+                    pending, self.sent = list(self.sent), deque()
+                for future in pending:
+                    future.set_exception(failure)
+                return
+            with self._lock:
+                future = self.sent.popleft()
+            future.set_result(Scored.from_dict(answer))
 
     def close(self) -> None:
+        self._frames.put(None)
+        started = self._threads[0].ident is not None
         if self.proc.stdin is not None and not self.proc.stdin.closed:
-            self.proc.stdin.close()
+            try:
+                if started:
+                    self._threads[0].join(timeout=10)
+                self.proc.stdin.close()
+            except OSError:
+                pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        if started:
+            self._threads[1].join(timeout=10)
         self.log.close()
+
+
+def frame_bytes(item: Work) -> tuple[bytes, bytes]:
+    """The worker protocol's bytes for ``item``: a JSON header line, and for CSV lines
+    the text itself after it (``csv_bytes`` long), sent as it is, not as a JSON string."""
+    frame = item.frame()
+    if item.csv is None:
+        return json.dumps(frame, allow_nan=False).encode() + b"\n", b""
+    text = frame.pop("csv").encode()
+    return json.dumps({**frame, "csv_bytes": len(text)}).encode() + b"\n", text
 
 
 class LocalEngine:
     """``workers`` processes of the model's own environment (``python`` with the bundle's
-    runtime on PYTHONPATH), each loading the artifact once."""
+    runtime on PYTHONPATH), each loading the artifact once and holding up to two
+    partitions: one being scored, the next waiting in its pipe."""
 
     def __init__(self, *, python: Path, app_dir: Path, model_dir: Path, workers: int,
-                 environ: Mapping[str, str] | None = None) -> None:
+                 environ: Mapping[str, str] | None = None,
+                 meanwhile: Callable[[], None] | None = None) -> None:
+        """Start the processes; ``meanwhile`` runs here while they load the model."""
         env = {k: v for k, v in (os.environ if environ is None else environ).items()
                if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}  # fmt: skip
-        env |= {"PYTHONPATH": str(app_dir), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+        # PYTHONSAFEPATH: ``-m`` would put the working directory first on sys.path, and a
+        # ``slml`` folder there would shadow the bundle's runtime
+        env |= {"PYTHONPATH": str(app_dir), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1",
+                "PYTHONSAFEPATH": "1"}
         command = [str(python), "-m", WORKER_MODULE, str(model_dir)]
         self.workers = max(1, workers)
-        self._idle: Queue[_Worker] = Queue()
         self._all: list[_Worker] = []
-        starting = [threading.Thread(target=self._start, args=(command, env))
-                    for _ in range(self.workers)]  # fmt: skip
-        for thread in starting:
-            thread.start()
-        for thread in starting:
-            thread.join()
-        if len(self._all) < self.workers:
+        try:
+            for _ in range(self.workers):
+                log = tempfile.TemporaryFile()  # noqa: SIM115 - the worker closes it
+                try:
+                    self._all.append(_Worker(command, env, log))
+                except BaseException:
+                    log.close()
+                    raise
+            if meanwhile is not None:
+                meanwhile()
+            for worker in self._all:
+                worker.wait_ready()
+        except OSError as exc:
             self.close()
-            raise self._failure or EngineError("a batch worker did not start")
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="slml-batch")
+            raise EngineError(f"a batch worker did not start: {exc}") from None
+        except BaseException:
+            self.close()
+            raise
 
-    _failure: EngineError | None = None
-
-    def _start(self, command: list[str], env: dict[str, str]) -> None:
-        try:
-            worker = _Worker(command, env, tempfile.TemporaryFile())  # noqa: SIM115 - it closes it
-        except (EngineError, OSError) as exc:
-            self._failure = exc if isinstance(exc, EngineError) else EngineError(str(exc))
-            return
-        self._all.append(worker)
-        self._idle.put(worker)
-
-    def _score(self, item: Work) -> Scored:
-        worker = self._idle.get()
-        try:
-            return worker.score(item)
-        finally:
-            self._idle.put(worker)
+    def _submit(self, item: Work) -> Future[Scored]:
+        """To the process with the fewest partitions in hand."""
+        return min(self._all, key=lambda w: len(w.sent)).submit(item)
 
     def map(self, work: Iterable[Work]) -> Iterator[tuple[Work, Scored]]:
-        yield from bounded(lambda item: self._pool.submit(self._score, item), work,
-                           2 * self.workers)
+        yield from bounded(self._submit, work, 2 * self.workers)
 
     def close(self) -> None:
-        if hasattr(self, "_pool"):
-            self._pool.shutdown(wait=True, cancel_futures=True)
         for worker in self._all:
             worker.close()
 

@@ -76,6 +76,20 @@ class Output:
             if base.startswith("part-") or base in ("errors.jsonl", "_SUCCESS", JOB_FILE):
                 self.fs.rm(name)
 
+    def load_writer(self) -> None:
+        """Load this format's writer now, so that the first partition does not wait for
+        it: pyarrow's Parquet module, and pandas, which pyarrow imports (where installed)
+        on its first array: about a second together."""
+        if self.format == "jsonl":
+            return
+        import pyarrow as pa
+
+        pa.array([0])
+        if self.format == "parquet":
+            import pyarrow.parquet
+        else:
+            import pyarrow.csv  # noqa: F401
+
     def done(self, index: int) -> dict[str, Any] | None:
         """The record of partition ``index`` if it was completed by an earlier run."""
         path = self._path("_done", f"{PART.format(index)}.json")
@@ -121,7 +135,9 @@ class Output:
         self.fs.mv(tmp, path)
 
     def _table(self, chunk: Chunk, scored: Scored, passed: dict[str, list[Any]]) -> bytes:
-        rows = [chunk.start + i for i in scored.ok]
+        ok = scored.ok  # sorted: when its last is len - 1, it is every row from 0 on
+        rows = (list(range(chunk.start, chunk.start + len(ok)))  # Arrow reads a list 10x faster
+                if ok and ok[-1] == len(ok) - 1 else [chunk.start + i for i in ok])
         kept = {name: [passed[name][i] for i in scored.ok] for name in self.keep}
         if self.format == "jsonl":
             lines = (

@@ -16,6 +16,7 @@ import csv
 import io
 import itertools
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -154,24 +155,30 @@ class Table:
 
     def _csv(self, handle: Any) -> Iterator[Chunk]:
         """CSV lines are passed on as text, parsed (in parallel) by the workers; only a
-        block holding a quote, where a line may not be a row, is parsed here."""
+        block holding a quote, where a line may not be a row, is parsed here. Partitions
+        are cut at line ends in the text itself, not line by line."""
         pending: list[str] = []
+        held = 0  # rows in ``pending``
         index = 0
-        for lines in self._csv_lines(handle):
-            pending += lines
-            while len(pending) >= self.chunk_rows:
-                cut, pending = pending[: self.chunk_rows], pending[self.chunk_rows :]
-                yield self._text_chunk(index, cut)
-                index += 1
-        if pending:
-            yield self._text_chunk(index, pending)
+        for text, rows in self._csv_blocks(handle):
+            while held + rows >= self.chunk_rows:
+                head, text = _first_lines(text, self.chunk_rows - held, rows)
+                rows -= self.chunk_rows - held
+                yield self._text_chunk(index, "".join((*pending, head)), self.chunk_rows)
+                pending, held, index = [], 0, index + 1
+            if rows:
+                pending.append(text if isinstance(text, str) else "".join(text))
+                held += rows
+        if held:
+            yield self._text_chunk(index, "".join(pending), held)
 
-    def _text_chunk(self, index: int, rows: list[str]) -> Chunk:
+    def _text_chunk(self, index: int, text: str, rows: int) -> Chunk:
         return Chunk(index, index * self.chunk_rows, tuple(self.header), [], True,
-                     csv="".join(rows), size=len(rows))  # fmt: skip
+                     csv=text, size=rows)  # fmt: skip
 
-    def _csv_lines(self, handle: Any) -> Iterator[list[str]]:
-        """Blocks of CSV rows, each one row's text with its line end. Blocking."""
+    def _csv_blocks(self, handle: Any) -> Iterator[tuple[str | list[str], int]]:
+        """Blocks of whole CSV rows with their count: a text of one row per line, or one
+        string per row where a row may span lines. Blocking."""
         rest = b""
         first = True
         while block := handle.read(1 << 20):
@@ -185,19 +192,22 @@ class Table:
                 block = block.split(b"\n", 1)[1] if b"\n" in block else b""
                 first = False
             yield self._rows_text(block)
-        if rest:
-            yield self._rows_text(rest if not first else b"")
+        if rest and not first:
+            yield self._rows_text(rest + b"\n")
 
-    def _rows_text(self, block: bytes) -> list[str]:
+    def _rows_text(self, block: bytes) -> tuple[str | list[str], int]:
         try:
             text = block.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise SourceError(f"{self.url} is not UTF-8 text: {exc}") from None
-        if '"' not in text:  # one line, one row
-            return [line + "\n" for line in text.split("\n") if line.strip()]
+        if '"' not in text and text.isascii() and not _blank_line(text):
+            return text, text.count("\n")  # one line, one row, as it is
+        if '"' not in text:  # drop blank lines
+            rows = [line + "\n" for line in text.split("\n") if line.strip()]
+            return "".join(rows), len(rows)
         out = io.StringIO()
         writer = csv.writer(out)
-        rows: list[str] = []
+        rows = []
         try:
             for fields in csv.reader(io.StringIO(text)):
                 if fields:
@@ -207,7 +217,7 @@ class Table:
                     out.truncate()
         except csv.Error as exc:
             raise SourceError(f"{self.url} is not a readable CSV file: {exc}") from None
-        return rows
+        return rows, len(rows)  # a quoted field may hold a line end: one string per row
 
     def _jsonl(self, handle: Any) -> Iterator[Chunk]:
         lines = io.TextIOWrapper(handle, encoding="utf-8", newline="")
@@ -237,6 +247,35 @@ class Table:
         blocks = ([list(row) for row in zip(*(batch.column(n).to_pylist() for n in self.header),
                                              strict=True)] for batch in batches)  # fmt: skip
         yield from self._partitions(blocks, text=False)
+
+
+_BLANK_LINE = re.compile(r"^[ \t\r\f\v]*\n", re.M)  # a line str.strip() empties
+
+
+def _blank_line(text: str) -> bool:
+    """Whether ``text`` (lines, each ending in a line end) has a line of only ASCII
+    whitespace; without spaces, tabs or carriage returns that is ``"\\n\\n"``, found
+    faster than by the expression."""
+    if any(c in text for c in " \t\r\f\v"):
+        return _BLANK_LINE.search(text) is not None
+    return text.startswith("\n") or "\n\n" in text
+
+
+def _first_lines(rows: str | list[str], count: int, total: int) -> tuple[str, str | list[str]]:
+    """The first ``count`` of the ``total`` rows of a block (see ``Table._csv_blocks``)
+    and the rest; a text is searched for the cut from its nearer end."""
+    if isinstance(rows, list):
+        return "".join(rows[:count]), rows[count:]
+    if count <= total - count:
+        at = 0
+        for _ in range(count):
+            at = rows.index("\n", at) + 1
+    else:  # rows[-1] is the last row's line end
+        at = len(rows) - 1
+        for _ in range(total - count):
+            at = rows.rindex("\n", 0, at)
+        at += 1
+    return rows[:at], rows[at:]
 
 
 def _json_object(line: str) -> dict[str, Any] | None:

@@ -1,0 +1,92 @@
+"""The local engine's channel to its worker processes: two partitions in hand per
+process, answers matched in order, and a process that dies fails the run with its
+exit code and last words instead of leaving it waiting."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from slml.batch.engines import EngineError, LocalEngine, Work, frame_bytes
+
+# a stand-in for slml.runtime.batch: answers each frame with its id as the one
+# prediction, after reading the frame's CSV bytes; DIE_AFTER frames, it exits 3
+FAKE = '''
+import json, os, sys
+die_after = int(os.environ.get("DIE_AFTER", "-1"))
+print(json.dumps({"ready": True}), flush=True)
+inp, seen = sys.stdin.buffer, 0
+while line := inp.readline():
+    job = json.loads(line)
+    text = inp.read(job.get("csv_bytes", 0)).decode()
+    if seen == die_after:
+        print("worker: giving up", file=sys.stderr, flush=True)
+        sys.exit(3)
+    seen += 1
+    rows = text.count("\\n")
+    print(json.dumps({"id": job["id"], "ok": rows, "predictions": [job["id"]] * rows,
+                      "errors": [], "kept": {}}), flush=True)
+'''
+
+
+def python(tmp_path: Path) -> Path:
+    """This interpreter without site-packages, where the real slml would win."""
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def fake_app(tmp_path: Path) -> Path:
+    app = tmp_path / "app"
+    (app / "slml" / "runtime").mkdir(parents=True)
+    (app / "slml" / "__init__.py").write_text("")
+    (app / "slml" / "runtime" / "__init__.py").write_text("")
+    (app / "slml" / "runtime" / "batch.py").write_text(textwrap.dedent(FAKE))
+    return app
+
+
+def work(n: int, rows: int = 3) -> list[Work]:
+    return [Work(k, [], True, csv="1,2\n" * rows, width=2, features=(0, 1)) for k in range(n)]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_every_partition_comes_back_with_its_own_answer(tmp_path: Path, workers: int) -> None:
+    engine = LocalEngine(python=python(tmp_path), app_dir=fake_app(tmp_path),
+                         model_dir=tmp_path, workers=workers)
+    try:
+        results = list(engine.map(work(25, rows=4)))
+    finally:
+        engine.close()
+    assert sorted(item.key for item, _ in results) == list(range(25))
+    for item, scored in results:
+        assert scored.ok == [0, 1, 2, 3] and scored.predictions == [item.key] * 4
+
+
+def test_a_worker_that_dies_fails_the_run_with_its_code_and_last_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIE_AFTER", "2")
+    engine = LocalEngine(python=python(tmp_path), app_dir=fake_app(tmp_path),
+                         model_dir=tmp_path, workers=1)
+    with pytest.raises(EngineError, match=r"exited \(code 3\): worker: giving up"):
+        try:
+            list(engine.map(work(10)))
+        finally:
+            engine.close()
+
+
+def test_a_worker_that_cannot_start_is_an_engine_error(tmp_path: Path) -> None:
+    with pytest.raises(EngineError, match="exited"):
+        LocalEngine(python=python(tmp_path), app_dir=tmp_path / "nothing",
+                    model_dir=tmp_path, workers=2)
+
+
+def test_csv_frames_carry_their_text_as_bytes_after_the_header() -> None:
+    header, body = frame_bytes(Work(7, [], True, csv="é,1\n", width=2, features=(0, 1)))
+    assert body == "é,1\n".encode() and b'"csv_bytes": 5' in header and b"csv" not in body
+    header, body = frame_bytes(Work(8, [[1, 2]], False))
+    assert body == b"" and header.endswith(b"\n") and b'"rows": [[1, 2]]' in header

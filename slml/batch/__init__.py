@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from slml.batch.arrays import numeric_columns
 from slml.batch.engines import Engine, EngineError, LocalEngine, RayEngine, SparkEngine, Work
 from slml.batch.sink import Output, OutputError
 from slml.batch.source import Chunk, SourceError, Table
 from slml.errors import SlmlError
 from slml.pipeline import NullReporter, Reporter
-from slml.runtime.batch import LayoutError, feature_columns, with_unreadable
+from slml.runtime.batch import LayoutError, feature_columns, numeric_inputs, with_unreadable
 from slml.runtime.validation import input_spec
 
 ENGINES = ("local", "ray", "spark")
@@ -110,8 +111,10 @@ def run_batch(
     engine = _engine(model_dir, options, build_dir=build_dir, reporter=reporter,
                      meanwhile=output.load_writer)
     reporter.step(f"scoring {input_url} on {engine.workers} {options.engine} worker(s)")
+    numeric = (engine.takes_arrays and not options.keep and table.format == "csv"
+               and numeric_inputs(str(manifest.get("flavor")), spec))
     try:
-        return _score_all(table, output, engine, features, options, progress)
+        return _score_all(table, output, engine, features, options, progress, numeric=numeric)
     except (EngineError, OSError) as exc:
         raise BatchError(f"the batch run stopped: {exc}",
                          hint="rerun the same command: written partitions are kept") from None
@@ -174,7 +177,10 @@ def _engine(model_dir: Path, options: BatchOptions, *, build_dir: Path, reporter
 
 
 def _score_all(table: Table, output: Output, engine: Engine, features: list[str],
-               options: BatchOptions, progress: Progress | None) -> BatchSummary:
+               options: BatchOptions, progress: Progress | None, *, numeric: bool
+               ) -> BatchSummary:
+    """Score every partition not written yet. ``numeric``: CSV partitions of plain
+    numbers are parsed here and reach the workers as arrays (``slml.batch.arrays``)."""
     started = time.perf_counter()
     counts = {"rows": 0, "predictions": 0, "errors": 0, "partitions": 0, "skipped": 0}
     chunks: dict[int, Chunk] = {}
@@ -189,6 +195,12 @@ def _score_all(table: Table, output: Output, engine: Engine, features: list[str]
                 _add(counts, earlier)
                 continue
             chunks[chunk.index] = chunk
+            parsed = (numeric_columns(chunk.csv, table.header, features, len(chunk))
+                      if numeric and chunk.csv is not None else None)
+            if parsed is not None:
+                yield Work(chunk.index, [], True, width=len(features), f64=parsed,
+                           size=len(chunk))
+                continue
             if chunk.csv is not None:
                 yield Work(chunk.index, [], True, csv=chunk.csv, width=len(table.header),
                            features=tuple(map(table.header.index, features)),
@@ -204,7 +216,7 @@ def _score_all(table: Table, output: Output, engine: Engine, features: list[str]
         chunk = chunks.pop(item.key)
         began = time.perf_counter()
         scored = with_unreadable(scored, len(chunk), chunk.bad)
-        if chunk.csv is not None:
+        if chunk.csv is not None:  # (arrays are sent only when nothing is kept)
             kept = {table.header[j]: values for j, values in scored.kept.items()}
         else:
             kept = {name: chunk.column(name) for name in options.keep}

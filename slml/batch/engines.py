@@ -41,8 +41,12 @@ class Work:
     width: int = 0
     features: tuple[int, ...] = ()
     keep: tuple[int, ...] = ()
+    f64: bytes | None = None  # instead of rows: ``width`` float64 columns of ``size`` rows
+    size: int = 0
 
     def frame(self) -> dict[str, Any]:
+        if self.f64 is not None:
+            return {"id": self.key, "f64": self.f64, "size": self.size, "width": self.width}
         if self.csv is None:
             return {"id": self.key, "rows": self.rows, "text": self.text}
         return {"id": self.key, "csv": self.csv, "width": self.width,
@@ -51,6 +55,7 @@ class Work:
 
 class Engine(Protocol):
     workers: int
+    takes_arrays: bool  # Work with ``f64`` (bytes) reaches its workers
 
     def map(self, work: Iterable[Work]) -> Iterator[tuple[Work, Scored]]: ...
 
@@ -180,6 +185,9 @@ def frame_bytes(item: Work) -> tuple[bytes, bytes]:
     """The worker protocol's bytes for ``item``: a JSON header line, and for CSV lines
     the text itself after it (``csv_bytes`` long), sent as it is, not as a JSON string."""
     frame = item.frame()
+    if item.f64 is not None:
+        data = frame.pop("f64")
+        return json.dumps({**frame, "f64_bytes": len(data)}).encode() + b"\n", data
     if item.csv is None:
         return json.dumps(frame, allow_nan=False).encode() + b"\n", b""
     text = frame.pop("csv").encode()
@@ -189,48 +197,89 @@ def frame_bytes(item: Work) -> tuple[bytes, bytes]:
 class LocalEngine:
     """``workers`` processes of the model's own environment (``python`` with the bundle's
     runtime on PYTHONPATH), each loading the artifact once and holding up to two
-    partitions: one being scored, the next waiting in its pipe."""
+    partitions: one being scored, the next waiting in its pipe.
+
+    The first process is started alone and the others once it is ready, while it already
+    scores: started together, they would share the cores while loading the model and all
+    be ready later than the first is alone."""
+
+    takes_arrays = True
 
     def __init__(self, *, python: Path, app_dir: Path, model_dir: Path, workers: int,
                  environ: Mapping[str, str] | None = None,
                  meanwhile: Callable[[], None] | None = None) -> None:
-        """Start the processes; ``meanwhile`` runs here while they load the model."""
+        """Start the first process; ``meanwhile`` runs here while it loads the model."""
         env = {k: v for k, v in (os.environ if environ is None else environ).items()
                if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}  # fmt: skip
         # PYTHONSAFEPATH: ``-m`` would put the working directory first on sys.path, and a
         # ``slml`` folder there would shadow the bundle's runtime
         env |= {"PYTHONPATH": str(app_dir), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1",
                 "PYTHONSAFEPATH": "1"}
-        command = [str(python), "-m", WORKER_MODULE, str(model_dir)]
+        self._command = [str(python), "-m", WORKER_MODULE, str(model_dir)]
+        self._env = env
         self.workers = max(1, workers)
         self._all: list[_Worker] = []
+        self._ready: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._late_failure: EngineError | None = None
+        self._closing = False
         try:
-            for _ in range(self.workers):
-                log = tempfile.TemporaryFile()  # noqa: SIM115 - the worker closes it
-                try:
-                    self._all.append(_Worker(command, env, log))
-                except BaseException:
-                    log.close()
-                    raise
+            first = self._spawn()
             if meanwhile is not None:
                 meanwhile()
-            for worker in self._all:
-                worker.wait_ready()
-        except OSError as exc:
-            self.close()
-            raise EngineError(f"a batch worker did not start: {exc}") from None
+            first.wait_ready()
         except BaseException:
             self.close()
             raise
+        self._ready.append(first)
+        self._joiner = threading.Thread(target=self._start_the_rest, daemon=True)
+        self._joiner.start()
+
+    def _spawn(self) -> _Worker:
+        log = tempfile.TemporaryFile()  # noqa: SIM115 - the worker closes it
+        try:
+            worker = _Worker(self._command, self._env, log)
+        except OSError as exc:
+            log.close()
+            raise EngineError(f"a batch worker did not start: {exc}") from None
+        with self._lock:
+            self._all.append(worker)
+        return worker
+
+    def _start_the_rest(self) -> None:
+        for _ in range(self.workers - 1):
+            if self._closing:
+                return
+            try:
+                worker = self._spawn()
+                worker.wait_ready()
+            except EngineError as exc:
+                if not self._closing:
+                    self._late_failure = exc
+                return
+            with self._lock:
+                self._ready.append(worker)
 
     def _submit(self, item: Work) -> Future[Scored]:
-        """To the process with the fewest partitions in hand."""
-        return min(self._all, key=lambda w: len(w.sent)).submit(item)
+        """To the ready process with the fewest partitions in hand."""
+        if self._late_failure is not None:
+            raise self._late_failure
+        with self._lock:
+            worker = min(self._ready, key=lambda w: len(w.sent))
+        return worker.submit(item)
 
     def map(self, work: Iterable[Work]) -> Iterator[tuple[Work, Scored]]:
         yield from bounded(self._submit, work, 2 * self.workers)
 
     def close(self) -> None:
+        self._closing = True
+        with self._lock:
+            loading = [w for w in self._all if w not in self._ready]
+        for worker in loading:  # still loading the model: not needed any more
+            worker.proc.kill()
+        joiner = getattr(self, "_joiner", None)
+        if joiner is not None:
+            joiner.join(timeout=30)
         for worker in self._all:
             worker.close()
 
@@ -240,6 +289,8 @@ class RayEngine:
     cluster, or a local instance with ``workers`` CPUs when no address is given). The
     actors run in the cluster's Python environment, which must hold the model's
     requirements (as for any Ray job)."""
+
+    takes_arrays = True
 
     def __init__(self, *, model_dir: Path, workers: int, address: str | None = None) -> None:
         try:
@@ -316,6 +367,8 @@ class SparkEngine:
     master URL (``spark://host:7077``, ``yarn``, ``local[4]``); without one, a local
     master with ``workers`` cores on 127.0.0.1. As for Ray, the executors' Python must
     hold slml and the model's requirements."""
+
+    takes_arrays = False  # frames travel as JSON
 
     SCHEMA = "id long, result string"
 

@@ -266,15 +266,10 @@ def _first_lines(rows: str | list[str], count: int, total: int) -> tuple[str, st
     and the rest; a text is searched for the cut from its nearer end."""
     if isinstance(rows, list):
         return "".join(rows[:count]), rows[count:]
-    if count <= total - count:
-        at = 0
-        for _ in range(count):
-            at = rows.index("\n", at) + 1
-    else:  # rows[-1] is the last row's line end
-        at = len(rows) - 1
-        for _ in range(total - count):
-            at = rows.rindex("\n", 0, at)
-        at += 1
+    if count <= total - count:  # the last piece is what follows the count-th line end
+        at = len(rows) - len(rows.split("\n", count)[-1])
+    else:  # the first piece is the rows up to the count-th line end (rows ends in one)
+        at = len(rows.rsplit("\n", total - count + 1)[0]) + 1
     return rows[:at], rows[at:]
 
 

@@ -10,7 +10,9 @@ prediction is reported with its index and error; the others are still predicted.
 Worker protocol (``python -m slml.runtime.batch MODEL_DIR``): one JSON object per line
 on stdin, ``{"id": K, "rows": [...], "text": false}``, or for CSV lines as they are in the
 file ``{"id": K, "csv_bytes": N, "width": W, "features": [j, ...], "keep": [j, ...]}``
-followed by those N bytes of UTF-8 text (``"csv": "..."`` inline also works); one answer
+followed by those N bytes of UTF-8 text (``"csv": "..."`` inline also works), or for rows
+parsed already ``{"id": K, "f64_bytes": N, "size": R, "width": W}`` followed by W columns
+of R native float64 values, one column after the other; one answer
 per line on stdout, ``{"id": K, "ok": [i, ...], "predictions": [...], "errors": [[i, code,
 message], ...], "kept": {j: [...]}}``, where ``"ok": N`` stands for rows 0 to N - 1.
 The first line written is ``{"ready": true, ...}`` once the model is loaded, or
@@ -157,6 +159,11 @@ def score_csv(model: LoadedModel, text: str, *, width: int, features: list[int],
 
 def score_frame(model: LoadedModel, frame: dict[str, Any]) -> Scored:
     """Score one frame of the worker protocol (rows, or CSV lines)."""
+    if frame.get("f64") is not None:  # columns of float64, one after the other
+        import numpy as np
+
+        values = np.frombuffer(frame["f64"], dtype=np.float64)
+        return score_array(model, values.reshape(frame["width"], frame["size"]).T)
     if frame.get("csv") is not None:
         return score_csv(model, frame["csv"], width=frame["width"], features=frame["features"],
                          keep=frame["keep"])
@@ -198,7 +205,10 @@ def _numeric_fast_path(model: LoadedModel, rows: Any, *, text: bool) -> list[Any
     # rows as one 2-D array, not a list: to_array takes it as is (no copy per row)
     batch = Batch(rows=values, raw=None, key="instances", validated=True,  # type: ignore[arg-type]
                   columns=spec.names, dtype=spec.array_dtype)
-    out = jsonable(model.predictor(batch))
+    try:
+        out = jsonable(model.predictor(batch))
+    except Exception:  # the model fails on some row: the exact path finds which
+        return None
     out = out if isinstance(out, list) else [out]
     if len(out) != len(rows):
         return None  # the exact path reports it as a model error
@@ -230,10 +240,25 @@ def _csv_fast_path(model: LoadedModel, text: str, *, width: int, features: list[
 
 
 def _fast_eligible(model: LoadedModel) -> bool:
-    spec = model.spec
-    return (model.flavor in _FAST_FLAVORS and spec is not None and spec.features is not None
+    return numeric_inputs(model.flavor, model.spec)
+
+
+def numeric_inputs(flavor: str, spec: InputSpec | None) -> bool:
+    """Whether the model takes one float64 array with no missing values, so that rows of
+    finite numbers can reach it as an array without per-value checks."""
+    return (flavor in _FAST_FLAVORS and spec is not None and spec.features is not None
             and not spec.nullable
             and all(not f.nullable and f.dtype == "float64" for f in spec.features))
+
+
+def score_array(model: LoadedModel, values: Any) -> Scored:
+    """Score a 2-D float64 array of finite values (already parsed, e.g. by the batch
+    parent from CSV text): one call when the model takes it whole, else row by row
+    through ``score``, which isolates the rows the model fails on."""
+    out = _numeric_fast_path(model, values, text=True) if _fast_eligible(model) else None
+    if out is not None:
+        return Scored(list(range(len(out))), out)
+    return score(model, values.tolist())
 
 
 def _all_numbers(rows: list[Any]) -> bool:
@@ -331,9 +356,10 @@ def worker(model_dir: str, stdin: Any = None, stdout: Any = None) -> int:
         if not line.strip():
             continue
         job = json.loads(line)
-        size = job.pop("csv_bytes", None)
-        if size is not None:
+        if (size := job.pop("csv_bytes", None)) is not None:
             job["csv"] = _read_exactly(stdin, size).decode("utf-8")
+        if (size := job.pop("f64_bytes", None)) is not None:
+            job["f64"] = _read_exactly(stdin, size)
         scored = score_frame(model, job)
         stdout.write(json.dumps({"id": job["id"], **scored.as_dict()}, allow_nan=False) + "\n")
         stdout.flush()

@@ -55,6 +55,21 @@ def test_predictions_match_in_memory_predict_and_errors_name_the_rows(
     assert (summary["rows"], summary["errors"], summary["partitions"]) == (100_000, 50, 10)
 
 
+def test_clean_and_broken_partitions_side_by_side_score_alike(
+    tmp_path: Path, table: tuple[Path, set[int]], iris_artifact: Path, iris_model
+) -> None:
+    """1,000-row partitions: every other one is clean and reaches the workers parsed
+    (slml.batch.arrays), the others go as text: the output is the same as predict's."""
+    path, bad = table
+    done = batch(str(path), str(tmp_path / "out"), "--model", str(iris_artifact),
+                 "--chunk-rows", "1000", "--workers", "2", cwd=tmp_path, check=1)
+    assert "100,000 rows: 99,950 predictions, 50 failed (100 partitions" in done.stdout
+    rows, predictions = read_output(tmp_path / "out")
+    keep, values = valid_rows(path, bad)
+    assert rows.tolist() == keep
+    assert predictions.tolist() == iris_model.predict(values).tolist()
+
+
 def test_killed_half_way_the_rerun_skips_written_partitions(
     tmp_path: Path, table: tuple[Path, set[int]], iris_artifact: Path
 ) -> None:

@@ -6,16 +6,24 @@ from __future__ import annotations
 
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
 from slml.batch.engines import EngineError, LocalEngine, Work, frame_bytes
 
-# a stand-in for slml.runtime.batch: answers each frame with its id as the one
-# prediction, after reading the frame's CSV bytes; DIE_AFTER frames, it exits 3
+# a stand-in for slml.runtime.batch: answers each frame's rows with [frame id, its pid],
+# after reading the frame's CSV bytes and SLOW seconds; DIE_AFTER frames, it exits 3
 FAKE = '''
-import json, os, sys
+import json, os, sys, time
+slow = float(os.environ.get("SLOW", "0"))
+first = os.environ.get("FIRST_MARK")  # processes after the first load for 60 s
+if first:
+    try:
+        os.close(os.open(first, os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        time.sleep(60)
 die_after = int(os.environ.get("DIE_AFTER", "-1"))
 print(json.dumps({"ready": True}), flush=True)
 inp, seen = sys.stdin.buffer, 0
@@ -26,8 +34,9 @@ while line := inp.readline():
         print("worker: giving up", file=sys.stderr, flush=True)
         sys.exit(3)
     seen += 1
+    time.sleep(slow)
     rows = text.count("\\n")
-    print(json.dumps({"id": job["id"], "ok": rows, "predictions": [job["id"]] * rows,
+    print(json.dumps({"id": job["id"], "ok": rows, "predictions": [[job["id"], os.getpid()]] * rows,
                       "errors": [], "kept": {}}), flush=True)
 '''
 
@@ -53,8 +62,10 @@ def work(n: int, rows: int = 3) -> list[Work]:
     return [Work(k, [], True, csv="1,2\n" * rows, width=2, features=(0, 1)) for k in range(n)]
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_every_partition_comes_back_with_its_own_answer(tmp_path: Path, workers: int) -> None:
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_every_partition_comes_back_with_its_own_answer(tmp_path: Path, workers: int,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLOW", "0.05")  # 25 frames last long enough for the late workers
     engine = LocalEngine(python=python(tmp_path), app_dir=fake_app(tmp_path),
                          model_dir=tmp_path, workers=workers)
     try:
@@ -63,7 +74,9 @@ def test_every_partition_comes_back_with_its_own_answer(tmp_path: Path, workers:
         engine.close()
     assert sorted(item.key for item, _ in results) == list(range(25))
     for item, scored in results:
-        assert scored.ok == [0, 1, 2, 3] and scored.predictions == [item.key] * 4
+        assert scored.ok == [0, 1, 2, 3] and [p[0] for p in scored.predictions] == [item.key] * 4
+    pids = {scored.predictions[0][1] for _, scored in results}
+    assert len(pids) == workers  # the processes started after the first took work too
 
 
 def test_a_worker_that_dies_fails_the_run_with_its_code_and_last_words(
@@ -90,3 +103,16 @@ def test_csv_frames_carry_their_text_as_bytes_after_the_header() -> None:
     assert body == "é,1\n".encode() and b'"csv_bytes": 5' in header and b"csv" not in body
     header, body = frame_bytes(Work(8, [[1, 2]], False))
     assert body == b"" and header.endswith(b"\n") and b'"rows": [[1, 2]]' in header
+
+
+def test_closing_does_not_wait_for_processes_still_loading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FIRST_MARK", str(tmp_path / "first"))
+    engine = LocalEngine(python=python(tmp_path), app_dir=fake_app(tmp_path),
+                         model_dir=tmp_path, workers=3)
+    results = list(engine.map(work(5)))
+    started = time.monotonic()
+    engine.close()
+    assert len(results) == 5 and time.monotonic() - started < 5
+    assert all(w.proc.poll() is not None for w in engine._all)

@@ -86,3 +86,20 @@ def test_the_ok_rows_travel_as_a_count_and_come_back_as_a_list() -> None:
     holes = batch.Scored([0, 2, 3], [1, 1, 1], [(1, "invalid_input", "x")])
     assert holes.as_dict()["ok"] == [0, 2, 3]
     assert batch.Scored.from_dict(holes.as_dict()) == holes
+
+
+def test_a_model_that_fails_on_some_rows_of_a_clean_partition_loses_only_those(
+    model: LoadedModel,
+) -> None:
+    import numpy as np
+
+    def picky(batch):  # fails whenever the batch holds a row starting with 6.2
+        if any(row[0] == 6.2 for row in batch.rows):
+            raise ValueError("cannot score 6.2")
+        return [0] * len(batch.rows)
+
+    flaky = LoadedModel(model.manifest, model.path, picky, model.spec)
+    for scored in (score_csv(flaky, PLAIN, width=4, features=[0, 1, 2, 3], keep=[]),
+                   batch.score_array(flaky, np.loadtxt(PLAIN.splitlines(), delimiter=","))):
+        assert scored.ok == [0, 2] and scored.predictions == [0, 0]
+        assert [(i, code) for i, code, _ in scored.errors] == [(1, "model_error")]

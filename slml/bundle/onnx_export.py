@@ -1,17 +1,22 @@
-"""Automatic ONNX export of deep models for function targets (Lambda zips).
+"""Automatic ONNX export of heavy models for function targets (Lambda zips).
 
-The torch CPU wheel alone unpacks to about 750 MB: a model whose requirements include
-torch can never fit Lambda's 250 MB unzipped limit. At build time such a model is
-exported to ONNX where a converter exists, checked for parity on the sample saved in
-the artifact, and the exported artifact (onnxruntime, numpy, tokenizers: no torch, no
-transformers) is what the function serves. Where no converter exists the build says
-why, and the caller takes the container-image path (``aws.large_bundle: image``).
+The torch CPU wheel alone unpacks to about 750 MB, CatBoost's to 268 MB: a model whose
+requirements include either can never fit Lambda's 250 MB unzipped limit. At build
+time such a model is exported to ONNX where a converter exists, checked for parity on
+the sample saved in the artifact, and the exported artifact (onnxruntime, numpy,
+tokenizers: no torch, no transformers, no catboost) is what the function serves. Where
+no converter exists the build says why, and the caller takes the container-image path
+(``aws.large_bundle: image``).
 
 Converters:
 
 - torch programs (TorchScript ``.pt``, ``torch.export`` ``.pt2``) and Keras 3 models on
   the torch backend: ``torch.onnx.export`` on the saved sample, dynamic batch, outputs
   within ``ATOL`` (slml/bundle/onnx_torch.py);
+
+- CatBoost classifiers and regressors without categorical features: CatBoost's own
+  ONNX writer, labels equal and values within a relative 1e-5 on the saved sample
+  (slml/bundle/onnx_catboost.py);
 
 - transformers ``text-classification`` pipelines: the model's logits exported with
   ``torch.onnx.export`` (inputs ``input_ids``/``attention_mask``/``token_type_ids``,
@@ -30,12 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slml.bundle import onnx_torch
+from slml.bundle import onnx_catboost, onnx_torch
 from slml.bundle.lock import requirement_name
 from slml.bundle.onnx_torch import ATOL, readable_ir
 from slml.errors import ArtifactError
 
-HEAVY = ("torch",)  # distributions that alone exceed a 250 MB function package
+HEAVY = ("torch", "catboost")  # distributions that alone exceed a 250 MB function package
 TOKEN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -72,15 +77,18 @@ def export_for_function(artifact_dir: Path, manifest: dict[str, Any], out_dir: P
     try:
         if manifest.get("flavor") == "transformers":
             exported, parity = export_text_classifier(artifact_dir, manifest, target)
+        elif manifest.get("flavor") == "catboost":
+            exported, parity = onnx_catboost.export_model(artifact_dir, manifest, target)
+            _record(exported, manifest, parity)
         else:
             exported, parity = onnx_torch.export_program(artifact_dir, manifest, target)
             _record(exported, manifest, parity)
     except ArtifactError as exc:
         return Export(None, (f"no ONNX export: {exc.message} ({why})",))
-    return Export(exported, (_note(manifest, why, parity),), parity)
+    return Export(exported, (_note(manifest, heavy, why, parity),), parity)
 
 
-def _note(manifest: dict[str, Any], why: str, parity: dict[str, Any]) -> str:
+def _note(manifest: dict[str, Any], heavy: str, why: str, parity: dict[str, Any]) -> str:
     if manifest.get("flavor") == "transformers":
         return (
             f"exported to ONNX ({why}): served with onnxruntime and tokenizers, no torch; "
@@ -89,8 +97,9 @@ def _note(manifest: dict[str, Any], why: str, parity: dict[str, Any]) -> str:
         )
     return (
         f"exported to ONNX with {parity['exporter']} ({why}): served with onnxruntime, "
-        f"no torch; parity on {parity['rows']} sample rows and on one row: max abs diff "
-        f"{parity['max_abs_diff']:.3g} (allowed {ATOL})"
+        f"no {heavy}; parity on {parity['rows']} sample rows and on one row: max "
+        f"{'relative' if heavy == 'catboost' else 'abs'} diff {parity['max_abs_diff']:.3g} "
+        f"(allowed {parity.get('atol', ATOL)})"
     )
 
 
@@ -99,6 +108,8 @@ def _no_converter(manifest: dict[str, Any]) -> str | None:
     flavor = manifest.get("flavor")
     if flavor in ("torch", "keras"):
         return onnx_torch.no_converter(manifest)
+    if flavor == "catboost":
+        return onnx_catboost.no_converter(manifest)
     if flavor != "transformers":
         return f"slml has no ONNX converter for the {flavor} flavor"
     if options.get("task") != "text-classification":

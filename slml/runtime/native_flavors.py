@@ -159,7 +159,23 @@ def load_catboost(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
     options = _options(manifest)
     path = _option_file(artifact_dir, manifest, "model/model.cbm")
     model = open_catboost(path, options.get("model_class"))
-    return _predictor(_method(model, options.get("method", "predict"), path), manifest)
+    method = _method(model, options.get("method", "predict"), path)
+    if options.get("method", "predict") == "predict" and type(model).__name__ == (
+            "CatBoostClassifier"):
+        return _predictor(_one_label_per_row(method), manifest)
+    return _predictor(method, manifest)
+
+
+def _one_label_per_row(predict: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """CatBoost answers a multiclass model's labels as a ``[N, 1]`` column (a binary
+    one's as ``[N]``): one label per row either way."""
+
+    def call(rows: Any) -> Any:
+        out = predict(rows)
+        shape: tuple[int, ...] = tuple(getattr(out, "shape", ()))
+        return out.reshape(len(out)) if len(shape) == 2 and shape[1] == 1 else out
+
+    return call
 
 
 def open_statsmodels(path: Path) -> Any:

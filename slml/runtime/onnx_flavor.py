@@ -25,7 +25,7 @@ from slml.runtime.errors import invalid_input
 from slml.runtime.manifest import ArtifactFormatError
 from slml.runtime.validation import Batch, InputSpec, _check_tensor, _dims
 
-POSTPROCESS = ("softmax", "argmax", "label_score")
+POSTPROCESS = ("softmax", "argmax", "label_score", "by_label", "flat")
 TOKEN_FEEDS = ("input_ids", "attention_mask", "token_type_ids")
 Feeder = Callable[[Batch], dict[str, Any]]
 
@@ -38,7 +38,11 @@ def load_onnx(artifact_dir: Path, manifest: dict[str, Any]) -> Callable[[Batch],
     from slml.runtime.flavors import _option_bytes
 
     data = _option_bytes(artifact_dir, manifest, "model/model.onnx")
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    settings = ort.SessionOptions()
+    settings.log_severity_level = 3  # errors only: a warning per request would flood the
+    # log (e.g. CatBoost's graphs declare [N] and answer [N, 1]: VerifyOutputSizes)
+    session = ort.InferenceSession(data, sess_options=settings,
+                                   providers=["CPUExecutionProvider"])
     options = dict(manifest.get("flavor_options") or {})
     names = [o.name for o in session.get_outputs()]
     index = int(options.get("output_index", 0))
@@ -183,7 +187,22 @@ def postprocessor(spec: Any, where: Path | str) -> Callable[[Any], Any]:
         )
     labels = spec.get("labels")
     return {"softmax": softmax, "argmax": lambda out: argmax(out, labels),
-            "label_score": lambda out: label_score(out, labels)}[op]  # fmt: skip
+            "label_score": lambda out: label_score(out, labels),
+            "by_label": lambda out: by_label(out, labels or []),
+            "flat": flat}[op]  # fmt: skip
+
+
+def by_label(maps: Any, labels: list[Any]) -> list[list[float]]:
+    """A map per row (``label -> probability``, as tree converters answer) as rows of
+    probabilities in ``labels`` order."""
+    return [[float(row[label]) for label in labels] for row in maps]
+
+
+def flat(out: Any) -> Any:
+    """A ``[N, 1]`` output as ``[N]``."""
+    import numpy as np
+
+    return np.asarray(out).reshape(len(out))
 
 
 def softmax(logits: Any) -> Any:

@@ -7,8 +7,10 @@
   exported to ONNX at build time: a zip (onnxruntime + numpy, no torch) whose answers
   are the original model's within the export's tolerance;
 - an XGBClassifier, built from xgboost-cpu (no 468 MB NCCL), as a zip;
-- a CatBoost classifier, whose own library is over 250 MB: the build takes the image
-  path and says why (the image itself is built by test_lambda_image.py's recipe)."""
+- a CatBoost classifier, whose own library is over 250 MB, exported to ONNX at build
+  time: a zip without catboost that answers the model's labels; one CatBoost cannot
+  export takes the image path and says why (the image itself is built by
+  test_lambda_image.py's recipe)."""
 
 from __future__ import annotations
 
@@ -149,17 +151,39 @@ def test_xgboost_zip_is_built_from_xgboost_cpu_and_answers(
                                   "init_s": round(init, 2)})  # fmt: skip
 
 
-def test_catboost_takes_the_image_path_and_says_why(bundle_cache, tmp_path):
+def test_catboost_zip_is_an_onnx_export_that_answers(engine, base_image, bundle_cache, tmp_path):
     cb = pytest.importorskip("catboost")
     import slml
 
-    model = cb.CatBoostClassifier(iterations=5, verbose=0, allow_writing_files=False).fit(X, Y)
+    labels = np.array(["low", "mid", "high"])[(X[:, 1] * 3).astype(int)]
+    model = cb.CatBoostClassifier(iterations=20, verbose=0, allow_writing_files=False)
+    model.fit(X, labels)
+    slml.save_model(model, tmp_path / "cat", sample_input=X[:10])
+    bundle = build(tmp_path / "cat", tmp_path / "out", bundle_cache, runtime="python3.12",
+                   arch="x86_64")  # fmt: skip
+    assert delivery(bundle) in ("direct", "s3") and bundle.size.unzipped < UNZIPPED_LIMIT
+    assert not list(bundle.files["layer_dir"].glob("catboost-*.dist-info"))
+    note = next(n for n in bundle.notes if n.startswith("exported to ONNX"))
+    got, init = answer(engine, base_image(LAMBDA_312), bundle, tmp_path,
+                       {"instances": X[30:40].tolist()})  # fmt: skip
+    assert got == model.predict(X[30:40]).ravel().tolist()
+    record("catboost lambda zip", {"unzipped_mb": round(bundle.size.unzipped / MB, 1),
+                                   "zipped_mb": round(bundle.size.zipped / MB, 1),
+                                   "init_s": round(init, 2), "parity": note})  # fmt: skip
+
+
+def test_catboost_it_cannot_export_takes_the_image_path_and_says_why(bundle_cache, tmp_path):
+    cb = pytest.importorskip("catboost")
+    import slml
+
+    model = cb.CatBoostClassifier(iterations=5, verbose=0, allow_writing_files=False)
+    model.fit(X, Y == 1)  # boolean labels: CatBoost's ONNX writer refuses them
     slml.save_model(model, tmp_path / "cat", sample_input=X[:5])
     bundle = build(tmp_path / "cat", tmp_path / "out", bundle_cache, runtime="python3.12",
                    arch="x86_64", bytecode="never")  # fmt: skip
     assert delivery(bundle) == "image"
     reason = next(n for n in bundle.notes if n.startswith("no Lambda zip can hold"))
-    assert "catboost alone is" in reason
+    assert "CatBoost cannot export this model to ONNX" in reason
     assert (bundle.files["image"] / "Dockerfile").is_file()
     record("catboost lambda bundle", {"unzipped_mb": round(bundle.size.unzipped / MB, 1),
                                       "path": "image", "reason": reason})  # fmt: skip

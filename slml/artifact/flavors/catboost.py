@@ -79,12 +79,29 @@ def save(model: Any, root: Path, *, options: SaveOptions) -> Saved:
     if not callable(call):
         raise ArtifactError(f"{a_or_an(model_class)} has no method {method!r}")
     names = native.real_names(model.feature_names_, str)
+    flavor_options = {"file": FILE, "model_class": model_class, "method": method}
+    numeric = _numeric(options.sample_input)
+    if numeric is not None:  # the ONNX export for function targets checks parity on it
+        flavor_options["sample"] = native.save_sample(root, numeric)
     return Saved(
         flavor=NAME,
         framework=reqs.framework("catboost"),
         requirements=native.pins(["catboost", "numpy"], options.sample_input),
-        flavor_options={"file": FILE, "model_class": model_class, "method": method},
+        flavor_options=flavor_options,
         signature=native.signature(
             options.sample_input, names=names, width=len(model.feature_names_ or []), call=call
         ),
     )
+
+
+def _numeric(sample: Any) -> Any:
+    """The sample as a float64 array, or None when it is not all numbers."""
+    if sample is None:
+        return None
+    import numpy as np
+
+    try:
+        array = np.asarray(sample, dtype="float64")
+    except (TypeError, ValueError):
+        return None
+    return array if array.ndim == 2 and array.size else None

@@ -17,13 +17,17 @@ from slml.bundle.uvtool import Runner, run_uv
 
 def install_args(lock: Lock, dest: Path, *, target: Target) -> list[str]:
     """The ``uv`` arguments that install ``lock`` into ``dest`` for ``target``."""
+    return [*_into(dest, target), "-r", str(lock.path)]
+
+
+def _into(dest: Path, target: Target) -> list[str]:
     args = ["pip", "install", "--target", str(dest), "--no-deps", "--quiet"]
     if target.platform:
         args += ["--python-platform", target.platform, "--python-version", target.python_version]
         args += ["--only-binary", ":all:"]
     else:
         args += ["--python", sys.executable]
-    return [*args, "-r", str(lock.path)]
+    return args
 
 
 def install_for_target(
@@ -34,4 +38,14 @@ def install_for_target(
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     run_uv(install_args(lock, dest, target=target), runner=runner)
+    return dest
+
+
+def install_one(requirement: str, dest: Path, *, target: Target,
+                runner: Runner = subprocess.run) -> Path:
+    """Install one pinned wheel (no dependencies) into ``dest`` for ``target``: a donor
+    of a vendored library (slml.bundle.lambda_native). Raises PackagingError."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    run_uv([*_into(dest, target), requirement], runner=runner)
     return dest

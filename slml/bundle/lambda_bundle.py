@@ -57,7 +57,7 @@ from slml.bundle.bytecode import (
     compile_tree,
 )
 from slml.bundle.elf import check_binaries
-from slml.bundle.install import install_for_target
+from slml.bundle.install import install_for_target, install_one
 from slml.bundle.lambda_delivery import (  # noqa: F401  (re-exported)
     DIRECT_UPLOAD_LIMIT,
     UNZIPPED_LIMIT,
@@ -183,8 +183,10 @@ def _stage_layer(
             count = check_binaries(staged, machine=machine)
             notes.append(f"checked {count} native binaries: all ELF for Linux {machine}")
             notes += ship_native_libraries(
-                staged, work / "lib", runtime=f"python{target.python_version}"
-            )
+                staged, work / "lib", runtime=f"python{target.python_version}",
+                fetch=lambda requirement, dest: install_one(requirement, dest, target=target,
+                                                            runner=runner),
+            )  # fmt: skip
         dropped = _remove_distributions(staged, exclude)
         if dropped:
             notes.append(

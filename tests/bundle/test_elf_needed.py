@@ -11,7 +11,7 @@ import pytest
 
 from slml.bundle.elf import base_libraries, unmet_needs
 from slml.bundle.elf_needed import dynamic
-from slml.bundle.lambda_native import ship_native_libraries
+from slml.bundle.lambda_native import DONORS, ship_native_libraries
 from slml.errors import IncompatibleWheel
 
 lightgbm = pytest.importorskip("lightgbm")
@@ -70,6 +70,31 @@ def test_a_vendored_libgomp_is_shipped_under_lib(tmp_path):
     notes = ship_native_libraries(tmp_path, tmp_path / "lib", runtime="python3.12")
     assert (tmp_path / "lib" / "libgomp.so.1").read_bytes() == vendored.read_bytes()
     assert "libgomp.so.1" in notes[0] and "lightgbm" in notes[0]
+
+
+def test_without_a_copy_in_the_layer_the_donor_wheels_copy_is_shipped(tmp_path):
+    vendored = next(SKLEARN_LIBS.glob("libgomp-*.so*"))
+    layer = tmp_path / "layer"
+    ship(layer, "lightgbm", {"lightgbm/lib/lib_lightgbm.so": LIB_LIGHTGBM})
+    asked = []
+
+    def fetch(requirement: str, dest: Path) -> Path:  # what install_one does, offline
+        asked.append(requirement)
+        ship(dest, "scikit_learn", {f"scikit_learn.libs/{vendored.name}": vendored})
+        return dest
+
+    notes = ship_native_libraries(layer, tmp_path / "lib", runtime="python3.12", fetch=fetch)
+    assert asked == [DONORS["libgomp.so.1"]]
+    assert (tmp_path / "lib" / "libgomp.so.1").read_bytes() == vendored.read_bytes()
+    assert f"from {DONORS['libgomp.so.1']}'s wheel" in notes[0]
+    assert not list(layer.glob("scikit_learn*"))  # nothing else of the donor is shipped
+
+
+def test_a_donor_without_the_library_still_fails_naming_it(tmp_path):
+    ship(tmp_path, "lightgbm", {"lightgbm/lib/lib_lightgbm.so": LIB_LIGHTGBM})
+    with pytest.raises(IncompatibleWheel, match=r"lightgbm needs libgomp\.so\.1"):
+        ship_native_libraries(tmp_path, tmp_path / "lib", runtime="python3.12",
+                              fetch=lambda requirement, dest: dest)  # fmt: skip
 
 
 def test_a_vendored_copy_satisfies_its_hashed_name(tmp_path):

@@ -1,6 +1,6 @@
 """A LightGBM model's Lambda bundle ships libgomp.so.1 (Lambda's base image has none,
-LightGBM's wheel does not carry it) and answers under the harness; without a copy to
-ship, the build fails naming the package and the library."""
+LightGBM's wheel does not carry it: scikit-learn's copy, from the layer or, without
+scikit-learn, from its wheel) and answers under the harness."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from containers.images.recipes import LAMBDA_312
 from containers.lambda_harness import run_lambda
 from containers.test_lambda_zip import MEMORY, build, laid_out
 from slml.bundle.lambda_bundle import HANDLER
-from slml.errors import IncompatibleWheel
 
 pytestmark = [pytest.mark.slow, pytest.mark.containers, pytest.mark.timeout(1800)]
 lightgbm = pytest.importorskip("lightgbm")
@@ -52,8 +51,8 @@ def test_lightgbm_bundle_ships_libgomp_and_answers_under_awslambdaric(
         assert json.loads(result.body["body"])["predictions"] == [0, 2]
 
 
-def test_without_a_copy_to_ship_the_build_fails_naming_package_and_library(
-    lightgbm_artifact, bundle_cache, tmp_path
+def test_without_scikit_learn_libgomp_comes_from_its_wheel_and_the_bundle_answers(
+    engine, base_image, lightgbm_artifact, bundle_cache, tmp_path
 ):
     manifest_path = lightgbm_artifact / "slml-model.json"
     artifact = tmp_path / "no-sklearn"
@@ -61,11 +60,14 @@ def test_without_a_copy_to_ship_the_build_fails_naming_package_and_library(
 
     shutil.copytree(lightgbm_artifact, artifact)
     manifest = json.loads(manifest_path.read_text())
-    # LightGBM and its own dependencies only: no scikit-learn wheel, no vendored libgomp
+    # LightGBM and its own dependencies only (as a native model.txt needs): no
+    # scikit-learn wheel in the layer, so no vendored libgomp there
     manifest["requirements"] = [r for r in manifest["requirements"]
                                 if not r.startswith(("scikit-learn", "joblib"))]  # fmt: skip
     (artifact / "slml-model.json").write_text(json.dumps(manifest))
-    with pytest.raises(IncompatibleWheel) as caught:
-        build(artifact, tmp_path / "out", bundle_cache, runtime="python3.12", arch="x86_64",
-              bytecode="never")  # fmt: skip
-    assert "lightgbm needs libgomp.so.1" in str(caught.value)
+    bundle = build(artifact, tmp_path / "out", bundle_cache, runtime="python3.12",
+                   arch="x86_64", bytecode="never")  # fmt: skip
+    assert any("libgomp.so.1" in n and "scikit-learn==" in n for n in bundle.notes)
+    assert not list(bundle.files["layer_dir"].glob("scikit_learn*"))
+    with zipfile.ZipFile(bundle.files["layer"]) as zf:
+        assert "lib/libgomp.so.1" in zf.namelist()

@@ -66,7 +66,10 @@ def table(doc: dict[str, Any]) -> list[str]:
         "| ratio | target |",
         "|---|---|---|---|---|---|---|",
     ]
-    for r in doc["rows"]:
+    compared = [r for r in doc["rows"] if "metric" in r]
+    if not compared:  # raw measurements only (observability's per-variant runs)
+        return [*lines[:4], "Raw measurements, no paired rows: see the JSON file.", ""]
+    for r in compared:
         lines.append(
             f"| {r['metric']} | {r['unit']} | {_spread(r['slml'])} | {_spread(r['baseline'])} "
             f"| {r['baseline_name']} | {r['ratio']:.2f}x | {_verdict(r)} |"

@@ -33,8 +33,9 @@ from typing import Any
 import slml
 from slml.artifact.store import copy_artifact, verified_manifest
 from slml.bundle import cache_dir as default_cache_dir
-from slml.bundle import incremental, sources
+from slml.bundle import image_native, incremental, sources
 from slml.bundle import slim as slim_module
+from slml.bundle.lambda_native import DONORS
 from slml.bundle.lock import Lock, Target, requirement_name, resolve_lock, runtime_requirements
 from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import files_under
@@ -104,11 +105,13 @@ def context_texts(
         "python_version": python_version,
         "python_patch": PYTHON_PATCH[python_version],
         "uid": UID,
+        "donors": " ".join(f"--donor {lib}={req}" for lib, req in sorted(DONORS.items())),
     }
     return {
         "Dockerfile": render("container/Dockerfile.j2", **values),
         ".dockerignore": render("container/dockerignore.j2", **values),
         "slml_slim.py": Path(slim_module.__file__ or "").read_text("utf-8"),
+        "slml_native.py": Path(image_native.__file__ or "").read_text("utf-8"),
     }
 
 

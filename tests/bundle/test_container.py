@@ -38,6 +38,7 @@ GOLDEN_VALUES = {
     "python_patch": PYTHON_PATCH["3.11"],
     "uid": UID,
     "wheels": False,
+    "donors": "--donor libgomp.so.1=scikit-learn==1.9.1",
 }
 
 
@@ -70,8 +71,11 @@ def test_context_holds_what_the_dockerfile_copies(context) -> None:
     _, bundle = context
     ctx = bundle.path
     assert sorted(p.name for p in ctx.iterdir()) == [
-        ".dockerignore", "Dockerfile", "app", "model", "requirements.lock", "slml_slim.py",
+        ".dockerignore", "Dockerfile", "app", "model", "requirements.lock", "slml_native.py",
+        "slml_slim.py",
     ]  # fmt: skip
+    native_script = (ctx / "slml_native.py").read_text()
+    assert "def missing_libraries(" in native_script and "\nfrom slml" not in native_script
     slim_script = (ctx / "slml_slim.py").read_text()
     assert "def slim(" in slim_script and "\nfrom slml" not in slim_script  # stdlib only
     assert (ctx / "app" / "slml" / "runtime" / "app.py").is_file()

@@ -49,7 +49,7 @@ def image(engine, base_image, index_proxy, bundle_cache, _iris_artifact_master, 
     engine.build(context, tag, build_args=index_proxy.build_args())
     record("docker build, Cloud Run/SageMaker image (iris)", time.monotonic() - started)
     record("image size slml-test/iris:container", engine.image_size(tag))
-    record_layers(engine, tag, {"dependencies": "rm /app/slml_slim.py",
+    record_layers(engine, tag, {"dependencies": "rm /app/slml_slim.py /app/slml_native.py",
                                 "runtime": "in /app/", "model": "in /app/model/"})  # fmt: skip
     return tag
 
@@ -134,7 +134,8 @@ def test_the_dependency_layer_is_slimmed_like_the_lambda_layer(
                           ".exists() or p.suffix in ('.pyi', '.pyx', '.pxd')]))"])  # fmt: skip
     assert listing.stdout.decode().strip() == "0"
     layers = engine.layer_sizes(image)
-    deps = sum(n for by, n in layers if by.rstrip().endswith("rm /app/slml_slim.py"))
+    deps = sum(n for by, n in layers
+               if by.rstrip().endswith("rm /app/slml_slim.py /app/slml_native.py"))
     lam = build(_iris_artifact_master, tmp_path / "lambda", bundle_cache, runtime="python3.12",
                 arch="x86_64")  # fmt: skip
     layer = lam.size.parts["layer"]

@@ -236,20 +236,22 @@ class LocalEngine:
         self._joiner.start()
 
     def _spawn(self) -> _Worker:
-        log = tempfile.TemporaryFile()  # noqa: SIM115 - the worker closes it
-        try:
-            worker = _Worker(self._command, self._env, log)
-        except OSError as exc:
-            log.close()
-            raise EngineError(f"a batch worker did not start: {exc}") from None
+        """A new process, unless the engine is closing (then EngineError): under the lock,
+        so ``close`` sees every process there is."""
         with self._lock:
+            if self._closing:
+                raise EngineError("the engine is closing")
+            log = tempfile.TemporaryFile()  # noqa: SIM115 - the worker closes it
+            try:
+                worker = _Worker(self._command, self._env, log)
+            except OSError as exc:
+                log.close()
+                raise EngineError(f"a batch worker did not start: {exc}") from None
             self._all.append(worker)
         return worker
 
     def _start_the_rest(self) -> None:
         for _ in range(self.workers - 1):
-            if self._closing:
-                return
             try:
                 worker = self._spawn()
                 worker.wait_ready()
@@ -272,8 +274,8 @@ class LocalEngine:
         yield from bounded(self._submit, work, 2 * self.workers)
 
     def close(self) -> None:
-        self._closing = True
-        with self._lock:
+        with self._lock:  # from here on no process is started
+            self._closing = True
             loading = [w for w in self._all if w not in self._ready]
         for worker in loading:  # still loading the model: not needed any more
             worker.proc.kill()

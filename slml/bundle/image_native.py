@@ -33,22 +33,18 @@ LIB_DIR = Path("/usr/local/lib/slml")
 def missing_libraries(roots: list[Path]) -> dict[str, set[str]]:
     """Library name → the packages (top-level directories) whose modules cannot find it."""
     missing: dict[str, set[str]] = {}
-    files = [p for root in roots for p in sorted(root.rglob("*.so*"))
+    files = [(root, p) for root in roots for p in sorted(root.rglob("*.so*"))
              if p.is_file() and not p.is_symlink()]  # fmt: skip
     # a wheel's vendored libraries find each other by the loader's RPATH, which ldd of
     # the library alone does not see: a name shipped anywhere here is not missing
-    shipped = {p.name for p in files}
-    for root in roots:
-        for path in files:
-            if not path.is_relative_to(root):
-                continue
-            done = subprocess.run(["ldd", str(path)], capture_output=True, text=True,
-                                  check=False)  # fmt: skip
-            for line in done.stdout.splitlines():
-                name, _, where = line.strip().partition(" => ")
-                if where.strip() == "not found" and name.strip() not in shipped:
-                    package = path.relative_to(root).parts[0]
-                    missing.setdefault(name.strip(), set()).add(package)
+    shipped = {p.name for _, p in files}
+    for root, path in files:
+        done = subprocess.run(["ldd", str(path)], capture_output=True, text=True,
+                              check=False)  # fmt: skip
+        for line in done.stdout.splitlines():
+            name, _, where = line.strip().partition(" => ")
+            if where.strip() == "not found" and name.strip() not in shipped:
+                missing.setdefault(name.strip(), set()).add(path.relative_to(root).parts[0])
     return missing
 
 

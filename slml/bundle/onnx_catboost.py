@@ -74,19 +74,17 @@ def export_model(artifact_dir: Path, manifest: dict[str, Any], target: Path
 
 def _serve_as(artifact: Path, method: str, model: Any) -> None:
     """Point the exported artifact's options at the output that answers ``method``."""
-    import json
+    from slml.bundle.onnx_export import edit_manifest  # (it imports this module)
 
-    from slml.runtime.manifest import MANIFEST_FILE
-
-    path = artifact / MANIFEST_FILE
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    options = manifest.setdefault("flavor_options", {})
     if method == "predict_proba":
         labels = [c.item() if hasattr(c, "item") else c for c in model.classes_]
-        options |= {"output_index": 1, "postprocess": {"op": "by_label", "labels": labels}}
+        serve: dict[str, Any] = {"output_index": 1,
+                                 "postprocess": {"op": "by_label", "labels": labels}}
     elif type(model).__name__ == "CatBoostRegressor":
-        options |= {"output_index": 0, "postprocess": {"op": "flat"}}
-    path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        serve = {"output_index": 0, "postprocess": {"op": "flat"}}
+    else:
+        return
+    edit_manifest(artifact, lambda m: m.setdefault("flavor_options", {}).update(serve))
 
 
 def _parity(original: Any, exported: Any, sample: Any) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -220,13 +221,24 @@ def check_parity(
 
 def _record(artifact: Path, source: dict[str, Any], parity: dict[str, Any]) -> None:
     """Write ``exported_from`` (the source flavor, framework, digest, parity) into the
-    exported artifact's manifest (the manifest is not among its hashed files)."""
-    from slml.runtime.manifest import MANIFEST_FILE, artifact_digest
+    exported artifact's manifest."""
+    from slml.runtime.manifest import artifact_digest
+
+    def add(manifest: dict[str, Any]) -> None:
+        manifest["exported_from"] = {
+            "flavor": source["flavor"], "framework": source.get("framework"),
+            "sha256": artifact_digest(source), "parity": parity,
+        }  # fmt: skip
+
+    edit_manifest(artifact, add)
+
+
+def edit_manifest(artifact: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    """Apply ``change`` to an exported artifact's manifest in place (the manifest is not
+    among its hashed files)."""
+    from slml.runtime.manifest import MANIFEST_FILE
 
     path = artifact / MANIFEST_FILE
     manifest = json.loads(path.read_text(encoding="utf-8"))
-    manifest["exported_from"] = {
-        "flavor": source["flavor"], "framework": source.get("framework"),
-        "sha256": artifact_digest(source), "parity": parity,
-    }  # fmt: skip
+    change(manifest)
     path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

@@ -1,5 +1,6 @@
 """The peers the serving benchmark measures slml against, on the same iris model file:
-``mlflow models serve`` and ``bentoml serve``, each installed by the benchmark into its
+``mlflow models serve``, ``bentoml serve`` and the hand-written app on
+``uvicorn[standard]`` (httptools, uvloop), each installed by the benchmark into its
 own virtualenv under ``benchmarks/.work/anchors/<name>`` with uv at pinned versions (and
 the scikit-learn/NumPy/joblib of this environment, so the very same pickle loads).
 
@@ -27,6 +28,11 @@ UV = PYTHON.with_name("uv")
 PINS = {
     "mlflow": ("mlflow==3.17.2",),
     "bentoml": ("bentoml==1.4.40",),
+    # the hand-written app (benchmarks/baseline_app.py) with uvicorn's C extras
+    "uvicorn-standard": (
+        f"uvicorn[standard]=={version('uvicorn')}",
+        f"starlette=={version('starlette')}",
+    ),
 }
 SHARED = tuple(f"{p}=={version(p)}" for p in ("scikit-learn", "numpy", "joblib", "scipy"))
 
@@ -126,3 +132,14 @@ def start_bentoml(model_file: Path, row: list[float], log: Path) -> Anchor:
 if __name__ == "__main__":
     for anchor in PINS:
         print(anchor, ensure_venv(anchor))
+
+
+def start_standard(model_file: Path, row: list[float], log: Path) -> Anchor:
+    """The hand-written app under ``uvicorn[standard]``: httptools and uvloop."""
+    bin_dir = ensure_venv("uvicorn-standard")
+    port = free_port()
+    script = Path(__file__).with_name("baseline_app.py")
+    cmd = [str(bin_dir / "python"), str(script), "--model", str(model_file), "--port",
+           str(port), "--server", "standard"]  # fmt: skip
+    server = start_server(cmd, url=f"http://127.0.0.1:{port}", log=log, env=env_with())
+    return Anchor(server, "/predict", json.dumps({"instances": [row]}))

@@ -5,6 +5,10 @@ model file, as someone would write it without slml.
 
 POST /predict {"instances": [[...], ...]} → {"predictions": [...]}; GET /healthz.
 uvicorn, one worker, loopback, no access log: the same server settings slml uses.
+``--server plain`` (the default) is uvicorn as ``pip install uvicorn`` gives it: h11 and
+asyncio's loop, whatever else is installed. ``--server standard`` is what
+``pip install 'uvicorn[standard]'`` gives: httptools and uvloop (the benchmark runs it
+from a virtualenv that has them, benchmarks/anchors.py).
 """
 
 from __future__ import annotations
@@ -58,19 +62,25 @@ def _onnx_predictor(model_file: str) -> Any:
     return predict
 
 
+# uvicorn's (http, loop) settings: plain uvicorn, and uvicorn[standard]
+SERVERS = {"plain": ("h11", "asyncio"), "standard": ("httptools", "uvloop")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
     parser.add_argument("--onnx", action="store_true")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--server", choices=sorted(SERVERS), default="plain")
     args = parser.parse_args()
     app = make_app(args.model, onnx=args.onnx)
     import uvicorn
 
     print(json.dumps({"event": "ready", "port": args.port}), flush=True)
+    http, loop = SERVERS[args.server]
     uvicorn.run(
         app, host="127.0.0.1", port=args.port, workers=1, access_log=False,
-        log_level="warning", lifespan="off",
+        log_level="warning", lifespan="off", http=http, loop=loop,
     )  # fmt: skip
 
 

@@ -3,7 +3,9 @@ load generator whose own headroom is shown in the same run:
 
 - slml: the iris example deployed with ``slml deploy`` (local provider: the real
   bundle in its own environment, every validation and log line on);
-- hand-written: benchmarks/baseline_app.py, a minimal Starlette app under uvicorn;
+- hand-written: benchmarks/baseline_app.py, a minimal Starlette app under plain uvicorn
+  (h11, asyncio), and the same app under ``uvicorn[standard]`` (httptools, uvloop: what
+  slml's bundles run on, in a virtualenv of its own);
 - mlflow: ``mlflow models serve`` (``--env-manager local``, 1 worker);
 - bentoml: ``bentoml serve`` of a one-class service (1 worker);
   (both installed by benchmarks/anchors.py into their own virtualenvs, pinned);
@@ -47,6 +49,7 @@ BODY = json.dumps({"instances": [IRIS_ROW]})
 CONCURRENCY = (1, 8, 32)
 PEERS = {
     "hand-written": "hand-written Starlette + uvicorn (1 worker)",
+    "hand-written-standard": "hand-written Starlette + uvicorn[standard] (1 worker)",
     "mlflow": f"mlflow models serve ({anchors.PINS['mlflow'][0]}, 1 worker)",
     "bentoml": f"bentoml serve ({anchors.PINS['bentoml'][0]}, 1 worker)",
 }
@@ -105,6 +108,7 @@ def start_all(stack: ExitStack) -> dict[str, Target]:
     stack.callback(stop_group, base.proc)
     targets["hand-written"] = (f"{base.url}/predict", BODY, base.pid)
     starters: dict[str, Callable[..., anchors.Anchor]] = {
+        "hand-written-standard": anchors.start_standard,
         "mlflow": anchors.start_mlflow, "bentoml": anchors.start_bentoml,
     }  # fmt: skip
     for name, start in starters.items():

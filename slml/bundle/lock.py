@@ -23,14 +23,15 @@ from slml.bundle.staging import staging_path, sweep
 from slml.bundle.uvtool import Runner, run_uv, stderr_tail
 from slml.errors import PackagingError, ResolveError
 
-# slml/runtime/protocol.py subclasses uvicorn's H11Protocol: bundles get the minor series
-# it was tested with, never a newer uvicorn whose internals may have moved. orjson and
-# uvloop are the runtime's optional accelerators (JSON, event loop); the Lambda layer
-# leaves them out (slml/bundle/slim.py: LAMBDA_UNUSED)
-# The runtime is plain ASGI on uvicorn (no Starlette since the fast path, #14); orjson
-# and uvloop are the fast JSON and event loop it uses where installed.
+# slml/runtime/protocol.py subclasses uvicorn's HTTP protocols: bundles get the minor
+# series it was tested with, never a newer uvicorn whose internals may have moved. The
+# runtime is plain ASGI on uvicorn (no Starlette since the fast path, #14); orjson,
+# uvloop and httptools are the fast JSON, event loop and HTTP parser it uses where
+# installed (h11 and asyncio otherwise). The Lambda layer leaves uvloop and httptools
+# out (slml/bundle/slim.py: LAMBDA_UNUSED): no HTTP server runs there.
 RUNTIME_REQUIREMENTS = ("uvicorn>=0.54,<0.55", "orjson>=3.9",
-                        "uvloop>=0.19; sys_platform != 'win32'")  # fmt: skip
+                        "uvloop>=0.19; sys_platform != 'win32'",
+                        "httptools>=0.6.3")  # fmt: skip
 EXTRA_REQUIREMENTS = {"lambda": ("mangum>=0.17",), "azure": ("azure-functions>=1.20",)}
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 

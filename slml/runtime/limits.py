@@ -11,10 +11,13 @@
     SLML_MAX_CONNECTIONS   (fd)  open connections; by default three quarters of the
                                  file descriptors left at start-up. Over it the longest
                                  idle connection is closed, or the newcomer gets a 503
+    SLML_HTTP              auto  the HTTP/1.1 parser: httptools (C, llhttp) when it is
+                                 installed, else h11 (pure Python); or force either
 
-Values must be positive numbers; ``limits_from_env`` raises ValueError naming the
-variable otherwise. Lingering after an early answer is bounded by ``LINGER_SECONDS`` and
-``LINGER_BYTES`` (constants, not settings).
+Values must be positive numbers (SLML_HTTP one of auto, httptools, h11);
+``limits_from_env`` raises ValueError naming the variable otherwise. Lingering after an
+early answer is bounded by ``LINGER_SECONDS`` and ``LINGER_BYTES`` (constants, not
+settings).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 LINGER_SECONDS = 5.0
 LINGER_BYTES = 64 * 1024 * 1024
 FD_SHARE_FOR_CONNECTIONS = 0.75
+PARSERS = ("auto", "httptools", "h11")
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class Limits:
     max_connections: int | None = None  # None: derived from the descriptor limit
     linger_seconds: float = LINGER_SECONDS
     linger_bytes: int = LINGER_BYTES
+    parser: str = "auto"  # auto | httptools | h11 (slml.runtime.protocol.parser_name)
 
 
 _SECONDS = {
@@ -62,9 +67,12 @@ def limits_from_env(environ: Mapping[str, str] | None = None) -> Limits:
     for field, name in _COUNTS.items():
         if env.get(name):
             values[field] = _positive(name, env[name], int)
+    parser = env.get("SLML_HTTP") or "auto"
+    if parser not in PARSERS:
+        raise ValueError(f"SLML_HTTP={parser!r} is not one of {', '.join(PARSERS)}")
     # each key is a field of Limits and each value of that field's type (float or int),
     # which one dict[str, float | int] cannot say
-    return Limits(**values)  # type: ignore[arg-type]
+    return Limits(**values, parser=parser)  # type: ignore[arg-type]
 
 
 def _positive(name: str, raw: str, kind: type[float] | type[int]) -> float | int:

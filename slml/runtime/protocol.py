@@ -1,23 +1,27 @@
-"""HTTP/1.1 connections under uvicorn: its h11 protocol plus the limits it lacks.
+"""HTTP/1.1 connections under uvicorn: its protocols plus the limits they lack.
 
-``protocol_class(limits, cap)`` returns a subclass of uvicorn's ``H11Protocol`` for
-``uvicorn.Config(http=...)``. On top of uvicorn it
+``protocol_class(limits, cap)`` returns a protocol class for ``uvicorn.Config(http=...)``:
+a subclass of uvicorn's ``HttpToolsProtocol`` (the C parser, llhttp) when httptools is
+installed and ``limits.parser`` allows it, else of its pure-Python ``H11Protocol``. Both
+get the same limits from ``_Guarded``. On top of uvicorn they
 
-- closes a connection idle for ``idle_timeout`` (uvicorn does so only after a first
+- close a connection idle for ``idle_timeout`` (uvicorn does so only after a first
   response; here a fresh connection that never sends anything is closed too);
-- answers 408 when a request's head is not complete ``header_timeout`` after its first
+- answer 408 when a request's head is not complete ``header_timeout`` after its first
   byte, or its body ``body_timeout`` after the head;
-- answers 414 / 431 when the request line / head is over its limit, checked on the
-  bytes h11 holds before it parses them, so the limit holds however TCP splits reads;
-- keeps at most ``cap`` connections open: over it the connection idle the longest is
+- answer 414 / 431 when the request line / head is over its limit, checked on the
+  unparsed head bytes before the parser sees them (h11's buffer; for httptools, the
+  bytes of the head in progress), so the limit holds however TCP splits reads;
+- keep at most ``cap`` connections open: over it the connection idle the longest is
   closed, or, none being idle, the newcomer gets a 503;
-- closes gracefully after an answer sent before the request was read to its end (413,
+- close gracefully after an answer sent before the request was read to its end (413,
   408, 431, ...): half-close, then read and discard what the client still sends, up to
   ``linger_bytes`` / ``linger_seconds``. Closing with unread data makes the kernel send
   a reset, and the client then loses the answer.
 
-Its own answers are the runtime's JSON errors with an ``x-request-id``.
-Not thread-safe: everything runs on the event loop.
+Its own answers are the runtime's JSON errors with an ``x-request-id``. Each protocol
+reports where its request stands as a phase (``IDLE``, ``HEAD``, ``BODY``, ``WAIT``,
+``ERROR``); everything else is shared. Not thread-safe: everything runs on the event loop.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import http
 import logging
 import re
 import uuid
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -46,25 +50,42 @@ class _Registry:
 
     def __init__(self, cap: int) -> None:
         self.cap = cap
-        self.live: set[SlmlH11Protocol] = set()
-        self.idle: dict[SlmlH11Protocol, None] = {}
+        self.live: set[_Guarded] = set()
+        self.idle: dict[_Guarded, None] = {}
 
-    def mark_idle(self, conn: SlmlH11Protocol) -> None:
+    def mark_idle(self, conn: _Guarded) -> None:
         self.idle.pop(conn, None)
         self.idle[conn] = None
 
-    def forget(self, conn: SlmlH11Protocol) -> None:
+    def forget(self, conn: _Guarded) -> None:
         self.live.discard(conn)
         self.idle.pop(conn, None)
 
-    def oldest_idle(self, besides: SlmlH11Protocol) -> SlmlH11Protocol | None:
+    def oldest_idle(self, besides: _Guarded) -> _Guarded | None:
         return next((c for c in self.idle if c is not besides), None)
 
 
-def protocol_class(limits: Limits, cap: int) -> type[SlmlH11Protocol]:
-    """A protocol class for one server: ``limits`` and one connection registry."""
+def protocol_class(limits: Limits, cap: int) -> type[_Guarded]:
+    """A protocol class for one server: ``limits`` and one connection registry, on the
+    parser ``limits.parser`` names (``auto``: httptools when installed, else h11)."""
+    base: type[_Guarded] = SlmlH11Protocol
+    if parser_name(limits.parser) == "httptools":
+        from slml.runtime.protocol_httptools import SlmlHttpToolsProtocol
+
+        base = SlmlHttpToolsProtocol
     attrs = {"limits": limits, "registry": _Registry(cap)}
-    return type("SlmlH11Protocol", (SlmlH11Protocol,), attrs)
+    return type(base.__name__, (base,), attrs)
+
+
+def parser_name(setting: str) -> str:
+    """``h11`` or ``httptools`` for a ``limits.parser`` setting; ValueError when
+    httptools is asked for and not installed."""
+    import importlib.util
+
+    installed = importlib.util.find_spec("httptools") is not None
+    if setting == "httptools" and not installed:
+        raise ValueError("SLML_HTTP=httptools but httptools is not installed")
+    return "httptools" if setting != "h11" and installed else "h11"
 
 
 def error_response(status: int, code: str, message: str, request_id: str) -> bytes:
@@ -101,8 +122,10 @@ class _Transport:
     """The transport as uvicorn sees it: ``close()`` goes through the protocol, which
     lingers when the client may still be sending."""
 
-    def __init__(self, transport: asyncio.Transport, protocol: SlmlH11Protocol) -> None:
+    def __init__(self, transport: asyncio.Transport, protocol: _Guarded) -> None:
         self._transport, self._protocol = transport, protocol
+        # what the response path calls for every request, bound once (no __getattr__)
+        self.write, self.is_closing = transport.write, transport.is_closing
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
@@ -111,9 +134,34 @@ class _Transport:
         self._protocol.close_connection()
 
 
-class SlmlH11Protocol(H11Protocol):
+# where the request on a connection stands, as each protocol reports it
+IDLE = "idle"  # between requests, nothing of the next one received
+HEAD = "head"  # part of a request head received
+BODY = "body"  # head complete, the body still arriving
+WAIT = "wait"  # request read whole; its response pending (or the connection closing)
+ERROR = "error"  # the parser refused the bytes
+
+
+class _Guarded:
+    """The limits, on top of one of uvicorn's HTTP/1.1 protocols (listed before it in
+    a subclass's bases: these methods run first and reach uvicorn's through
+    ``super()``). A subclass says where its request stands (``_phase``), whether the
+    response just completed left its request unread (``_request_unread``) and checks
+    the head before its parser sees it."""
+
     limits: ClassVar[Limits]
     registry: ClassVar[_Registry]
+    # from uvicorn's protocol, which this class is mixed into
+    loop: asyncio.AbstractEventLoop
+    cycle: Any
+    flow: Any
+    server_state: Any
+    timeout_keep_alive: int
+    timeout_keep_alive_task: asyncio.TimerHandle | None
+    if TYPE_CHECKING:
+
+        def timeout_keep_alive_handler(self) -> None: ...
+        def _unset_keepalive_if_required(self) -> None: ...
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -124,13 +172,20 @@ class SlmlH11Protocol(H11Protocol):
         self._linger_seconds = self.limits.linger_seconds
         self._drained = 0
 
+    def _phase(self) -> str:
+        raise NotImplementedError
+
+    def _request_unread(self) -> bool:
+        raise NotImplementedError
+
     # connection life -------------------------------------------------------------
 
-    # asyncio.Protocol takes any BaseTransport; uvicorn's H11Protocol narrows it to a
-    # Transport with the same ignore. Ours hands uvicorn a proxy of it (_Transport, duck-typed)
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        self._raw = transport
-        super().connection_made(_Transport(transport, self))  # type: ignore[arg-type]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # a stream transport (uvicorn's protocols take no other); uvicorn gets a proxy
+        # of it (_Transport, duck-typed)
+        raw = cast(asyncio.Transport, transport)
+        self._raw = raw
+        super().connection_made(_Transport(raw, self))  # type: ignore[misc]
         self.timeout_keep_alive_task = self.loop.call_later(
             self.timeout_keep_alive, self.timeout_keep_alive_handler
         )
@@ -157,16 +212,14 @@ class SlmlH11Protocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.registry.forget(self)
         self._cancel_deadline()
-        super().connection_lost(exc)
+        super().connection_lost(exc)  # type: ignore[misc]
 
     def close_connection(self) -> None:
         """Close; linger first when the client may still be sending the request."""
         raw = self._raw
         if raw is None or raw.is_closing() or self._lingering:
             return
-        state = self.conn.their_state
-        pending = state is h11.IDLE and bool(self.conn.trailing_data[0])
-        if state in (h11.SEND_BODY, h11.ERROR) or pending:
+        if self._phase() in (HEAD, BODY, ERROR):
             self._linger()
         else:
             self.registry.forget(self)
@@ -192,7 +245,7 @@ class SlmlH11Protocol(H11Protocol):
         if self._lingering:
             self._arm("linger", self._linger_seconds)
         else:
-            super().shutdown()
+            super().shutdown()  # type: ignore[misc]
 
     # reading ---------------------------------------------------------------------
 
@@ -202,47 +255,39 @@ class SlmlH11Protocol(H11Protocol):
             if self._drained > self.limits.linger_bytes and self._raw is not None:
                 self._raw.close()
             return
-        reading_head = self.conn.their_state is h11.IDLE
-        super().data_received(data)
+        reading_head = self._phase() in (IDLE, HEAD)
+        super().data_received(data)  # type: ignore[misc]
         self._track_request(reading_head)
-
-    def handle_events(self) -> None:
-        pending = self.conn.trailing_data[0] if self.conn.their_state is h11.IDLE else b""
-        if pending:
-            problem = head_error(pending, self.limits)
-            if problem is not None:
-                self._answer(*problem)
-                return
-        super().handle_events()
 
     def _track_request(self, reading_head: bool) -> None:
         """Move the deadline and the idle mark along with the request's progress."""
         if self._lingering or self._raw is None or self._raw.is_closing():
             return
-        state = self.conn.their_state
-        if state is h11.IDLE:
+        phase = self._phase()
+        if phase in (IDLE, HEAD):
             if reading_head and self._deadline_kind != "header":
                 self._arm("header", self.limits.header_timeout)
             return
         self.registry.idle.pop(self, None)
-        if state is h11.SEND_BODY:
+        if phase == BODY:
             if self._deadline_kind != "body":
                 self._arm("body", self.limits.body_timeout)
         else:
             self._cancel_deadline()
 
     def on_response_complete(self) -> None:
-        if self.conn.their_state is h11.SEND_BODY:  # answered before the body was read
+        if self._request_unread():  # answered before the body was read
             self.server_state.total_requests += 1
             self.close_connection()
             return
-        super().on_response_complete()
+        super().on_response_complete()  # type: ignore[misc]
         if self._lingering or self._raw is None or self._raw.is_closing():
             return
         self._cancel_deadline()
-        if self.conn.their_state is h11.IDLE:
+        phase = self._phase()
+        if phase in (IDLE, HEAD):
             self.registry.mark_idle(self)
-            self._track_request(reading_head=bool(self.conn.trailing_data[0]))
+            self._track_request(reading_head=phase == HEAD)
         else:
             self._track_request(reading_head=False)
 
@@ -306,3 +351,27 @@ class SlmlH11Protocol(H11Protocol):
         self._answer(
             408, "request_timeout", f"the request {part} did not arrive within {seconds:g} s"
         )
+
+
+class SlmlH11Protocol(_Guarded, H11Protocol):
+    """The limits on uvicorn's pure-Python h11 protocol."""
+
+    def _phase(self) -> str:
+        state = self.conn.their_state
+        if state is h11.IDLE:
+            return HEAD if self.conn.trailing_data[0] else IDLE
+        if state is h11.SEND_BODY:
+            return BODY
+        return ERROR if state is h11.ERROR else WAIT
+
+    def _request_unread(self) -> bool:
+        return self.conn.their_state is h11.SEND_BODY
+
+    def handle_events(self) -> None:
+        pending = self.conn.trailing_data[0] if self.conn.their_state is h11.IDLE else b""
+        if pending:
+            problem = head_error(pending, self.limits)
+            if problem is not None:
+                self._answer(*problem)
+                return
+        super().handle_events()

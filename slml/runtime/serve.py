@@ -27,8 +27,9 @@
   process may use): N processes serve the same listening socket, forked after the model
   loaded (its memory shared copy-on-write); the first prints the ready line and relays
   SIGTERM/SIGINT to the others. A standby server (``--standby``) runs one worker.
-- The event loop is uvloop when it is installed (else asyncio's); request log lines
-  go through a queue to a writer thread that writes them in batches
+- The event loop is uvloop when it is installed (else asyncio's), the HTTP parser
+  httptools when it is installed (else h11; ``SLML_HTTP`` forces either); request log
+  lines go through a queue to a writer thread that writes them in batches
   (``slml.runtime.logs.LineWriter``), so a slow stderr never stalls the loop.
 - SIGTERM/SIGINT: graceful shutdown, exit 0. A model that fails to load: one line on
   stderr, exit 3 (the traceback too with SLML_DEBUG=1). Bad arguments: exit 2.
@@ -214,9 +215,12 @@ def _settings() -> Limits:
     """The connection limits and the API key check, refused before the model loads."""
     from slml.runtime.app import api_key_from_env
     from slml.runtime.limits import limits_from_env
+    from slml.runtime.protocol import parser_name
 
     api_key_from_env()
-    return limits_from_env()
+    limits = limits_from_env()
+    parser_name(limits.parser)  # SLML_HTTP=httptools without httptools: refused here
+    return limits
 
 
 def _load_app(args: argparse.Namespace) -> App:
@@ -290,7 +294,9 @@ def _run(
         lifespan="off",
         timeout_graceful_shutdown=20,
         server_header=False,
-        http=protocol_class(limits, connection_cap(limits)),
+        ws="none",  # HTTP only: an Upgrade request is served as plain HTTP
+        # typed as type[asyncio.Protocol]; it is one of uvicorn's HTTP protocol classes
+        http=protocol_class(limits, connection_cap(limits)),  # type: ignore[arg-type]
         # uvicorn annotates an int; it only hands the value to loop.call_later (a float)
         timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type]
         h11_max_incomplete_event_size=limits.max_header_bytes + 1024,  # ours answer first

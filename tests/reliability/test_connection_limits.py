@@ -51,9 +51,14 @@ def _server(model: Path, log: Path, env: dict[str, str], cmd: list[str] | None =
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def timed_server(module_artifact: Path) -> Iterator[Server]:
-    with _server(module_artifact, module_artifact.parent / "timed.log", TIMEOUTS) as server:
+# every limit holds on both HTTP parsers the runtime can run on (slml.runtime.protocol)
+PARSERS = ["h11", "httptools"]
+
+
+@pytest.fixture(scope="module", params=PARSERS)
+def timed_server(module_artifact: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
+    log = module_artifact.parent / f"timed-{request.param}.log"
+    with _server(module_artifact, log, {**TIMEOUTS, "SLML_HTTP": request.param}) as server:
         yield server
 
 
@@ -217,14 +222,28 @@ def test_pipelined_requests_are_all_answered(timed_server: Server) -> None:
     assert data.count(b"HTTP/1.1 200 OK") == 3, data
 
 
+def test_a_pipelined_head_over_the_limit_is_431(timed_server: Server) -> None:
+    """The second request's head begins in the read that ends the first, then grows
+    past the limit in later reads: the first is answered, the second gets the 431."""
+    with _connect(timed_server) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\n")
+        time.sleep(0.2)
+        _send_in(sock, b"X-Big: " + b"b" * 100_000 + b"\r\n\r\n", 50)
+        data, _ = _read_until_closed(sock, 10)
+    assert data.startswith(b"HTTP/1.1 200 OK"), data[:200]
+    second = data[data.index(b"HTTP/1.1", 10) :]
+    _assert_error(_parse(second), 431, "headers_too_large")
+
+
 CAP = 4
 
 
-@pytest.fixture(scope="module")
-def capped_server(module_artifact: Path) -> Iterator[Server]:
+@pytest.fixture(scope="module", params=PARSERS)
+def capped_server(module_artifact: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
     env = {**TIMEOUTS, "SLML_IDLE_TIMEOUT": "30", "SLML_BODY_TIMEOUT": "30",
-           "SLML_MAX_CONNECTIONS": str(CAP)}  # fmt: skip
-    with _server(module_artifact, module_artifact.parent / "capped.log", env) as server:
+           "SLML_MAX_CONNECTIONS": str(CAP), "SLML_HTTP": request.param}  # fmt: skip
+    log = module_artifact.parent / f"capped-{request.param}.log"
+    with _server(module_artifact, log, env) as server:
         yield server
 
 
@@ -260,11 +279,12 @@ def test_over_the_cap_with_none_idle_the_newcomer_gets_a_json_503(capped_server:
     assert http_status(capped_server.url + "/healthz", timeout=5) == 200
 
 
+@pytest.mark.parametrize("parser", PARSERS)
 def test_sigterm_with_lingering_and_half_sent_connections_exits_0_promptly(
-    module_artifact: Path,
+    module_artifact: Path, parser: str
 ) -> None:
-    log = module_artifact.parent / "sigterm.log"
-    with _server(module_artifact, log, {}) as server:
+    log = module_artifact.parent / f"sigterm-{parser}.log"
+    with _server(module_artifact, log, {"SLML_HTTP": parser}) as server:
         socks = [_connect(server) for _ in range(9)]
         try:
             for sock in socks[:3]:  # answered 413 early, the body still coming: lingering

@@ -5,6 +5,7 @@ and check what they should."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -21,7 +22,7 @@ from benchmarks.procs import free_port, start_server
 from slml.runtime.app import create_app
 from slml.runtime.limits import Limits, limits_from_env
 from slml.runtime.logs import RateLimiter, RateLimitFilter, log_event
-from slml.runtime.protocol import error_response, head_error
+from slml.runtime.protocol import error_response, head_error, parser_name, protocol_class
 
 ROOT = Path(__file__).resolve().parents[2]
 ROW = {"instances": [[5.1, 3.5, 1.4, 0.2]]}
@@ -73,6 +74,7 @@ def _serve(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         ({"SLML_API_KEY": ""}, "SLML_API_KEY is set but empty"),
         ({"SLML_HEADER_TIMEOUT": "soon"}, "SLML_HEADER_TIMEOUT='soon' is not a number"),
         ({"SLML_MAX_CONNECTIONS": "0"}, "SLML_MAX_CONNECTIONS='0' must be positive"),
+        ({"SLML_HTTP": "nghttp2"}, "SLML_HTTP='nghttp2' is not one of auto, httptools, h11"),
     ],
 )
 def test_serve_refuses_bad_settings_before_loading(env, named):
@@ -89,6 +91,26 @@ def test_limits_from_env_defaults_and_overrides():
     assert (limits.idle_timeout, limits.body_timeout, limits.max_header_bytes) == (2.5, 7, 900)
     with pytest.raises(ValueError, match=r"SLML_MAX_REQUEST_LINE='1\.5' is not a whole number"):
         limits_from_env({"SLML_MAX_REQUEST_LINE": "1.5"})
+
+
+def test_the_parser_is_httptools_when_installed_unless_h11_is_asked_for(monkeypatch):
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    assert limits_from_env({"SLML_HTTP": "h11"}).parser == "h11"
+    assert issubclass(protocol_class(Limits(), 10), HttpToolsProtocol)  # auto, installed
+    assert issubclass(protocol_class(Limits(parser="httptools"), 10), HttpToolsProtocol)
+    h11_class = protocol_class(Limits(parser="h11"), 10)
+    assert issubclass(h11_class, H11Protocol) and not issubclass(h11_class, HttpToolsProtocol)
+    real_find_spec = importlib.util.find_spec
+
+    def without_httptools(name: str, *args: object) -> object:
+        return None if name == "httptools" else real_find_spec(name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importlib.util, "find_spec", without_httptools)
+    assert parser_name("auto") == "h11"  # the pure-Python fallback
+    with pytest.raises(ValueError, match="SLML_HTTP=httptools but httptools is not installed"):
+        parser_name("httptools")
 
 
 @pytest.mark.parametrize(

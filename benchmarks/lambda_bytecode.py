@@ -8,6 +8,11 @@ ignores PYTHONDONTWRITEBYTECODE and the rest of the environment), importing the 
 
     python -m benchmarks.lambda_bytecode [--reps 5]
 
+The same run also times the floor of issue 14's goal: a bare script on the same
+interpreter with the same flags and the bytecode-carrying layer on sys.path, which
+imports joblib and NumPy, loads the model file and predicts once (init = imports and
+load; first = the predict). slml's init is held to ≤ 1.2x of it.
+
 Runs alternate between the two bundles. Figures: spawn → answer (wall), and the init
 alone (``import slml_handler``, timed inside the process). The host's glibc (2.36)
 runs the manylinux_2_34 wheels built for Lambda, so this is the same code Lambda runs,
@@ -43,6 +48,23 @@ print(json.dumps({{"init_ms": (t1 - t0) * 1000, "first_ms": (t2 - t1) * 1000}}))
 """
 
 
+FLOOR = """\
+import time
+t0 = time.perf_counter()
+import json, sys
+sys.path[:0] = [{layer!r}]
+import joblib
+import numpy as np
+model = joblib.load({model!r})
+t1 = time.perf_counter()
+prediction = model.predict(np.asarray([{row!r}], dtype=np.float64)).tolist()
+t2 = time.perf_counter()
+assert len(prediction) == 1, prediction
+print(json.dumps({{"init_ms": (t1 - t0) * 1000, "first_ms": (t2 - t1) * 1000}}))
+"""
+INIT_TARGET = 1.2  # issue 14: slml's init at most 1.2x the floor's
+
+
 def event() -> str:
     data = json.loads(EVENT.read_text())
     data["rawPath"] = data["requestContext"]["http"]["path"] = "/predict"
@@ -52,13 +74,18 @@ def event() -> str:
     return json.dumps(data)
 
 
-def run_once(python: str, bundle: Any) -> dict[str, float]:
+def run_once(python: str, bundle: Any, *, floor: bool = False) -> dict[str, float]:
     function, layer = str(bundle.files["function"]), str(bundle.files["layer_dir"])
     env = {"SLML_MODEL_DIR": f"{function}/model", "PATH": ""}
+    if floor:
+        model = str(next(Path(function, "model").rglob("*.joblib")))
+        code = FLOOR.format(layer=layer, model=model, row=IRIS_ROW)
+    else:
+        code = CODE.format(function=function, layer=layer)
     start = time.perf_counter()
-    done = subprocess.run([python, "-I", "-S", "-B", "-c", CODE.format(function=function,
-                          layer=layer)], input=event(), capture_output=True, text=True,
-                          env=env, timeout=300, check=True)  # fmt: skip
+    done = subprocess.run([python, "-I", "-S", "-B", "-c", code], input=event(),
+                          capture_output=True, text=True, env=env, timeout=300,
+                          check=True)  # fmt: skip
     wall = (time.perf_counter() - start) * 1000
     return {"wall_ms": wall, **json.loads(done.stdout.strip().splitlines()[-1])}
 
@@ -78,18 +105,35 @@ def main(argv: list[str] | None = None) -> Path:
         )
         for mode in ("auto", "never")
     }
-    runs: dict[str, list[dict[str, float]]] = {"auto": [], "never": []}
-    for mode in ("auto", "never"):  # warm the page cache once each
-        run_once(interpreter.path, bundles[mode])
+    runs: dict[str, list[dict[str, float]]] = {"auto": [], "never": [], "floor": []}
+    order = ("auto", "never", "floor")
+
+    def once(mode: str) -> dict[str, float]:
+        bundle = bundles["auto" if mode == "floor" else mode]
+        return run_once(interpreter.path, bundle, floor=mode == "floor")
+
+    for mode in order:  # warm the page cache once each
+        once(mode)
     for rep in range(args.reps):
-        for mode in ("auto", "never") if rep % 2 == 0 else ("never", "auto"):
-            runs[mode].append(run_once(interpreter.path, bundles[mode]))
+        for mode in order if rep % 2 == 0 else order[::-1]:
+            runs[mode].append(once(mode))
     base = "the same bundle without bytecode (aws.bytecode: never)"
     rows = [
         row(f"Lambda bundle (python3.12): {label}", "ms", [r[key] for r in runs["auto"]],
             [r[key] for r in runs["never"]], baseline_name=base)
         for key, label in (("wall_ms", "spawn → first answer"), ("init_ms", "init (import "
                            "handler, load model)"), ("first_ms", "first event"))
+    ]  # fmt: skip
+    floor = ("bare script, same interpreter and layer: import joblib/NumPy, load the "
+             "model, predict once")  # fmt: skip
+    rows += [
+        row(f"Lambda bundle (python3.12) vs the floor: {label}", "ms",
+            [r[key] for r in runs["auto"]], [r[key] for r in runs["floor"]],
+            baseline_name=floor, **target)
+        for key, label, target in (
+            ("init_ms", "init (import handler, load model)",
+             {"target": f"≤ {INIT_TARGET}x", "limit": INIT_TARGET}),
+            ("wall_ms", "spawn → first answer", {}))
     ]  # fmt: skip
     params = {**vars(args), "interpreter": interpreter.path, "version": interpreter.version,
               "found_in": interpreter.source, "raw": runs,

@@ -110,7 +110,11 @@ def run_batch(
         reporter.detail(f"resuming: {output_url} holds this job's earlier run")
     engine = _engine(model_dir, options, build_dir=build_dir, reporter=reporter,
                      meanwhile=output.load_writer)
-    reporter.step(f"scoring {input_url} on {engine.workers} {options.engine} worker(s)")
+    if engine.started < engine.workers:  # the local engine starts the rest on demand
+        reporter.step(f"scoring {input_url} on up to {engine.workers} {options.engine} workers "
+                      "(more start when the running ones fall behind)")  # fmt: skip
+    else:
+        reporter.step(f"scoring {input_url} on {engine.workers} {options.engine} worker(s)")
     numeric = (engine.takes_arrays and not options.keep and table.format == "csv"
                and numeric_inputs(str(manifest.get("flavor")), spec))
     try:
@@ -231,7 +235,7 @@ def _score_all(table: Table, output: Output, engine: Engine, features: list[str]
     if stopped is None:
         output.succeed(dict(counts, seconds=round(time.perf_counter() - started, 3)))
     return BatchSummary(
-        input=table.url, output=output.url, engine=options.engine, workers=engine.workers,
+        input=table.url, output=output.url, engine=options.engine, workers=engine.started,
         seconds=time.perf_counter() - started, errors_file=errors_file, stopped=stopped,
         **counts,
     )  # fmt: skip

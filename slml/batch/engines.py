@@ -54,7 +54,12 @@ class Work:
 
 
 class Engine(Protocol):
-    workers: int
+    workers: int  # the most processes or actors it runs
+
+    @property
+    def started(self) -> int:
+        """How many it started so far."""
+        ...
     takes_arrays: bool  # Work with ``f64`` (bytes) reaches its workers
 
     def map(self, work: Iterable[Work]) -> Iterator[tuple[Work, Scored]]: ...
@@ -199,9 +204,12 @@ class LocalEngine:
     runtime on PYTHONPATH), each loading the artifact once and holding up to two
     partitions: one being scored, the next waiting in its pipe.
 
-    The first process is started alone and the others once it is ready, while it already
-    scores: started together, they would share the cores while loading the model and all
-    be ready later than the first is alone."""
+    The first process is started alone; each further one only once the processes running
+    fall behind, i.e. a partition arrives while every one of them already holds two.
+    Started together, they would share the cores while loading the model and all be
+    ready later than the first is alone; and a job bound by reading and writing (the
+    parent's side) never pays for a model load it could not use. ``workers`` is the
+    most processes it starts; ``started`` says how many it did."""
 
     takes_arrays = True
 
@@ -223,6 +231,7 @@ class LocalEngine:
         self._lock = threading.Lock()
         self._late_failure: EngineError | None = None
         self._closing = False
+        self._wanted = threading.Event()  # set when the running processes fall behind
         try:
             first = self._spawn()
             if meanwhile is not None:
@@ -250,8 +259,15 @@ class LocalEngine:
             self._all.append(worker)
         return worker
 
+    @property
+    def started(self) -> int:
+        """How many processes were started (at most ``workers``)."""
+        return len(self._all)
+
     def _start_the_rest(self) -> None:
         for _ in range(self.workers - 1):
+            self._wanted.wait()
+            self._wanted.clear()
             try:
                 worker = self._spawn()
                 worker.wait_ready()
@@ -268,6 +284,8 @@ class LocalEngine:
             raise self._late_failure
         with self._lock:
             worker = min(self._ready, key=lambda w: len(w.sent))
+            if len(worker.sent) >= 2 and len(self._all) < self.workers:
+                self._wanted.set()  # every running process holds two already: behind
         return worker.submit(item)
 
     def map(self, work: Iterable[Work]) -> Iterator[tuple[Work, Scored]]:
@@ -277,6 +295,7 @@ class LocalEngine:
         with self._lock:  # from here on no process is started
             self._closing = True
             loading = [w for w in self._all if w not in self._ready]
+        self._wanted.set()  # wakes the starter, which then finds the engine closing
         for worker in loading:  # still loading the model: not needed any more
             worker.proc.kill()
         joiner = getattr(self, "_joiner", None)
@@ -301,6 +320,7 @@ class RayEngine:
             raise EngineError("--engine ray needs Ray: pip install 'slml[batch]'") from None
         self._ray = ray
         self.workers = max(1, workers)
+        self.started = self.workers  # all at once
         if not ray.is_initialized():
             options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                        "configure_logging": False}  # fmt: skip
@@ -384,6 +404,7 @@ class SparkEngine:
 
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # read when Spark starts
         self.workers = max(1, workers)
+        self.started = self.workers  # all at once
         self._model_dir = str(model_dir)
         builder = (SparkSession.builder.appName("slml-batch")
                    .master(address or f"local[{self.workers}]")

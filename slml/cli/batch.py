@@ -58,7 +58,8 @@ def batch(
                       "environment on this machine; ray: Ray actors; spark: Spark tasks "
                       "through mapInArrow (both on --address).")] = "local",
     workers: Annotated[int | None, typer.Option(help="Processes or actors (default: one "
-                       "per CPU).")] = None,
+                       "per CPU). Local processes after the first start only when the "
+                       "running ones fall behind.")] = None,
     address: Annotated[str | None, typer.Option(help="A Ray cluster's address, or a Spark "
                        "master URL (default: a local Ray instance or Spark master).")] = None,
     chunk_rows: Annotated[int, typer.Option(help="Rows per partition: the unit of "

@@ -109,10 +109,30 @@ def test_closing_does_not_wait_for_processes_still_loading(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FIRST_MARK", str(tmp_path / "first"))
+    monkeypatch.setenv("SLOW", "0.3")  # the first falls behind: a second one starts loading
     engine = LocalEngine(python=python(tmp_path), app_dir=fake_app(tmp_path),
                          model_dir=tmp_path, workers=3)
     results = list(engine.map(work(5)))
+    assert engine.started >= 2  # the late ones still loading (for 60 s)
     started = time.monotonic()
     engine.close()
     assert len(results) == 5 and time.monotonic() - started < 5
     assert all(w.proc.poll() is not None for w in engine._all)
+
+
+def test_a_worker_that_keeps_up_alone_is_the_only_one_started(tmp_path: Path) -> None:
+    """The parent hands out partitions slower than one process scores them (here one
+    every 20 ms, scored at once): no second process loads a model it could not use."""
+
+    def slowly(items: list[Work]):
+        for item in items:
+            time.sleep(0.02)
+            yield item
+
+    engine = LocalEngine(python=python(tmp_path), app_dir=fake_app(tmp_path),
+                         model_dir=tmp_path, workers=2)
+    try:
+        results = list(engine.map(slowly(work(30))))
+    finally:
+        engine.close()
+    assert len(results) == 30 and engine.started == 1

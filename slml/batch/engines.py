@@ -55,12 +55,12 @@ class Work:
 
 class Engine(Protocol):
     workers: int  # the most processes or actors it runs
+    takes_arrays: bool  # Work with ``f64`` (bytes) reaches its workers
 
     @property
     def started(self) -> int:
         """How many it started so far."""
         ...
-    takes_arrays: bool  # Work with ``f64`` (bytes) reaches its workers
 
     def map(self, work: Iterable[Work]) -> Iterator[tuple[Work, Scored]]: ...
 

@@ -3,7 +3,9 @@
 ``protocol_class(limits, cap)`` returns a protocol class for ``uvicorn.Config(http=...)``:
 a subclass of uvicorn's ``HttpToolsProtocol`` (the C parser, llhttp) when httptools is
 installed and ``limits.parser`` allows it, else of its pure-Python ``H11Protocol``. Both
-get the same limits from ``_Guarded``. On top of uvicorn they
+get the same limits from ``_Guarded``; each lives in its own module
+(``protocol_h11``, ``protocol_httptools``), so only the chosen parser is imported. On top
+of uvicorn they
 
 - close a connection idle for ``idle_timeout`` (uvicorn does so only after a first
   response; here a fresh connection that never sends anything is closed too);
@@ -32,9 +34,6 @@ import logging
 import re
 import uuid
 from typing import TYPE_CHECKING, Any, ClassVar, cast
-
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from slml.runtime.errors import error_body
 from slml.runtime.limits import Limits
@@ -68,11 +67,15 @@ class _Registry:
 def protocol_class(limits: Limits, cap: int) -> type[_Guarded]:
     """A protocol class for one server: ``limits`` and one connection registry, on the
     parser ``limits.parser`` names (``auto``: httptools when installed, else h11)."""
-    base: type[_Guarded] = SlmlH11Protocol
-    if parser_name(limits.parser) == "httptools":
+    base: type[_Guarded]
+    if parser_name(limits.parser) == "httptools":  # only the chosen parser is imported
         from slml.runtime.protocol_httptools import SlmlHttpToolsProtocol
 
         base = SlmlHttpToolsProtocol
+    else:
+        from slml.runtime.protocol_h11 import SlmlH11Protocol
+
+        base = SlmlH11Protocol
     attrs = {"limits": limits, "registry": _Registry(cap)}
     return type(base.__name__, (base,), attrs)
 
@@ -351,27 +354,3 @@ class _Guarded:
         self._answer(
             408, "request_timeout", f"the request {part} did not arrive within {seconds:g} s"
         )
-
-
-class SlmlH11Protocol(_Guarded, H11Protocol):
-    """The limits on uvicorn's pure-Python h11 protocol."""
-
-    def _phase(self) -> str:
-        state = self.conn.their_state
-        if state is h11.IDLE:
-            return HEAD if self.conn.trailing_data[0] else IDLE
-        if state is h11.SEND_BODY:
-            return BODY
-        return ERROR if state is h11.ERROR else WAIT
-
-    def _request_unread(self) -> bool:
-        return self.conn.their_state is h11.SEND_BODY
-
-    def handle_events(self) -> None:
-        pending = self.conn.trailing_data[0] if self.conn.their_state is h11.IDLE else b""
-        if pending:
-            problem = head_error(pending, self.limits)
-            if problem is not None:
-                self._answer(*problem)
-                return
-        super().handle_events()

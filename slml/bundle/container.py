@@ -33,7 +33,7 @@ from typing import Any
 import slml
 from slml.artifact.store import copy_artifact, verified_manifest
 from slml.bundle import cache_dir as default_cache_dir
-from slml.bundle import image_native, incremental, sources
+from slml.bundle import elf_strip, image_native, incremental, sources
 from slml.bundle import slim as slim_module
 from slml.bundle.lambda_native import DONORS
 from slml.bundle.lock import Lock, Target, requirement_name, resolve_lock, runtime_requirements
@@ -112,6 +112,7 @@ def context_texts(
         ".dockerignore": render("container/dockerignore.j2", **values),
         "slml_slim.py": Path(slim_module.__file__ or "").read_text("utf-8"),
         "slml_native.py": Path(image_native.__file__ or "").read_text("utf-8"),
+        "slml_strip.py": Path(elf_strip.__file__ or "").read_text("utf-8"),
     }
 
 
@@ -219,7 +220,7 @@ def measure_dependencies(
     version (else the figure leaves out the .pyc files, ~25% for the iris stack).
     Cached by lock hash under ``<cache>/container-sizes``."""
     bytecode = bytecode and python_version == f"{sys.version_info.major}.{sys.version_info.minor}"
-    suffix = ("-pyc" if bytecode else "") + "-slim"
+    suffix = ("-pyc" if bytecode else "") + "-slim-strip"
     cached = Path(cache_dir) / "container-sizes" / f"{lock.hash}-{python_version}{suffix}.json"
     if cached.is_file():
         data = json.loads(cached.read_text("utf-8"))
@@ -231,6 +232,7 @@ def measure_dependencies(
             args += ["--compile-bytecode", "--python", sys.executable]
         run_uv([*args, "--quiet", "-r", str(lock.path)], runner=runner)
         slim_module.slim(Path(tmp), keep_bytecode=True)  # as the image's layer does
+        elf_strip.strip_tree(Path(tmp))
         total, largest = tree_size(Path(tmp)), _top_entries(Path(tmp))
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps({"bytes": total, "largest": largest}), "utf-8")

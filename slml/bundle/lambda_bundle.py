@@ -14,7 +14,8 @@ Layout of ``out_dir``::
     image/             only for large_bundle: image (Dockerfile + context)
 
 Dependencies are installed with uv for the runtime's manylinux platform, binary wheels
-only, checked to be ELF files for the target machine, then slimmed. boto3, botocore,
+only, checked to be ELF files for the target machine, then slimmed, and their shared
+libraries stripped of symbol tables and debug info (elf_strip.py). boto3, botocore,
 s3transfer and jmespath are left out of the layer when nothing but a transitive
 dependency pulls them in: the Lambda runtime ships them. When the model's own
 requirements pin one of them, the pinned version ships.
@@ -57,6 +58,7 @@ from slml.bundle.bytecode import (
     compile_tree,
 )
 from slml.bundle.elf import check_binaries
+from slml.bundle.elf_strip import strip_tree
 from slml.bundle.install import install_for_target, install_one
 from slml.bundle.lambda_delivery import (  # noqa: F401  (re-exported)
     DIRECT_UPLOAD_LIMIT,
@@ -103,7 +105,7 @@ class LambdaOptions:
 
 def layer_key(lock: Lock, target: Target, interpreter: Interpreter | None = None) -> str:
     """The layer's cache key: the lock, the target, and the bytecode compiler if any."""
-    data = f"{lock.hash}\n{target.python_version}\n{target.platform or 'host'}\nlayout 3"
+    data = f"{lock.hash}\n{target.python_version}\n{target.platform or 'host'}\nlayout 4"
     if interpreter is not None:
         data += f"\nbytecode {interpreter.version} unchecked-hash"
     return hashlib.sha256(data.encode()).hexdigest()[:24]
@@ -206,6 +208,11 @@ def _stage_layer(
         report = slim(staged)
         notes.append(
             f"slimmed: removed {report.removed_files} files ({human(report.removed_bytes)})"
+        )
+        stripped = [strip_tree(root) for root in (staged, work / "lib") if root.is_dir()]
+        notes.append(
+            f"stripped {sum(r.files for r in stripped)} native binaries of their symbol "
+            f"tables and debug info ({human(sum(r.saved_bytes for r in stripped))})"
         )
         if interpreter is not None:
             notes += _compile_notes(interpreter, staged, LAYER_ROOT, runner)

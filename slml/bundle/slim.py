@@ -5,8 +5,9 @@ Removed: ``__pycache__`` directories, ``*.pyc``/``*.pyo`` files, build-time-only
 and packages' own test suites (directories named ``tests`` or ``test`` *inside* a
 package, i.e. whose parent has an ``__init__.py``; never at the top level, where a
 distribution's own package could have that name). Kept: ``*.dist-info``
-(``importlib.metadata`` reads it), every ``.so`` unstripped (``strip`` can misalign ELF
-sections), and modules such as ``numpy/testing`` that are imported at runtime.
+(``importlib.metadata`` reads it), every ``.so`` (elf_strip.py then drops their symbol
+tables and debug info, never a mapped byte), and modules such as ``numpy/testing`` that
+are imported at runtime.
 
 Bytecode is removed because what an install leaves is stale for Lambda: written by
 another interpreter version or timestamp-checked (zips reset mtimes), with build paths

@@ -72,12 +72,14 @@ def test_context_holds_what_the_dockerfile_copies(context) -> None:
     ctx = bundle.path
     assert sorted(p.name for p in ctx.iterdir()) == [
         ".dockerignore", "Dockerfile", "app", "model", "requirements.lock", "slml_native.py",
-        "slml_slim.py",
+        "slml_slim.py", "slml_strip.py",
     ]  # fmt: skip
     native_script = (ctx / "slml_native.py").read_text()
     assert "def missing_libraries(" in native_script and "\nfrom slml" not in native_script
     slim_script = (ctx / "slml_slim.py").read_text()
     assert "def slim(" in slim_script and "\nfrom slml" not in slim_script  # stdlib only
+    strip_script = (ctx / "slml_strip.py").read_text()
+    assert "def strip_tree(" in strip_script and "\nfrom slml" not in strip_script
     assert (ctx / "app" / "slml" / "runtime" / "app.py").is_file()
     assert (ctx / "model" / "slml-model.json").is_file()
     assert not list(ctx.rglob("__pycache__"))

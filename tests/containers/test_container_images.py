@@ -17,6 +17,9 @@ from containers.conftest import record, record_layers
 from containers.images.recipes import PYTHON_311
 from slml.bundle.container import UID, build_container_context
 
+# how the Dockerfile's dependency layer (pip, native check, slim, strip) ends
+DEPENDENCY_LAYER_END = "rm /app/slml_slim.py /app/slml_native.py /app/slml_strip.py"
+
 pytestmark = [pytest.mark.slow, pytest.mark.containers, pytest.mark.timeout(1800)]
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
 
@@ -49,7 +52,7 @@ def image(engine, base_image, index_proxy, bundle_cache, _iris_artifact_master, 
     engine.build(context, tag, build_args=index_proxy.build_args())
     record("docker build, Cloud Run/SageMaker image (iris)", time.monotonic() - started)
     record("image size slml-test/iris:container", engine.image_size(tag))
-    record_layers(engine, tag, {"dependencies": "rm /app/slml_slim.py /app/slml_native.py",
+    record_layers(engine, tag, {"dependencies": DEPENDENCY_LAYER_END,
                                 "runtime": "in /app/", "model": "in /app/model/"})  # fmt: skip
     return tag
 
@@ -135,7 +138,7 @@ def test_the_dependency_layer_is_slimmed_like_the_lambda_layer(
     assert listing.stdout.decode().strip() == "0"
     layers = engine.layer_sizes(image)
     deps = sum(n for by, n in layers
-               if by.rstrip().endswith("rm /app/slml_slim.py /app/slml_native.py"))
+               if by.rstrip().endswith(DEPENDENCY_LAYER_END))
     lam = build(_iris_artifact_master, tmp_path / "lambda", bundle_cache, runtime="python3.12",
                 arch="x86_64")  # fmt: skip
     layer = lam.size.parts["layer"]

@@ -42,31 +42,30 @@ to wait for a worker thread: ``App.handle`` drives the same code without an even
 
 from __future__ import annotations
 
-import hmac
 import json
-import logging
 import os
 import re
 import time
-import traceback
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine
-from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from slml.runtime import jsonio
 from slml.runtime.batching import Batcher, batching_from_env
-from slml.runtime.capture import from_env as capture_from_env
 from slml.runtime.errors import RequestError
-from slml.runtime.logs import RateLimiter, get_logger, log_event
+from slml.runtime.logs import ERROR, INFO, Logger, RateLimiter, get_logger, log_event
 from slml.runtime.metrics import RuntimeMetrics
 from slml.runtime.scheduling import InlinePolicy
 from slml.runtime.validation import DEFAULT_MAX_ROWS, Batch, parse_csv
 
+# Cold start: pathlib, logging, hmac (OpenSSL), uuid, traceback and the capture module's
+# threads are imported where they are used, not here; on Lambda they never are (about
+# 10 ms of every init; docs/PERFORMANCE.md).
 if TYPE_CHECKING:  # types only: the loader is imported when a model is loaded
+    from pathlib import Path
     from typing import TypeVar, TypeVarTuple
 
+    from slml.runtime.capture import Capture
     from slml.runtime.loader import LoadedModel
 
     T = TypeVar("T")
@@ -96,11 +95,12 @@ def create_app(
     max_batch_rows: int | None = None,
     api_key: str | None = None,
     max_concurrency: int | None = None,
-    logger: logging.Logger | None = None,
+    logger: Logger | None = None,
 ) -> App:
     """Load the model (unless ``model``, a LoadedModel, is given) and build the app.
 
-    Explicit arguments win over the environment. Raises ArtifactFormatError /
+    Explicit arguments win over the environment; ``logger`` defaults to the standard
+    library's ``slml.runtime`` logger (``logs.get_logger``). Raises ArtifactFormatError /
     ArtifactIntegrityError when the model cannot be loaded, ValueError on a bad env value
     or an empty API key (checked before the model loads).
     """
@@ -128,11 +128,12 @@ def create_app(
 _APP: App | None = None
 
 
-def get_app() -> App:
-    """The process-wide app from the environment, created on first call."""
+def get_app(*, logger: Logger | None = None) -> App:
+    """The process-wide app from the environment, created on first call (with
+    ``logger``, see ``create_app``)."""
     global _APP
     if _APP is None:
-        _APP = create_app()
+        _APP = create_app(logger=logger)
     return _APP
 
 
@@ -178,7 +179,7 @@ class Request:
     def __init__(self, method: str, path: str, headers: dict[str, str], scheme: str) -> None:
         self.method, self.path, self.headers, self.scheme = method, path, headers, scheme
         incoming = headers.get("x-request-id", "")
-        self.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        self.request_id = incoming if _REQUEST_ID.match(incoming) else new_request_id()
         self.rows: int | None = None
         self.error_code: str | None = None  # the answer's error code, for the metrics
 
@@ -215,17 +216,21 @@ class App:
         max_body: int,
         max_rows: int,
         api_key: str | None,
-        logger: logging.Logger,
+        logger: Logger,
         max_concurrency: int,
         batching: tuple[int, float] | None = None,
     ) -> None:
         self.model, self.max_body, self.max_rows = model, max_body, max_rows
         self.state = SimpleNamespace(model=model)  # .metrics added below
         self.api_key = api_key.encode() if api_key else None
+        if self.api_key is not None:  # hmac only with a key: it starts OpenSSL (~3 ms)
+            import hmac
+
+            self._compare_digest = hmac.compare_digest
         self.logger, self.max_concurrency, self.in_flight = logger, max_concurrency, 0
         self.policy = InlinePolicy()
         self.metrics = RuntimeMetrics.for_model(model)  # slml/runtime/metrics.py, capture.py
-        self.capture = self.metrics.capture = capture_from_env(model.name, self.metrics.version)
+        self.capture = self.metrics.capture = _capture(model.name, self.metrics.version)
         self.batcher = Batcher(self._predict_batch, *batching) if batching else None
         self._openapi: bytes | None = None
         self._health = jsonio.dumps(
@@ -323,7 +328,7 @@ class App:
         latency_ms = round((time.perf_counter() - start) * 1000, 2)
         log_event(
             self.logger,
-            logging.INFO,
+            INFO,
             "request",
             request_id=request.request_id,
             method=request.method,
@@ -438,7 +443,7 @@ class App:
         if self.api_key is None:
             return
         given = request.headers.get("x-api-key", "").encode()
-        if not hmac.compare_digest(given, self.api_key):
+        if not self._compare_digest(given, self.api_key):
             raise RequestError(401, "unauthorized", "missing or wrong x-api-key header")
 
     def _parse(self, body: bytes, is_csv: bool, request: Request) -> Batch:
@@ -469,12 +474,33 @@ class App:
         if _TRACEBACKS.check(error[:200]) is None:  # the same crash again and again
             tb = "suppressed: this error's traceback was logged in the last minute"
         else:
+            import traceback
+
             tb = "".join(traceback.format_exception(exc))
-        log_event(self.logger, logging.ERROR, "model_error", request_id=request.request_id,
+        log_event(self.logger, ERROR, "model_error", request_id=request.request_id,
                   path=request.path, error=error, traceback=tb)  # fmt: skip
 
 
 # helpers --------------------------------------------------------------------------
+
+
+def new_request_id() -> str:
+    """A random request id: 32 hex digits, a version 4 UUID as ``uuid.uuid4().hex``
+    writes it, without importing ``uuid``."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return raw.hex()
+
+
+def _capture(model: str, version: str) -> Capture | None:
+    """``capture.from_env``, imported only when ``SLML_CAPTURE`` is set (its module
+    brings a writer thread's queue, random and datetime)."""
+    if not os.environ.get("SLML_CAPTURE"):  # capture.ENV_VAR
+        return None
+    from slml.runtime.capture import from_env
+
+    return from_env(model, version)
 
 
 def _no_loop() -> bool:

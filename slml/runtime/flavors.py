@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slml.runtime.manifest import (
     ArtifactFormatError,
@@ -27,44 +26,65 @@ from slml.runtime.manifest import (
 )
 from slml.runtime.validation import Batch
 
+if TYPE_CHECKING:  # pathlib is imported only by the loaders that take a Path (below)
+    from pathlib import Path
+
+    from slml.runtime.manifest import StrPath
+
 Predictor = Callable[[Batch], Any]
-# What every flavor's loader is: (artifact directory, manifest) -> Predictor.
-Loader = Callable[[Path, dict[str, Any]], Predictor]
+# What every native and plug-in flavor's loader is: (artifact directory, manifest) ->
+# Predictor. scikit-learn and ONNX, the runtime's own, take the directory as a str or
+# a Path and never import pathlib (3-4 ms of a cold start: slml/runtime/manifest.py).
+Loader = Callable[["Path", dict[str, Any]], Predictor]
 
 
-def load_flavor(artifact_dir: Path, manifest: dict[str, Any], *, verify: bool = True) -> Predictor:
-    loaders: dict[str, Loader] = {"sklearn": load_sklearn, "onnx": load_onnx}
+def load_flavor(artifact_dir: StrPath, manifest: dict[str, Any], *, verify: bool = True
+                ) -> Predictor:  # fmt: skip
+    if manifest["flavor"] == "sklearn":
+        return load_sklearn(artifact_dir, manifest)
+    if manifest["flavor"] == "onnx":
+        return load_onnx(artifact_dir, manifest)
+    from pathlib import Path
+
     if manifest["flavor"] == "python":  # the one flavor that imports files by itself
-        return load_python(artifact_dir, manifest, verify=verify)
-    loader = loaders.get(manifest["flavor"])
-    if loader is None:  # the native formats and plug-ins (slml/runtime/native_flavors.py)
-        from slml.runtime.native_flavors import loader_for
+        return load_python(Path(artifact_dir), manifest, verify=verify)
+    from slml.runtime.native_flavors import loader_for  # native formats and plug-ins
 
-        loader = loader_for(manifest)
-    return loader(artifact_dir, manifest)
+    return loader_for(manifest)(Path(artifact_dir), manifest)
 
 
-def _option_file(artifact_dir: Path, manifest: dict[str, Any], default: str) -> Path:
+def _option_path(artifact_dir: StrPath, manifest: dict[str, Any], default: str) -> tuple[str, str]:
+    """(``flavor_options.file`` as given, its resolved path), once it is known to be a
+    regular file inside the artifact and not a symlink; else ArtifactIntegrityError /
+    ArtifactFormatError."""
     rel: str = manifest.get("flavor_options", {}).get("file", default)
-    path = (artifact_dir / rel).resolve()
-    if os.path.islink(artifact_dir / rel):
+    joined = os.path.join(artifact_dir, rel)
+    path = os.path.realpath(joined)
+    if os.path.islink(joined):
         raise ArtifactIntegrityError(f"{artifact_dir}: flavor_options.file {rel!r} is a symlink")
-    if not path.is_relative_to(artifact_dir.resolve()) or not path.is_file():
+    root = os.path.realpath(artifact_dir)
+    if os.path.commonpath([path, root]) != root or not os.path.isfile(path):
         raise ArtifactFormatError(
             f"{artifact_dir}: flavor_options.file {rel!r} is not a file inside the artifact"
         )
-    return path
+    return rel, path
 
 
-def _option_bytes(artifact_dir: Path, manifest: dict[str, Any], default: str) -> bytes:
+def _option_file(artifact_dir: StrPath, manifest: dict[str, Any], default: str) -> Path:
+    """The resolved path of ``flavor_options.file`` (see ``_option_path``)."""
+    from pathlib import Path
+
+    return Path(_option_path(artifact_dir, manifest, default)[1])
+
+
+def _option_bytes(artifact_dir: StrPath, manifest: dict[str, Any], default: str) -> bytes:
     """The bytes of ``flavor_options.file``, read once and checked against the manifest
     (hash what you load: nothing can be swapped between the check and the unpickle)."""
-    _option_file(artifact_dir, manifest, default)
-    rel = manifest.get("flavor_options", {}).get("file", default)
+    rel, _ = _option_path(artifact_dir, manifest, default)
     return read_listed(artifact_dir, manifest, rel)
 
 
-def load_sklearn(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
+def load_sklearn(artifact_dir: StrPath, manifest: dict[str, Any]) -> Predictor:
     """joblib-load (or, with ``flavor_options.serialization: skops``, skops-load) the
     estimator from its verified bytes; call ``flavor_options.method`` (predict by
     default)."""
@@ -97,7 +117,7 @@ def load_sklearn(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
     return predict
 
 
-def load_skops(data: bytes, declared: Any, artifact_dir: Path) -> Any:
+def load_skops(data: bytes, declared: Any, artifact_dir: StrPath) -> Any:
     """A skops file built with only the types the manifest declares trusted
     (``flavor_options.trusted_types``): a file that needs any other type is refused
     before anything is built from it. Raises ArtifactFormatError."""
@@ -119,7 +139,7 @@ def load_skops(data: bytes, declared: Any, artifact_dir: Path) -> Any:
     return sio.loads(data, trusted=sorted(needed))
 
 
-def load_onnx(artifact_dir: Path, manifest: dict[str, Any]) -> Predictor:
+def load_onnx(artifact_dir: StrPath, manifest: dict[str, Any]) -> Predictor:
     """An onnxruntime session on CPU (slml/runtime/onnx_flavor.py: single or named
     inputs, strings through a tokenizer, post-processing)."""
     from slml.runtime.onnx_flavor import load_onnx as load

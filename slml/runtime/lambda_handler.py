@@ -17,7 +17,10 @@ is a 400 ``invalid_request``.
 
 Why not Mangum around the ASGI app: importing Starlette, anyio and Mangum (and asyncio
 under them) cost about 150 ms of every cold start, and the app's request path runs
-without them (``App.handle``): the same routes, validation, errors and log lines.
+without them (``App.handle``): the same routes, validation, errors and log lines. For
+the same reason the log lines go to stderr through ``logs.LineLogger`` (not the
+standard library's ``logging``), and ``base64`` / ``urllib.parse`` are imported only
+for an event that needs them.
 
 ``SLML_MODEL_DIR`` defaults to ``$LAMBDA_TASK_ROOT/model`` (the function zip's
 ``model/`` directory).
@@ -25,12 +28,9 @@ without them (``App.handle``): the same routes, validation, errors and log lines
 
 from __future__ import annotations
 
-import base64
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 if TYPE_CHECKING:  # types only: the app is imported when the handler is first built
     from slml.runtime.app import App, Response
@@ -42,8 +42,9 @@ LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 def default_model_dir() -> str:
     """``$LAMBDA_TASK_ROOT/model``, else ``model/`` beside the bundle's ``slml/``."""
-    root = os.environ.get("LAMBDA_TASK_ROOT") or str(Path(__file__).resolve().parents[2])
-    return str(Path(root) / "model")
+    here = os.path.dirname(os.path.realpath(__file__))  # <root>/slml/runtime
+    root = os.environ.get("LAMBDA_TASK_ROOT") or os.path.dirname(os.path.dirname(here))
+    return os.path.join(root, "model")
 
 
 def make_handler(app: App) -> LambdaHandler:
@@ -128,18 +129,27 @@ def parse_event(event: Any) -> tuple[str, str, dict[str, str], bytes] | None:
         return None
     raw = event.get("body") or b""
     if event.get("isBase64Encoded", False):
+        import base64
+
         body = base64.b64decode(raw)
     else:
         body = raw if isinstance(raw, bytes) else raw.encode()
-    return method, unquote(path) if path else "/", headers, body
+    return method, _unquote(path) if path else "/", headers, body
+
+
+def _unquote(path: str) -> str:
+    """``urllib.parse.unquote``, imported only for a path with an escape in it."""
+    if "%" not in path:
+        return path
+    from urllib.parse import unquote
+
+    return unquote(path)
 
 
 def _bad_event() -> tuple[Any, str]:
-    from uuid import uuid4
+    from slml.runtime.app import error_response, new_request_id
 
-    from slml.runtime.app import error_response
-
-    rid = uuid4().hex
+    rid = new_request_id()
     message = ("not an API Gateway (REST or HTTP API) or Function URL event: "
                "invoke the function through its HTTP endpoint")  # fmt: skip
     return error_response(400, "invalid_request", message, rid), rid
@@ -180,6 +190,8 @@ def _body(body: bytes, content_type: str) -> tuple[str, bool]:
             return body.decode(), False
         except UnicodeDecodeError:
             pass
+    import base64
+
     return base64.b64encode(body).decode(), True
 
 
@@ -196,6 +208,7 @@ def __getattr__(name: str) -> Any:
     if _HANDLER is None:
         os.environ.setdefault("SLML_MODEL_DIR", default_model_dir())
         from slml.runtime.app import get_app
+        from slml.runtime.logs import LineLogger
 
-        _HANDLER = make_handler(get_app())
+        _HANDLER = make_handler(get_app(logger=LineLogger()))
     return _HANDLER

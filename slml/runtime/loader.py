@@ -11,9 +11,8 @@ no NaN).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
 from slml.runtime.errors import RequestError
 from slml.runtime.flavors import Predictor, load_flavor
@@ -21,15 +20,23 @@ from slml.runtime.manifest import read_manifest, verify_files
 from slml.runtime.serve_method import with_served_method
 from slml.runtime.validation import DEFAULT_MAX_ROWS, Batch, InputSpec, input_spec, parse_payload
 
+if TYPE_CHECKING:
+    from slml.runtime.manifest import StrPath
 
-@dataclass
+
 class LoadedModel:
-    """A model ready to serve. ``predict`` is thread-safe as far as the framework is."""
+    """A model ready to serve. ``predict`` is thread-safe as far as the framework is.
+    ``path`` is the artifact directory (``load`` makes it a str).
+    (A plain class: a dataclass costs its definition's ``exec`` on every cold start.)"""
 
-    manifest: dict[str, Any]
-    path: Path
-    predictor: Predictor = field(repr=False)
-    spec: InputSpec | None = None
+    __slots__ = ("manifest", "path", "predictor", "spec")
+
+    def __init__(self, manifest: dict[str, Any], path: StrPath, predictor: Predictor,
+                 spec: InputSpec | None = None) -> None:  # fmt: skip
+        self.manifest, self.path, self.predictor, self.spec = manifest, path, predictor, spec
+
+    def __repr__(self) -> str:
+        return f"LoadedModel(manifest={self.manifest!r}, path={self.path!r}, spec={self.spec!r})"
 
     @property
     def name(self) -> str:
@@ -74,13 +81,14 @@ class LoadedModel:
         return list(classes) if isinstance(classes, list) else None
 
 
-def load(model_dir: str | Path, *, verify: bool = True) -> LoadedModel:
+def load(model_dir: StrPath, *, verify: bool = True) -> LoadedModel:
     """Load the artifact at ``model_dir``. Raises ``ArtifactFormatError`` (unreadable
     manifest, bad flavor options) or ``ArtifactIntegrityError`` (hash mismatch, unlisted
     file, symlink or special file). ``verify=False`` skips the check of the whole tree;
     the files a flavor reads are still refused when they are not regular files, and
-    checked against the manifest as they are read when it lists them."""
-    path = Path(model_dir)
+    checked against the manifest as they are read when it lists them. Imports no
+    pathlib for scikit-learn and ONNX models (slml/runtime/manifest.py)."""
+    path = os.fspath(model_dir)
     manifest = read_manifest(path)
     if verify:
         verify_files(path, manifest)

@@ -1,43 +1,83 @@
-"""Structured logs: one JSON object per line on stderr, through ``logging``.
+"""Structured logs: one JSON object per line on stderr.
 
 The logger is ``slml.runtime``. Each record's message is already a JSON object (built
 by ``log_event``), so any handler can forward it as is (CloudWatch, Cloud Logging and
 Azure parse JSON lines). Each line has ``level`` (lower case) and ``severity`` (upper
 case, the key Cloud Logging reads, so errors show as errors there).
 
+``log_event`` takes any ``Logger``: servers pass the standard library's (``get_logger``;
+slml/runtime/log_handlers.py), the Lambda handler a ``LineLogger``, which writes the
+same lines to stderr without importing ``logging`` (3-4 ms of every cold start; this
+module imports only what ``json`` and the runtime already have).
+
 Repeated errors are rate-limited (``RateLimiter``): ``log_event(..., limit=key)`` drops
 a line over the limit and the next line logged for that key says how many were
-``suppressed``; ``RateLimitFilter`` does the same for other libraries' loggers
-(asyncio's accept() errors when descriptors run out, uvicorn's bad-request warnings).
+``suppressed``; ``log_handlers.RateLimitFilter`` does the same for other libraries'
+loggers.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from slml.runtime.jsonio import dumps as _dumps
 
+if TYPE_CHECKING:
+    import logging
+
 LOGGER_NAME = "slml.runtime"
+# the standard library's level numbers, so either kind of logger takes them
+DEBUG, INFO, WARNING, ERROR, CRITICAL = 10, 20, 30, 40, 50
+_NAMES = {DEBUG: "DEBUG", INFO: "INFO", WARNING: "WARNING", ERROR: "ERROR", CRITICAL: "CRITICAL"}
 
 
-class _StderrHandler(logging.StreamHandler[TextIO]):
-    """Writes to whatever ``sys.stderr`` is at emit time (test capture, redirection)."""
-
-    def __init__(self) -> None:
-        super().__init__()
+class Logger(Protocol):
+    """What ``log_event`` needs of a logger (``logging.Logger`` has it)."""
 
     @property
-    def stream(self) -> TextIO:
-        return sys.stderr
+    def name(self) -> str: ...
 
-    @stream.setter
-    def stream(self, value: TextIO) -> None:
-        del value
+    def isEnabledFor(self, level: int) -> bool: ...
+
+    def log(self, level: int, msg: str) -> None: ...
+
+
+class LineLogger:
+    """The runtime's lines straight to ``sys.stderr`` (whatever it is at write time),
+    one ``write`` per line, newline included, then a flush: what the standard library's
+    stream handler does with them, without importing ``logging``. For the Lambda
+    handler, whose runtime reads each stderr line as one log event."""
+
+    name = LOGGER_NAME
+
+    def __init__(self, level: int = INFO, stream: Callable[[], TextIO] | None = None) -> None:
+        self.level = level
+        self._stream = stream or (lambda: sys.stderr)
+
+    def isEnabledFor(self, level: int) -> bool:
+        return level >= self.level
+
+    def log(self, level: int, msg: str) -> None:
+        if level < self.level:
+            return
+        try:
+            stream = self._stream()
+            stream.write(msg + "\n")
+            stream.flush()
+        except (OSError, ValueError):  # stderr gone: a log line never fails a request
+            pass
+
+
+def get_logger() -> logging.Logger:
+    """The runtime's standard-library logger, with a stderr JSON-line handler unless one
+    is configured (slml/runtime/log_handlers.py)."""
+    from slml.runtime.log_handlers import std_logger
+
+    return std_logger()
 
 
 def emit(event: dict[str, Any], stream: TextIO | None = None) -> None:
@@ -49,22 +89,6 @@ def emit(event: dict[str, Any], stream: TextIO | None = None) -> None:
     out = stream if stream is not None else sys.stdout
     out.write(json.dumps(event) + "\n")
     out.flush()
-
-
-def _stderr_handler() -> _StderrHandler:
-    handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    return handler
-
-
-def get_logger() -> logging.Logger:
-    """The runtime's logger, with a stderr JSON-line handler unless one is configured."""
-    logger = logging.getLogger(LOGGER_NAME)
-    if not logger.handlers:
-        logger.addHandler(_stderr_handler())
-        logger.setLevel(logging.INFO)
-        logger.propagate = False  # the JSON line once, not again through the root logger
-    return logger
 
 
 class RateLimiter:
@@ -96,102 +120,18 @@ class RateLimiter:
 
 
 _LIMITER = RateLimiter()
+_SINK: Callable[[str], None] | None = None  # a server's LineWriter: request lines skip logging
 
 
-class LineWriter:
-    """The serving runtime's log lines, written to stderr by one thread in batches.
-
-    The event loop only appends a finished line to a queue (about a microsecond); the
-    thread takes every line queued so far and writes them with one ``write`` and one
-    ``flush``. Under load that is one system call (and one wake-up of whatever reads
-    the pipe) per batch instead of per request, and no LogRecord, formatter or handler
-    call per request line: at concurrency 8 the per-line path cost a quarter of the
-    server's throughput. ``install`` routes the runtime logger through it (its other
-    records too, formatted, so their order is kept); ``stop`` writes what is queued."""
-
-    MAX_BATCH = 512
-
-    def __init__(self, stream: Callable[[], TextIO] = lambda: sys.stderr) -> None:
-        import queue
-        import threading
-
-        self._stream = stream
-        self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
-        self.put = self._queue.put  # the event loop's whole cost per line
-        self._thread = threading.Thread(target=self._run, name="slml-log-writer", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        get, empty = self._queue.get, self._queue.empty
-        while True:
-            line = get()
-            batch: list[str] = []
-            while line is not None:
-                batch.append(line)
-                if len(batch) >= self.MAX_BATCH or empty():
-                    break
-                line = get()
-            if batch:
-                try:
-                    stream = self._stream()
-                    stream.write("\n".join(batch) + "\n")
-                    stream.flush()
-                except (OSError, ValueError):  # stderr gone: drop the lines, keep draining
-                    pass
-            if line is None:
-                return
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout)
-
-
-class _WriterHandler(logging.Handler):
-    """A logging handler that hands the formatted message to a LineWriter."""
-
-    def __init__(self, writer: LineWriter) -> None:
-        super().__init__()
-        self.writer = writer
-        self.setFormatter(logging.Formatter("%(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.writer.put(self.format(record))
-        except Exception:  # a log line never fails a request
-            self.handleError(record)
-
-
-_WRITER: LineWriter | None = None  # set by install(): request lines skip logging's path
-
-
-def install_line_writer(logger: logging.Logger) -> LineWriter | None:
-    """Route ``logger`` (the runtime's, with only its default stderr handler) through a
-    LineWriter; returns it (``stop()`` it at exit), or None when the logger has other
-    handlers (a host application's logging config stays as it is)."""
-    global _WRITER
-    if not logger.handlers or not all(isinstance(h, _StderrHandler) for h in logger.handlers):
-        return None
-    writer = LineWriter()
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-    logger.addHandler(_WriterHandler(writer))
-    _WRITER = writer
-    return writer
-
-
-def uninstall_line_writer(logger: logging.Logger, writer: LineWriter) -> None:
-    """Stop ``writer`` (writing what is queued) and give ``logger`` back its stderr
-    handler."""
-    global _WRITER
-    _WRITER = None
-    writer.stop()
-    for handler in [h for h in logger.handlers if isinstance(h, _WriterHandler)]:
-        logger.removeHandler(handler)
-    logger.addHandler(_stderr_handler())
+def set_line_sink(sink: Callable[[str], None] | None) -> None:
+    """Where ``log_event`` puts the runtime logger's lines below WARNING (a LineWriter's
+    ``put``; log_handlers.install_line_writer sets it), or None for the logger itself."""
+    global _SINK
+    _SINK = sink
 
 
 def log_event(
-    logger: logging.Logger, level: int, event: str, *, limit: str | None = None, **fields: Any
+    logger: Logger, level: int, event: str, *, limit: str | None = None, **fields: Any
 ) -> None:
     """Log ``{"ts", "level", "severity", "event", **fields}`` as one JSON line. With
     ``limit``, the line is rate-limited under that key (see ``RateLimiter``)."""
@@ -203,7 +143,7 @@ def log_event(
             return
         if dropped:
             fields["suppressed"] = dropped
-    name = logging.getLevelName(level)
+    name = _NAMES.get(level) or f"Level {level}"
     record = {
         "ts": round(time.time(), 3),
         "level": name.lower(),
@@ -212,35 +152,8 @@ def log_event(
         **fields,
     }
     line = _dumps(record, finite=True).decode()  # orjson where installed (NaN as null)
-    writer = _WRITER
-    if writer is not None and level < logging.WARNING and logger.name == LOGGER_NAME:
-        writer.put(line)  # no filter applies below WARNING (RateLimitFilter)
+    sink = _SINK
+    if sink is not None and level < WARNING and logger.name == LOGGER_NAME:
+        sink(line)  # no filter applies below WARNING (RateLimitFilter)
         return
     logger.log(level, line)
-
-
-class RateLimitFilter(logging.Filter):
-    """A logging filter: records at WARNING and above are rate-limited per message
-    template; one let through after drops says how many were suppressed."""
-
-    def __init__(self, limiter: RateLimiter | None = None) -> None:
-        super().__init__()
-        self.limiter = limiter or RateLimiter()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING:
-            return True
-        dropped = self.limiter.check(f"{record.name}:{str(record.msg)[:200]}")
-        if dropped is None:
-            return False
-        if dropped:
-            record.msg = f"{record.msg} [{dropped} similar messages suppressed]"
-        return True
-
-
-def rate_limit_loggers(*names: str) -> None:
-    """Add a ``RateLimitFilter`` to each named logger (once)."""
-    for name in names:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RateLimitFilter) for f in logger.filters):
-            logger.addFilter(RateLimitFilter())

@@ -46,16 +46,27 @@ what bundles, deployment records and the rollback archive are keyed by, and what
 and partial edits; they are not a signature: whoever can write the model file can
 write the manifest too. Only a digest pinned somewhere the artifact's writer cannot
 reach (slml.yaml under review) makes a swapped artifact fail.
+
+Cold start: paths are strings here (``os.path``; any ``os.PathLike`` is accepted), so
+loading a model never imports ``pathlib`` (with ``urllib.parse`` and ``ipaddress``
+under it, 3-4 ms); and the first ``SMALL_HASH_BYTES`` a process hashes go through
+CPython's built-in SHA-256, slower per byte than OpenSSL's but with no start-up, where
+``import hashlib`` starts OpenSSL's library (3-4 ms): a small artifact is verified
+before that start would have finished, a large one pays at most those bytes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
-from pathlib import Path, PurePosixPath
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    StrPath: TypeAlias = str | os.PathLike[str]
 
 MANIFEST_FILE = "slml-model.json"
 FORMAT_VERSION = 1
@@ -67,6 +78,35 @@ _DIGEST_TAG = b"slml-artifact-digest-1\n"
 _CHUNK = 1 << 20
 _KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
           stat.S_IFBLK: "a block device"}  # fmt: skip
+# The built-in SHA-256 (215-270 MB/s here) hashes this much before OpenSSL's (1.5 GB/s)
+# has started (3-4 ms to import hashlib): the break-even is about 0.9 MB.
+SMALL_HASH_BYTES = 512 << 10
+_built_in_budget = SMALL_HASH_BYTES  # what the built-in may still hash in this process
+
+
+class _Hash(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
+
+
+def sha256(size: int) -> _Hash:
+    """A new SHA-256 for ``size`` bytes to come: CPython's built-in one while the
+    process has hashed less than ``SMALL_HASH_BYTES`` with it and ``hashlib`` is not
+    imported yet, else ``hashlib``'s (OpenSSL). Both give the same digest."""
+    global _built_in_budget
+    if size <= _built_in_budget and "hashlib" not in sys.modules:
+        for name in ("_sha2", "_sha256"):  # CPython 3.12+, 3.11
+            try:
+                module = __import__(name)
+            except ImportError:  # an interpreter built without it
+                continue
+            _built_in_budget -= size
+            built_in: _Hash = module.sha256()
+            return built_in
+    import hashlib
+
+    return hashlib.sha256()
 
 
 class ArtifactFormatError(Exception):
@@ -78,7 +118,7 @@ class ArtifactIntegrityError(ArtifactFormatError):
     an entry is not a regular file or directory (a symlink, FIFO, socket or device)."""
 
 
-def open_regular(path: Path, rel: str) -> int:
+def open_regular(path: StrPath, rel: str) -> int:
     """A read-only descriptor on ``path``, which must be a regular file and not a
     symlink (checked on the open descriptor, so nothing can be swapped in between and
     a FIFO never blocks). Raises ArtifactIntegrityError; the caller closes it."""
@@ -104,7 +144,7 @@ def bounded_chunks(fd: int) -> Any:
         yield chunk
 
 
-def read_regular(path: Path, rel: str, *, limit: int | None = None) -> bytes:
+def read_regular(path: StrPath, rel: str, *, limit: int | None = None) -> bytes:
     """The bytes of the regular file ``path`` (see ``open_regular``), read once.
     Raises ArtifactIntegrityError, or ArtifactFormatError when over ``limit`` bytes."""
     fd = open_regular(path, rel)
@@ -116,11 +156,11 @@ def read_regular(path: Path, rel: str, *, limit: int | None = None) -> bytes:
         os.close(fd)
 
 
-def sha256_file(path: Path, rel: str | None = None) -> str:
+def sha256_file(path: StrPath, rel: str | None = None) -> str:
     """sha256 of a regular file (never follows a symlink, never blocks on a FIFO)."""
-    digest = hashlib.sha256()
-    fd = open_regular(Path(path), rel or str(path))
+    fd = open_regular(path, rel or os.fspath(path))
     try:
+        digest = sha256(os.fstat(fd).st_size)
         for chunk in bounded_chunks(fd):
             digest.update(chunk)
     finally:
@@ -135,21 +175,21 @@ def _entry_problem(rel: str, mode: int) -> str:
     return f"{rel} is not a regular file ({kind})"
 
 
-def scan_tree(root: Path) -> tuple[list[str], dict[str, str]]:
+def scan_tree(root: StrPath) -> tuple[list[str], dict[str, str]]:
     """(every regular file under ``root`` but the manifest, {path: problem}): relative
     POSIX paths, sorted; a symlink or special file is a problem and is never followed
     or opened. Bytecode (``__pycache__``, ``.pyc``) is listed like any other file."""
-    root = Path(root)
     files: list[str] = []
     problems: dict[str, str] = {}
-    pending = [root]
+    pending = [("", os.fspath(root))]  # (relative path with a trailing "/", directory)
     while pending:
-        with os.scandir(pending.pop()) as entries:
+        prefix, directory = pending.pop()
+        with os.scandir(directory) as entries:
             for entry in entries:
-                rel = Path(entry.path).relative_to(root).as_posix()
+                rel = prefix + entry.name
                 mode = entry.stat(follow_symlinks=False).st_mode
                 if stat.S_ISDIR(mode):
-                    pending.append(Path(entry.path))
+                    pending.append((rel + "/", entry.path))
                 elif not stat.S_ISREG(mode):
                     problems[rel] = _entry_problem(rel, mode)
                 elif rel != MANIFEST_FILE:
@@ -157,14 +197,13 @@ def scan_tree(root: Path) -> tuple[list[str], dict[str, str]]:
     return sorted(files), dict(sorted(problems.items()))
 
 
-def hash_tree(root: Path) -> dict[str, str]:
+def hash_tree(root: StrPath) -> dict[str, str]:
     """sha256 of every file under ``root`` except the manifest, by relative POSIX path.
     Raises ArtifactIntegrityError for a symlink or special file anywhere under it."""
-    root = Path(root)
     files, problems = scan_tree(root)
     if problems:
-        raise ArtifactIntegrityError(f"{root}: " + "; ".join(problems.values()))
-    return {rel: sha256_file(root / rel, rel) for rel in files}
+        raise ArtifactIntegrityError(f"{os.fspath(root)}: " + "; ".join(problems.values()))
+    return {rel: sha256_file(os.path.join(root, rel), rel) for rel in files}
 
 
 def artifact_digest(manifest: dict[str, Any]) -> str:
@@ -174,15 +213,14 @@ def artifact_digest(manifest: dict[str, Any]) -> str:
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
         raise TypeError("artifact_digest takes the whole manifest (with its files)")
     canonical = json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(_DIGEST_TAG + canonical.encode("utf-8")).hexdigest()
+    return _digest(_DIGEST_TAG + canonical.encode("utf-8"))
 
 
 def safe_relative(rel: Any, what: str) -> str:
     """``rel`` if it is a relative POSIX path inside the artifact (no ``..``, no absolute
     path, no empty or ``.`` part), else ArtifactFormatError naming ``what``."""
-    if (
+    if (  # an empty path, "." or "./" is refused by the last test
         not isinstance(rel, str)
-        or not PurePosixPath(rel).parts
         or rel.startswith("/")
         or "\\" in rel
         or any(p in ("", ".", "..") for p in rel.split("/"))
@@ -193,21 +231,21 @@ def safe_relative(rel: Any, what: str) -> str:
     return rel
 
 
-def read_manifest(artifact_dir: Path) -> dict[str, Any]:
+def read_manifest(artifact_dir: StrPath) -> dict[str, Any]:
     """Parse and minimally validate the manifest (a regular file, read once, at most
     MAX_MANIFEST_BYTES). Raises ArtifactFormatError."""
-    path = Path(artifact_dir) / MANIFEST_FILE
-    if not Path(artifact_dir).is_dir():
+    path = os.path.join(artifact_dir, MANIFEST_FILE)
+    if not os.path.isdir(artifact_dir):
         raise ArtifactFormatError(f"{artifact_dir} is not a directory (expected a model artifact)")
     if not os.path.lexists(path):
         raise ArtifactFormatError(
             f"{artifact_dir} has no {MANIFEST_FILE}: it is not an slml model artifact "
             "(create one with slml.save_model or `slml save MODEL_FILE`)"
         )
-    return parse_manifest(read_regular(path, str(path), limit=MAX_MANIFEST_BYTES), path)
+    return parse_manifest(read_regular(path, path, limit=MAX_MANIFEST_BYTES), path)
 
 
-def parse_manifest(data: bytes, path: Path) -> dict[str, Any]:
+def parse_manifest(data: bytes, path: StrPath) -> dict[str, Any]:
     """The manifest in ``data`` (read from ``path``), minimally validated."""
     try:
         manifest = json.loads(data)
@@ -233,7 +271,7 @@ def parse_manifest(data: bytes, path: Path) -> dict[str, Any]:
     return manifest
 
 
-def _check_files(path: Path, files: Any) -> None:
+def _check_files(path: StrPath, files: Any) -> None:
     if not isinstance(files, dict) or not all(
         isinstance(v, str) and len(v) == 64 for v in files.values()
     ):
@@ -242,10 +280,10 @@ def _check_files(path: Path, files: Any) -> None:
         safe_relative(rel, f"{path}: listed file")
 
 
-def shape_problems(artifact_dir: Path, manifest: dict[str, Any]) -> list[str]:
+def shape_problems(artifact_dir: StrPath, manifest: dict[str, Any]) -> list[str]:
     """What is wrong with the tree, before any file is hashed: symlinks and special
     files, listed files that are missing, files that are not listed."""
-    present, odd = scan_tree(Path(artifact_dir))
+    present, odd = scan_tree(artifact_dir)
     expected: dict[str, str] = manifest["files"]
     found = set(present)
     problems = list(odd.values())
@@ -254,22 +292,22 @@ def shape_problems(artifact_dir: Path, manifest: dict[str, Any]) -> list[str]:
     return problems
 
 
-def integrity_error(artifact_dir: Path, problems: list[str]) -> ArtifactIntegrityError:
+def integrity_error(artifact_dir: StrPath, problems: list[str]) -> ArtifactIntegrityError:
     return ArtifactIntegrityError(
-        f"model artifact {artifact_dir} failed its integrity check (refusing to load it: "
-        "model files can run code): " + "; ".join(problems) + _bytecode_hint(problems)
+        f"model artifact {os.fspath(artifact_dir)} failed its integrity check (refusing to "
+        "load it: model files can run code): " + "; ".join(problems) + _bytecode_hint(problems)
     )
 
 
-def verify_files(artifact_dir: Path, manifest: dict[str, Any]) -> None:
+def verify_files(artifact_dir: StrPath, manifest: dict[str, Any]) -> None:
     """Check every file against its recorded sha256. Pickles are code: a mismatch, a
     missing or unlisted file (bytecode included), a symlink or a special file raises
     ArtifactIntegrityError before any load. Nothing is followed, nothing blocks."""
-    root = Path(artifact_dir)
+    root = artifact_dir
     problems = shape_problems(root, manifest)
     if not problems:  # hash only a tree that holds exactly the listed files
         for rel, digest in sorted(manifest["files"].items()):
-            actual = sha256_file(root / rel, rel)
+            actual = sha256_file(os.path.join(root, rel), rel)
             if actual != digest:
                 problems.append(f"{rel} has sha256 {actual[:12]}…, expected {digest[:12]}…")
     if problems:
@@ -286,17 +324,23 @@ def _bytecode_hint(problems: list[str]) -> str:
     return ""
 
 
-def read_listed(artifact_dir: Path, manifest: dict[str, Any], rel: str) -> bytes:
+def read_listed(artifact_dir: StrPath, manifest: dict[str, Any], rel: str) -> bytes:
     """The bytes of ``rel``, read once and checked against the manifest's sha256 when it
     is listed, so what a flavor deserialises is what was verified (nothing can be
     swapped in between). Refuses symlinks and special files; raises
     ArtifactIntegrityError / ArtifactFormatError."""
     safe_relative(rel, f"{artifact_dir}: flavor file")
-    data = read_regular(Path(artifact_dir) / rel, rel)
+    data = read_regular(os.path.join(artifact_dir, rel), rel)
     expected = (manifest.get("files") or {}).get(rel)
-    if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+    if expected is not None and _digest(data) != expected:
         raise ArtifactIntegrityError(
             f"model artifact {artifact_dir} failed its integrity check: {rel} changed "
             "after it was verified (its sha256 no longer matches the manifest)"
         )
     return data
+
+
+def _digest(data: bytes) -> str:
+    digest = sha256(len(data))
+    digest.update(data)
+    return digest.hexdigest()

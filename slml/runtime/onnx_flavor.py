@@ -18,19 +18,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slml.runtime.errors import invalid_input
 from slml.runtime.manifest import ArtifactFormatError
 from slml.runtime.validation import Batch, InputSpec, _check_tensor, _dims
+
+if TYPE_CHECKING:  # no pathlib at run time: the artifact directory is a str or a Path
+    from slml.runtime.manifest import StrPath
 
 POSTPROCESS = ("softmax", "argmax", "label_score", "by_label", "flat")
 TOKEN_FEEDS = ("input_ids", "attention_mask", "token_type_ids")
 Feeder = Callable[[Batch], dict[str, Any]]
 
 
-def load_onnx(artifact_dir: Path, manifest: dict[str, Any]) -> Callable[[Batch], Any]:
+def load_onnx(artifact_dir: StrPath, manifest: dict[str, Any]) -> Callable[[Batch], Any]:
     """An onnxruntime session on CPU with the feeds and post-processing its options say.
     Raises ArtifactFormatError for options that do not fit the graph."""
     import onnxruntime as ort
@@ -60,7 +62,7 @@ def load_onnx(artifact_dir: Path, manifest: dict[str, Any]) -> Callable[[Batch],
     return predict
 
 
-def feeder(artifact_dir: Path, session: Any, options: dict[str, Any]) -> Feeder:
+def feeder(artifact_dir: StrPath, session: Any, options: dict[str, Any]) -> Feeder:
     """How a validated batch becomes the graph's input feeds."""
     graph_inputs = {i.name: i for i in session.get_inputs()}
     if options.get("tokenizer"):
@@ -87,7 +89,7 @@ def _single_feeder(session: Any, options: dict[str, Any]) -> Feeder:
     return lambda batch: {name: np.asarray(to_array(batch, as_frame=False), dtype=dtype)}
 
 
-def named_specs(inputs: Any, where: Path | str) -> dict[str, InputSpec]:
+def named_specs(inputs: Any, where: StrPath) -> dict[str, InputSpec]:
     """``flavor_options.inputs`` as one tensor spec per name (the batch dimension off)."""
     if not isinstance(inputs, list) or not all(isinstance(i, dict) and "name" in i
                                                for i in inputs):  # fmt: skip
@@ -141,7 +143,7 @@ def _numpy_dtype(dtype: str) -> str:
     return "object" if dtype in ("string", "str") else dtype
 
 
-def _token_feeder(artifact_dir: Path, options: Any, graph_inputs: list[str]) -> Feeder:
+def _token_feeder(artifact_dir: StrPath, options: Any, graph_inputs: list[str]) -> Feeder:
     """Strings → token id tensors with the artifact's ``tokenizer.json``."""
     import numpy as np
     from tokenizers import Tokenizer
@@ -175,7 +177,7 @@ def _token_feeder(artifact_dir: Path, options: Any, graph_inputs: list[str]) -> 
     return feeds
 
 
-def postprocessor(spec: Any, where: Path | str) -> Callable[[Any], Any]:
+def postprocessor(spec: Any, where: StrPath) -> Callable[[Any], Any]:
     """The post-processing step named by ``flavor_options.postprocess`` (identity when
     absent). Raises ArtifactFormatError for an unknown op."""
     if not spec:

@@ -30,7 +30,7 @@
 - The event loop is uvloop when it is installed (else asyncio's), the HTTP parser
   httptools when it is installed (else h11; ``SLML_HTTP`` forces either); request log
   lines go through a queue to a writer thread that writes them in batches
-  (``slml.runtime.logs.LineWriter``), so a slow stderr never stalls the loop.
+  (``slml.runtime.log_handlers.LineWriter``), so a slow stderr never stalls the loop.
 - SIGTERM/SIGINT: graceful shutdown, exit 0. A model that fails to load: one line on
   stderr, exit 3 (the traceback too with SLML_DEBUG=1). Bad arguments: exit 2.
 """
@@ -249,7 +249,8 @@ def _run(
 
     from slml.runtime.control import Control
     from slml.runtime.limits import connection_cap
-    from slml.runtime.logs import emit, rate_limit_loggers
+    from slml.runtime.log_handlers import rate_limit_loggers
+    from slml.runtime.logs import emit
     from slml.runtime.protocol import protocol_class
 
     class _Server(uvicorn.Server):
@@ -325,14 +326,15 @@ def event_loop() -> str:
 
 def queue_log_lines() -> Any:
     """Move the runtime logger's lines off the event loop: with its default stderr
-    handler, into a LineWriter (slml/runtime/logs.py: the loop enqueues the finished
+    handler, into a LineWriter (slml/runtime/log_handlers.py: the loop enqueues the finished
     JSON line, a thread writes batches); with other handlers, behind a QueueListener.
     Returns what to ``stop()`` at exit (it writes what is still queued)."""
     import logging.handlers
     import queue
     from types import SimpleNamespace
 
-    from slml.runtime.logs import get_logger, install_line_writer, uninstall_line_writer
+    from slml.runtime.log_handlers import install_line_writer, uninstall_line_writer
+    from slml.runtime.logs import get_logger
 
     logger = get_logger()
     writer = install_line_writer(logger)

@@ -19,11 +19,10 @@ the batch shape (a non-empty list, at most ``max_rows``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 from slml.runtime.errors import RequestError, invalid_input, invalid_request
+from slml.runtime.record import Record
 
 DEFAULT_MAX_ROWS = 10_000
 FLOAT_MAX = {
@@ -44,23 +43,39 @@ INT_RANGE = {
 _KEYS = ("instances", "inputs")
 
 
-@dataclass(frozen=True)
-class Feature:
+class Feature(Record):
+    """One input column: its name (None in an unnamed tensor), dtype, and whether null
+    is accepted."""
+
+    __slots__ = ("dtype", "name", "nullable")
+    _fields = ("name", "dtype", "nullable")
     name: str | None
     dtype: str
-    nullable: bool = False
+    nullable: bool
+
+    def __init__(self, name: str | None, dtype: str, nullable: bool = False) -> None:
+        self._set(name=name, dtype=dtype, nullable=nullable)
 
 
-@dataclass(frozen=True)  # not slotted: float_limits is cached in the instance dict
-class InputSpec:
+class InputSpec(Record):
     """The input signature, normalised. ``features`` is None for tensors whose width is
     unknown (``shape [-1, -1]``) or that are not 2-D; then ``item_shape``/``dtype`` rule."""
 
+    __slots__ = ("dtype", "features", "float_limits", "item_shape", "kind", "nullable")
+    _fields = ("kind", "features", "dtype", "item_shape", "nullable")
     kind: str
     features: tuple[Feature, ...] | None
     dtype: str
     item_shape: tuple[int, ...]
-    nullable: bool = False
+    nullable: bool
+    float_limits: tuple[float, ...] | None
+    """Each column's float bound when every column is a float dtype (the fast path of
+    ``_check_row``); None otherwise. Computed once per spec, not per request."""
+
+    def __init__(self, kind: str, features: tuple[Feature, ...] | None, dtype: str,
+                 item_shape: tuple[int, ...], nullable: bool = False) -> None:  # fmt: skip
+        self._set(kind=kind, features=features, dtype=dtype, item_shape=item_shape,
+                  nullable=nullable, float_limits=_float_limits(features))  # fmt: skip
 
     @property
     def names(self) -> list[str] | None:
@@ -76,26 +91,31 @@ class InputSpec:
         kinds = {f.dtype for f in self.features}
         return kinds.pop() if len(kinds) == 1 else "object"
 
-    @cached_property
-    def float_limits(self) -> tuple[float, ...] | None:
-        """Each column's float bound when every column is a float dtype (the fast path
-        of ``_check_row``); None otherwise. Computed once per spec, not per request."""
-        if not self.features or not all(f.dtype in FLOAT_MAX for f in self.features):
-            return None
-        return tuple(FLOAT_MAX[f.dtype] for f in self.features)
 
 
-@dataclass(frozen=True)
-class Batch:
+def _float_limits(features: tuple[Feature, ...] | None) -> tuple[float, ...] | None:
+    if not features or not all(f.dtype in FLOAT_MAX for f in features):
+        return None
+    return tuple(FLOAT_MAX[f.dtype] for f in features)
+
+
+class Batch(Record):
     """What the model is given. ``rows`` are in signature column order when
     ``validated``; otherwise ``raw`` is the payload's value, untouched."""
 
+    __slots__ = ("columns", "dtype", "key", "raw", "rows", "validated")
+    _fields = ("rows", "raw", "key", "validated", "columns", "dtype")
     rows: list[Any]
     raw: Any
     key: str
     validated: bool
-    columns: list[str] | None = None
-    dtype: str | None = None
+    columns: list[str] | None
+    dtype: str | None
+
+    def __init__(self, rows: list[Any], raw: Any, key: str, validated: bool,
+                 columns: list[str] | None = None, dtype: str | None = None) -> None:  # fmt: skip
+        self._set(rows=rows, raw=raw, key=key, validated=validated, columns=columns,
+                  dtype=dtype)  # fmt: skip
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -201,6 +201,31 @@ def test_cold_import_skips_starlette_anyio_mangum_and_asyncio(_iris_artifact_mas
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
 
 
+# What the Lambda path does not import for itself (each costs 0.5-4 ms of a cold start,
+# docs/PERFORMANCE.md): a model's framework may still bring some (joblib brings most).
+LAZY_STDLIB = ("pathlib", "urllib.parse", "logging", "hashlib", "hmac", "dataclasses", "uuid",
+               "random", "threading", "queue", "traceback", "base64")  # fmt: skip
+
+
+def test_the_lambda_path_imports_no_more_of_the_stdlib_than_onnxruntime_does(_onnx_master):
+    """Init and one event with an ONNX model: every heavy stdlib module in the process
+    was imported by NumPy/onnxruntime (the floor, in a process of its own), none by slml."""
+    report = "print(json.dumps(sorted(n for n in sys.argv[2:] if n in sys.modules)))"
+    floor = f"import json, sys, numpy, onnxruntime\n{report}"
+    slml = ("import json, sys\nimport slml.runtime.lambda_handler as m\n"
+            "assert m.handler(json.loads(sys.argv[1]), None)['statusCode'] == 200\n" + report)
+    body = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]})
+    event = json.dumps(http_v2("POST", "/predict", body))
+    env = {**os.environ, "SLML_MODEL_DIR": str(_onnx_master)}
+    found = []
+    for code in (floor, slml):
+        done = subprocess.run([sys.executable, "-c", code, event, *LAZY_STDLIB], env=env,
+                              capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        found.append(set(json.loads(done.stdout.strip().splitlines()[-1])))
+    assert found[1] - found[0] == set()
+
+
 def test_snapstart_restore_reseeds_and_renews_capture_names(
     _iris_artifact_master, tmp_path, monkeypatch
 ) -> None:

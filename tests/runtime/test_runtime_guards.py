@@ -21,7 +21,8 @@ from runtime_support import make_client, write_python_artifact
 from benchmarks.procs import free_port, start_server
 from slml.runtime.app import create_app
 from slml.runtime.limits import Limits, limits_from_env
-from slml.runtime.logs import RateLimiter, RateLimitFilter, log_event
+from slml.runtime.log_handlers import RateLimitFilter
+from slml.runtime.logs import RateLimiter, log_event
 from slml.runtime.protocol import error_response, head_error, parser_name, protocol_class
 
 ROOT = Path(__file__).resolve().parents[2]

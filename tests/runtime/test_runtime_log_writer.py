@@ -6,14 +6,13 @@ from __future__ import annotations
 import io
 import logging
 
-from slml.runtime.logs import (
+from slml.runtime.log_handlers import (
     LineWriter,
     _StderrHandler,
-    get_logger,
     install_line_writer,
-    log_event,
     uninstall_line_writer,
 )
+from slml.runtime.logs import get_logger, log_event
 
 
 class Writes(io.StringIO):

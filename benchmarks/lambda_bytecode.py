@@ -13,6 +13,13 @@ interpreter with the same flags and the bytecode-carrying layer on sys.path, whi
 imports joblib and NumPy, loads the model file and predicts once (init = imports and
 load; first = the predict). slml's init is held to ≤ 1.2x of it.
 
+The ONNX export of the same model (``train.py --onnx``) is measured the same way: its
+own default bundle (onnxruntime instead of scikit-learn, no orjson on Lambda) against
+its own floor, a bare script that imports NumPy and onnxruntime, opens an
+InferenceSession on the bundle's ``model.onnx`` and runs it once. Both floors import
+``json`` and ``sys`` inside their timed init, as the handler script does: the Lambda
+runtime has json loaded before init anyway, to hand the handler its event.
+
 Runs alternate between the two bundles. Figures: spawn → answer (wall), and the init
 alone (``import slml_handler``, timed inside the process). The host's glibc (2.36)
 runs the manylinux_2_34 wheels built for Lambda, so this is the same code Lambda runs,
@@ -62,6 +69,21 @@ t2 = time.perf_counter()
 assert len(prediction) == 1, prediction
 print(json.dumps({{"init_ms": (t1 - t0) * 1000, "first_ms": (t2 - t1) * 1000}}))
 """
+FLOOR_ONNX = """\
+import time
+t0 = time.perf_counter()
+import json, sys
+sys.path[:0] = [{layer!r}]
+import numpy as np
+import onnxruntime as ort
+session = ort.InferenceSession({model!r}, providers=["CPUExecutionProvider"])
+t1 = time.perf_counter()
+x = np.asarray([{row!r}], dtype=np.float32)
+prediction = session.run(None, {{session.get_inputs()[0].name: x}})[0].tolist()
+t2 = time.perf_counter()
+assert len(prediction) == 1, prediction
+print(json.dumps({{"init_ms": (t1 - t0) * 1000, "first_ms": (t2 - t1) * 1000}}))
+"""
 INIT_TARGET = 1.2  # issue 14: slml's init at most 1.2x the floor's
 
 
@@ -78,8 +100,9 @@ def run_once(python: str, bundle: Any, *, floor: bool = False) -> dict[str, floa
     function, layer = str(bundle.files["function"]), str(bundle.files["layer_dir"])
     env = {"SLML_MODEL_DIR": f"{function}/model", "PATH": ""}
     if floor:
-        model = str(next(Path(function, "model").rglob("*.joblib")))
-        code = FLOOR.format(layer=layer, model=model, row=IRIS_ROW)
+        onnx = list(Path(function, "model").rglob("*.onnx"))
+        model = str(onnx[0] if onnx else next(Path(function, "model").rglob("*.joblib")))
+        code = (FLOOR_ONNX if onnx else FLOOR).format(layer=layer, model=model, row=IRIS_ROW)
     else:
         code = CODE.format(function=function, layer=layer)
     start = time.perf_counter()
@@ -97,48 +120,62 @@ def main(argv: list[str] | None = None) -> Path:
     interpreter = find_interpreter("3.12")
     if interpreter is None:
         raise SystemExit("no CPython 3.12 on this machine: nothing to measure with")
+    cache = WORK / "cache-bytecode"
     project = iris_project("lambda-bytecode")
-    artifact, cache = project / "artifacts" / "iris", WORK / "cache-bytecode"
-    bundles = {
-        mode: build_lambda_bundle(
-            artifact, project / f"out-{mode}", cache_dir=cache, options=LambdaOptions(bytecode=mode)
-        )
-        for mode in ("auto", "never")
-    }
-    runs: dict[str, list[dict[str, float]]] = {"auto": [], "never": [], "floor": []}
-    order = ("auto", "never", "floor")
+    onnx_project = iris_project("lambda-bytecode-onnx", onnx=True)
+
+    def build(where: Path, mode: str) -> Any:
+        options = LambdaOptions(bytecode=mode)
+        out = where / f"out-{mode}"
+        return build_lambda_bundle(where / "artifacts" / "iris", out, cache_dir=cache,
+                                   options=options)  # fmt: skip
+
+    bundles = {"auto": build(project, "auto"), "never": build(project, "never"),
+               "onnx": build(onnx_project, "auto")}  # fmt: skip
+    order = ("auto", "never", "floor", "onnx", "floor_onnx")
+    runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in order}
 
     def once(mode: str) -> dict[str, float]:
-        bundle = bundles["auto" if mode == "floor" else mode]
-        return run_once(interpreter.path, bundle, floor=mode == "floor")
+        bundle = bundles[{"floor": "auto", "floor_onnx": "onnx"}.get(mode, mode)]
+        return run_once(interpreter.path, bundle, floor=mode.startswith("floor"))
 
     for mode in order:  # warm the page cache once each
         once(mode)
     for rep in range(args.reps):
         for mode in order if rep % 2 == 0 else order[::-1]:
             runs[mode].append(once(mode))
+    params = {**vars(args), "interpreter": interpreter.path, "version": interpreter.version,
+              "found_in": interpreter.source, "raw": runs,
+              "notes": {m: list(b.notes) for m, b in bundles.items()}}  # fmt: skip
+    return write_result("lambda_bytecode", rows(runs), params)
+
+
+def rows(runs: dict[str, list[dict[str, float]]]) -> list[dict[str, Any]]:
+    """Bytecode against none; then each bundle against its floor (the init held to
+    ≤ 1.2x)."""
     base = "the same bundle without bytecode (aws.bytecode: never)"
-    rows = [
+    out = [
         row(f"Lambda bundle (python3.12): {label}", "ms", [r[key] for r in runs["auto"]],
             [r[key] for r in runs["never"]], baseline_name=base)
         for key, label in (("wall_ms", "spawn → first answer"), ("init_ms", "init (import "
                            "handler, load model)"), ("first_ms", "first event"))
     ]  # fmt: skip
-    floor = ("bare script, same interpreter and layer: import joblib/NumPy, load the "
-             "model, predict once")  # fmt: skip
-    rows += [
-        row(f"Lambda bundle (python3.12) vs the floor: {label}", "ms",
-            [r[key] for r in runs["auto"]], [r[key] for r in runs["floor"]],
-            baseline_name=floor, **target)
-        for key, label, target in (
-            ("init_ms", "init (import handler, load model)",
-             {"target": f"≤ {INIT_TARGET}x", "limit": INIT_TARGET}),
-            ("wall_ms", "spawn → first answer", {}))
-    ]  # fmt: skip
-    params = {**vars(args), "interpreter": interpreter.path, "version": interpreter.version,
-              "found_in": interpreter.source, "raw": runs,
-              "notes": {m: list(b.notes) for m, b in bundles.items()}}  # fmt: skip
-    return write_result("lambda_bytecode", rows, params)
+    floors = {
+        "auto": ("Lambda bundle (python3.12)", "floor", "bare script, same interpreter and "
+                 "layer: import joblib/NumPy, load the model, predict once"),
+        "onnx": ("ONNX export bundle (python3.12)", "floor_onnx", "bare script, same "
+                 "interpreter and layer: import NumPy/onnxruntime, open the session, run once"),
+    }  # fmt: skip
+    for mode, (name, floor, floor_name) in floors.items():
+        out += [
+            row(f"{name} vs the floor: {label}", "ms", [r[key] for r in runs[mode]],
+                [r[key] for r in runs[floor]], baseline_name=floor_name, **target)
+            for key, label, target in (
+                ("init_ms", "init (import handler, load model)",
+                 {"target": f"≤ {INIT_TARGET}x", "limit": INIT_TARGET}),
+                ("wall_ms", "spawn → first answer", {}))
+        ]  # fmt: skip
+    return out
 
 
 if __name__ == "__main__":

@@ -13,12 +13,20 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from slml.batch.arrays import numeric_columns
-from slml.batch.engines import Engine, EngineError, LocalEngine, RayEngine, SparkEngine, Work
+from slml.batch.engines import (
+    Engine,
+    EngineError,
+    EngineStartError,
+    LocalEngine,
+    RayEngine,
+    SparkEngine,
+    Work,
+)
 from slml.batch.sink import Output, OutputError
 from slml.batch.source import Chunk, SourceError, Table
 from slml.errors import SlmlError
@@ -109,16 +117,18 @@ def run_batch(
     if resumed:
         reporter.detail(f"resuming: {output_url} holds this job's earlier run")
     engine = _engine(model_dir, options, build_dir=build_dir, reporter=reporter,
-                     meanwhile=output.load_writer)
+                     meanwhile=output.load_writer, unread=table.partitions_left)
     if engine.started < engine.workers:  # the local engine starts the rest on demand
         reporter.step(f"scoring {input_url} on up to {engine.workers} {options.engine} workers "
-                      "(more start when the running ones fall behind)")  # fmt: skip
+                      "(more start when they would end the run sooner)")  # fmt: skip
     else:
         reporter.step(f"scoring {input_url} on {engine.workers} {options.engine} worker(s)")
     numeric = (engine.takes_arrays and not options.keep and table.format == "csv"
-               and numeric_inputs(str(manifest.get("flavor")), spec))
+               and numeric_inputs(str(manifest.get("flavor")), spec) and _have_numpy())
     try:
         return _score_all(table, output, engine, features, options, progress, numeric=numeric)
+    except EngineStartError as exc:
+        raise BatchError(str(exc)) from None
     except (EngineError, OSError) as exc:
         raise BatchError(f"the batch run stopped: {exc}",
                          hint="rerun the same command: written partitions are kept") from None
@@ -157,9 +167,18 @@ def _job(table: Table, manifest: dict[str, Any], options: BatchOptions, features
             "output_format": options.output_format}  # fmt: skip
 
 
+def _have_numpy() -> bool:
+    """Whether numpy is here: answers of arrays (``slml.runtime.batch.array_values``)
+    need it, and partitions parsed here are answered so."""
+    import importlib.util
+
+    return importlib.util.find_spec("numpy") is not None
+
+
 def _engine(model_dir: Path, options: BatchOptions, *, build_dir: Path, reporter: Reporter,
-            meanwhile: Callable[[], None]) -> Engine:
-    """The engine, started; ``meanwhile`` runs while local workers load the model."""
+            meanwhile: Callable[[], None], unread: Callable[[], float | None]) -> Engine:
+    """The engine, started; ``meanwhile`` runs while the first local worker starts to
+    load the model, ``unread`` estimates the partitions not read yet."""
     workers = options.workers or os.cpu_count() or 1
     try:
         if options.engine == "ray":
@@ -172,10 +191,10 @@ def _engine(model_dir: Path, options: BatchOptions, *, build_dir: Path, reporter
         from slml.bundle.local import build_local_bundle
 
         bundle = build_local_bundle(artifact_dir=model_dir, out_dir=build_dir, reporter=reporter)
-        reporter.step(f"starting {workers} worker(s) in the model's environment")
+        reporter.step("starting a worker in the model's environment")
         return LocalEngine(python=env_python(bundle.files["env"]), app_dir=bundle.path / "app",
                            model_dir=bundle.path / "model", workers=workers,
-                           meanwhile=meanwhile)
+                           meanwhile=meanwhile, unread=unread)
     except EngineError as exc:
         raise BatchError(str(exc)) from None
 
@@ -202,6 +221,7 @@ def _score_all(table: Table, output: Output, engine: Engine, features: list[str]
             parsed = (numeric_columns(chunk.csv, table.header, features, len(chunk))
                       if numeric and chunk.csv is not None else None)
             if parsed is not None:
+                chunks[chunk.index] = replace(chunk, csv="")  # the text is not needed again
                 yield Work(chunk.index, [], True, width=len(features), f64=parsed,
                            size=len(chunk))
                 continue

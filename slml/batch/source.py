@@ -86,15 +86,32 @@ class Table:
         self.header = self._header()
         self._handle: Any = None
         self._bad: dict[int, str] = {}  # global row -> why it could not be read
+        self._produced = 0  # partitions handed out by chunks()
+        self._text_bytes = 0  # the CSV text of those partitions (characters)
+        self.rows_total = self._count_rows()
+        self._compressed = fsspec.utils.infer_compression(self.path) is not None
 
-    @property
-    def rows_total(self) -> int | None:
+    def _count_rows(self) -> int | None:
+        """The row count, where the file states it (Parquet)."""
         if self.format != "parquet":
             return None
         import pyarrow.parquet as pq
 
         with self.fs.open(self.path, "rb") as f:
             return int(pq.ParquetFile(f).metadata.num_rows)
+
+    def partitions_left(self) -> float | None:
+        """About how many partitions were not handed out yet: from the row count
+        (Parquet), the bytes of those handed out (CSV) or the file position (JSON Lines);
+        None before the first one, or for a compressed file."""
+        if self.rows_total is not None:
+            return max(0.0, -(-self.rows_total // self.chunk_rows) - self._produced)
+        if not self._produced or self._compressed:
+            return None
+        if self._text_bytes:  # the reader is up to a block ahead of the partitions
+            return max(0.0, (self.size - self._text_bytes) / self._text_bytes) * self._produced
+        fraction = self.fraction_read()
+        return self._produced * (1 - fraction) / fraction if fraction else None
 
     def fraction_read(self) -> float | None:
         """How far through the file the reader is (CSV and JSON Lines), 0..1."""
@@ -131,7 +148,10 @@ class Table:
         readers = {"csv": self._csv, "jsonl": self._jsonl, "parquet": self._parquet}
         with self.fs.open(self.path, "rb", compression="infer") as handle:
             self._handle = handle
-            yield from readers[self.format](handle)
+            for chunk in readers[self.format](handle):
+                self._produced += 1
+                self._text_bytes += len(chunk.csv or "")
+                yield chunk
         self._handle = None
 
     def _partitions(self, blocks: Iterator[list[list[Any]]], *, text: bool) -> Iterator[Chunk]:

@@ -12,11 +12,12 @@ on stdin, ``{"id": K, "rows": [...], "text": false}``, or for CSV lines as they 
 file ``{"id": K, "csv_bytes": N, "width": W, "features": [j, ...], "keep": [j, ...]}``
 followed by those N bytes of UTF-8 text (``"csv": "..."`` inline also works), or for rows
 parsed already ``{"id": K, "f64_bytes": N, "size": R, "width": W}`` followed by W columns
-of R native float64 values, one column after the other; one answer
-per line on stdout, ``{"id": K, "ok": [i, ...], "predictions": [...], "errors": [[i, code,
-message], ...], "kept": {j: [...]}}``, where ``"ok": N`` stands for rows 0 to N - 1.
-The first line written is ``{"ready": true, ...}`` once the model is loaded, or
-``{"ready": false, "error": "..."}``.
+of R native float64 values, one column after the other. One answer per line on stdout,
+``{"id": K, "ok": [i, ...], "predictions": [...], "errors": [[i, code, message], ...],
+"kept": {j: [...]}}`` (``"ok": N``: rows 0 to N - 1); for float64 columns predicted in one
+call to a numpy array, ``"array_bytes": N, "dtype": D, "shape": [...]`` stand for the
+predictions, and that array's N bytes follow the line. The first line is ``{"ready":
+true, ...}`` once the model is loaded, or ``{"ready": false, "error": "..."}``.
 """
 
 from __future__ import annotations
@@ -158,12 +159,9 @@ def score_csv(model: LoadedModel, text: str, *, width: int, features: list[int],
 
 
 def score_frame(model: LoadedModel, frame: dict[str, Any]) -> Scored:
-    """Score one frame of the worker protocol (rows, or CSV lines)."""
-    if frame.get("f64") is not None:  # columns of float64, one after the other
-        import numpy as np
-
-        values = np.frombuffer(frame["f64"], dtype=np.float64)
-        return score_array(model, values.reshape(frame["width"], frame["size"]).T)
+    """Score one frame of the worker protocol (rows, CSV lines, or float64 columns)."""
+    if frame.get("f64") is not None:
+        return score_array(model, _f64_values(frame))
     if frame.get("csv") is not None:
         return score_csv(model, frame["csv"], width=frame["width"], features=frame["features"],
                          keep=frame["keep"])
@@ -188,8 +186,27 @@ def _numeric_fast_path(model: LoadedModel, rows: Any, *, text: bool) -> list[Any
     """For a ``_fast_eligible`` model (all-float features): one numpy conversion and one
     finiteness check accept exactly what the endpoint's per-value checks accept, for every
     row at once. Any row it refuses makes it return None; the exact path then decides.
-    CSV fields are all strings, converted as ``float()`` would. Lazily imports numpy,
-    which these flavors' environments always hold."""
+    CSV fields are all strings, converted as ``float()`` would."""
+    return _as_list(_numeric_predict(model, rows, text=text), len(rows))
+
+
+def _as_list(out: Any, rows: int) -> list[Any] | None:
+    """The model's output for ``rows`` rows as JSON values, or None when it is not one
+    per row (the exact path then reports it as a model error)."""
+    if out is None:
+        return None
+    try:
+        out = jsonable(out)
+    except Exception:
+        return None
+    out = out if isinstance(out, list) else [out]
+    return out if len(out) == rows else None
+
+
+def _numeric_predict(model: LoadedModel, rows: Any, *, text: bool) -> Any:
+    """The model's own output for ``rows`` in one call (see ``_numeric_fast_path``), or
+    None when a row is refused or the model fails. Lazily imports numpy, which these
+    flavors' environments always hold."""
     spec = model.spec
     assert spec is not None and spec.features is not None
     import numpy as np
@@ -206,13 +223,9 @@ def _numeric_fast_path(model: LoadedModel, rows: Any, *, text: bool) -> list[Any
     batch = Batch(rows=values, raw=None, key="instances", validated=True,  # type: ignore[arg-type]
                   columns=spec.names, dtype=spec.array_dtype)
     try:
-        out = jsonable(model.predictor(batch))
+        return model.predictor(batch)
     except Exception:  # the model fails on some row: the exact path finds which
         return None
-    out = out if isinstance(out, list) else [out]
-    if len(out) != len(rows):
-        return None  # the exact path reports it as a model error
-    return out
 
 
 def _csv_fast_path(model: LoadedModel, text: str, *, width: int, features: list[int]
@@ -251,14 +264,42 @@ def numeric_inputs(flavor: str, spec: InputSpec | None) -> bool:
             and all(not f.nullable and f.dtype == "float64" for f in spec.features))
 
 
-def score_array(model: LoadedModel, values: Any) -> Scored:
+def score_array(model: LoadedModel, values: Any, out: Any = None) -> Scored:
     """Score a 2-D float64 array of finite values (already parsed, e.g. by the batch
-    parent from CSV text): one call when the model takes it whole, else row by row
-    through ``score``, which isolates the rows the model fails on."""
-    out = _numeric_fast_path(model, values, text=True) if _fast_eligible(model) else None
-    if out is not None:
-        return Scored(list(range(len(out))), out)
+    parent from CSV text): one call when the model takes it whole (``out``: that call's
+    output, if made already), else row by row through ``score``, which isolates the rows
+    the model fails on."""
+    if out is None and _fast_eligible(model):
+        out = _numeric_predict(model, values, text=True)
+    predictions = _as_list(out, len(values))
+    if predictions is not None:
+        return Scored(list(range(len(predictions))), predictions)
     return score(model, values.tolist())
+
+
+def _f64_values(frame: dict[str, Any]) -> Any:
+    """A frame's ``width`` float64 columns of ``size`` rows, as rows."""
+    import numpy as np
+
+    values = np.frombuffer(frame["f64"], dtype=np.float64)
+    return values.reshape(frame["width"], frame["size"]).T
+
+
+def _plain_array(out: Any, rows: int) -> bool:
+    """Whether ``out`` is a numpy array of one plain value (or row of them) per row, sent
+    by the worker protocol as its bytes (``array_values`` reads them back)."""
+    import numpy as np
+
+    return (type(out) is np.ndarray and out.ndim >= 1 and len(out) == rows
+            and out.dtype.kind in "biufU")
+
+
+def array_values(data: bytes, dtype: str, shape: list[int]) -> list[Any]:
+    """The JSON values of an array sent as its bytes: what ``jsonable`` makes of the
+    model's own array in the worker, since these are the very same array."""
+    import numpy as np
+
+    return list(jsonable(np.frombuffer(data, dtype=np.dtype(dtype)).reshape(shape)))
 
 
 def _all_numbers(rows: list[Any]) -> bool:
@@ -341,17 +382,16 @@ def transform_lines(model: LoadedModel, text: str, *, jsonl: bool) -> str:
 
 
 def worker(model_dir: str, stdin: Any = None, stdout: Any = None) -> int:
-    """Serve the worker protocol until stdin closes. Returns the exit code."""
+    """Serve the worker protocol until stdin closes (both binary streams). Returns the
+    exit code."""
     stdin = stdin or sys.stdin.buffer
-    stdout = stdout or sys.stdout
+    out = stdout or sys.stdout.buffer
     try:
         model = load(model_dir)
     except Exception as exc:
-        stdout.write(json.dumps({"ready": False, "error": f"{type(exc).__name__}: {exc}"}) + "\n")
-        stdout.flush()
+        _send(out, {"ready": False, "error": f"{type(exc).__name__}: {exc}"})
         return 1
-    stdout.write(json.dumps({"ready": True, "model": model.name, "version": model.version}) + "\n")
-    stdout.flush()
+    _send(out, {"ready": True, "model": model.name, "version": model.version})
     while line := stdin.readline():
         if not line.strip():
             continue
@@ -360,10 +400,30 @@ def worker(model_dir: str, stdin: Any = None, stdout: Any = None) -> int:
             job["csv"] = _read_exactly(stdin, size).decode("utf-8")
         if (size := job.pop("f64_bytes", None)) is not None:
             job["f64"] = _read_exactly(stdin, size)
-        scored = score_frame(model, job)
-        stdout.write(json.dumps({"id": job["id"], **scored.as_dict()}, allow_nan=False) + "\n")
-        stdout.flush()
+        answer, data = _answer(model, job)
+        _send(out, {"id": job["id"], **answer}, data)
     return 0
+
+
+def _send(out: Any, line: dict[str, Any], data: bytes = b"") -> None:
+    out.write(json.dumps(line, allow_nan=False).encode() + b"\n")
+    out.write(data)
+    out.flush()
+
+
+def _answer(model: LoadedModel, job: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """A frame's answer: its line's fields, and the bytes that follow the line. Float64
+    columns predicted in one call to a numpy array come back as that array's bytes
+    (``array_bytes`` of ``dtype`` in ``shape``) instead of JSON predictions."""
+    if job.get("f64") is None:
+        return score_frame(model, job).as_dict(), b""
+    values = _f64_values(job)
+    out: Any = _numeric_predict(model, values, text=True) if _fast_eligible(model) else None
+    if not _plain_array(out, len(values)):
+        return score_array(model, values, out).as_dict(), b""
+    head = {"ok": len(values), "predictions": [], "errors": [], "kept": {},
+            "dtype": out.dtype.str, "shape": list(out.shape), "array_bytes": out.nbytes}
+    return head, out.tobytes()
 
 
 def _exit_now(code: int) -> None:

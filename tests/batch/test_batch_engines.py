@@ -1,23 +1,29 @@
 """The local engine's channel to its worker processes: two partitions in hand per
-process, answers matched in order, and a process that dies fails the run with its
-exit code and last words instead of leaving it waiting."""
+process, answers matched in order, the input read while the first process loads, and a
+process that dies fails the run with its exit code and last words instead of leaving
+it waiting."""
 
 from __future__ import annotations
 
 import sys
 import textwrap
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
 
-from slml.batch.engines import EngineError, LocalEngine, Work, frame_bytes
+from slml.batch import workers as local_workers
+from slml.batch.engines import EngineError, EngineStartError, LocalEngine, Work, frame_bytes
+from slml.runtime.batch import Scored
 
 # a stand-in for slml.runtime.batch: answers each frame's rows with [frame id, its pid],
-# after reading the frame's CSV bytes and SLOW seconds; DIE_AFTER frames, it exits 3
+# after reading the frame's CSV bytes and SLOW seconds; DIE_AFTER frames, it exits 3;
+# it is ready after LOAD seconds
 FAKE = '''
 import json, os, sys, time
 slow = float(os.environ.get("SLOW", "0"))
+time.sleep(float(os.environ.get("LOAD", "0")))
 first = os.environ.get("FIRST_MARK")  # processes after the first load for 60 s
 if first:
     try:
@@ -62,16 +68,24 @@ def work(n: int, rows: int = 3) -> list[Work]:
     return [Work(k, [], True, csv="1,2\n" * rows, width=2, features=(0, 1)) for k in range(n)]
 
 
+def engine_of(tmp_path: Path, workers: int, app: Path | None = None) -> LocalEngine:
+    return LocalEngine(python=python(tmp_path), app_dir=app or fake_app(tmp_path),
+                       model_dir=tmp_path, workers=workers)
+
+
+def run(engine: LocalEngine, items: Iterable[Work]) -> list[tuple[Work, Scored]]:
+    """Every result of ``items`` on ``engine``, which is closed after."""
+    try:
+        return list(engine.map(items))
+    finally:
+        engine.close()
+
+
 @pytest.mark.parametrize("workers", [1, 2, 3])
 def test_every_partition_comes_back_with_its_own_answer(tmp_path: Path, workers: int,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SLOW", "0.05")  # 25 frames last long enough for the late workers
-    engine = LocalEngine(python=python(tmp_path), app_dir=fake_app(tmp_path),
-                         model_dir=tmp_path, workers=workers)
-    try:
-        results = list(engine.map(work(25, rows=4)))
-    finally:
-        engine.close()
+    results = run(engine_of(tmp_path, workers), work(25, rows=4))
     assert sorted(item.key for item, _ in results) == list(range(25))
     for item, scored in results:
         assert scored.ok == [0, 1, 2, 3] and [p[0] for p in scored.predictions] == [item.key] * 4
@@ -83,19 +97,37 @@ def test_a_worker_that_dies_fails_the_run_with_its_code_and_last_words(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DIE_AFTER", "2")
-    engine = LocalEngine(python=python(tmp_path), app_dir=fake_app(tmp_path),
-                         model_dir=tmp_path, workers=1)
     with pytest.raises(EngineError, match=r"exited \(code 3\): worker: giving up"):
-        try:
-            list(engine.map(work(10)))
-        finally:
-            engine.close()
+        run(engine_of(tmp_path, 1), work(10))
 
 
-def test_a_worker_that_cannot_start_is_an_engine_error(tmp_path: Path) -> None:
-    with pytest.raises(EngineError, match="exited"):
-        LocalEngine(python=python(tmp_path), app_dir=tmp_path / "nothing",
-                    model_dir=tmp_path, workers=2)
+def test_a_worker_that_cannot_start_is_an_engine_start_error(tmp_path: Path) -> None:
+    engine = engine_of(tmp_path, 2, app=tmp_path / "nothing")
+    with pytest.raises(EngineStartError, match=r"did not load .* exited"):
+        run(engine, work(3))
+    assert engine.started == 1
+
+
+def test_the_input_is_read_while_the_first_process_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Partitions are read (here: handed out) during the load, up to the read-ahead's
+    bytes; the rest only as the process takes them."""
+    monkeypatch.setenv("LOAD", "1.0")
+    monkeypatch.setattr(local_workers, "READ_AHEAD_BYTES", 5 * len("1,2\n" * 3))
+    read: list[float] = []
+
+    def timed(items: list[Work]) -> Iterator[Work]:
+        for item in items:
+            read.append(time.monotonic())
+            yield item
+
+    engine = engine_of(tmp_path, 1)
+    began = time.monotonic()
+    results = run(engine, timed(work(12)))
+    assert len(results) == 12
+    assert [t - began < 0.5 for t in read] == [True] * 5 + [False] * 7
+    assert engine.pace.load is not None and engine.pace.load >= 1.0
 
 
 def test_csv_frames_carry_their_text_as_bytes_after_the_header() -> None:
@@ -110,8 +142,7 @@ def test_closing_does_not_wait_for_processes_still_loading(
 ) -> None:
     monkeypatch.setenv("FIRST_MARK", str(tmp_path / "first"))
     monkeypatch.setenv("SLOW", "0.3")  # the first falls behind: a second one starts loading
-    engine = LocalEngine(python=python(tmp_path), app_dir=fake_app(tmp_path),
-                         model_dir=tmp_path, workers=3)
+    engine = engine_of(tmp_path, 3)
     results = list(engine.map(work(5)))
     assert engine.started >= 2  # the late ones still loading (for 60 s)
     started = time.monotonic()
@@ -129,10 +160,6 @@ def test_a_worker_that_keeps_up_alone_is_the_only_one_started(tmp_path: Path) ->
             time.sleep(0.02)
             yield item
 
-    engine = LocalEngine(python=python(tmp_path), app_dir=fake_app(tmp_path),
-                         model_dir=tmp_path, workers=2)
-    try:
-        results = list(engine.map(slowly(work(30))))
-    finally:
-        engine.close()
+    engine = engine_of(tmp_path, 2)
+    results = run(engine, slowly(work(30)))
     assert len(results) == 30 and engine.started == 1

@@ -62,3 +62,15 @@ def test_rows_across_reader_blocks_are_cut_at_exact_counts(tmp_path: Path) -> No
     got = partitions(path, 70_001)
     assert [len(p) for p in got] == [70_001] * 4 + [300_000 - 4 * 70_001]
     assert [row for part in got for row in part] == [line.strip().split(",") for line in lines]
+
+
+def test_the_partitions_left_are_estimated_from_what_was_handed_out(tmp_path: Path) -> None:
+    """The reader is a 1 MiB block ahead of the partitions; the estimate is not."""
+    path = tmp_path / "big.csv"
+    path.write_text(HEADER + "".join(f"{i:06},{i * 2:07},{i % 7}\n" for i in range(300_000)))
+    table = Table(str(path), chunk_rows=10_000)
+    assert table.partitions_left() is None
+    left = [table.partitions_left() for _ in table.chunks()]
+    assert len(left) == 30
+    for k, estimate in enumerate(left):
+        assert estimate is not None and abs(estimate - (29 - k)) <= 0.1 * (30 - k) + 0.5

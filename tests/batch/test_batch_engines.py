@@ -5,6 +5,7 @@ it waiting."""
 
 from __future__ import annotations
 
+import fcntl
 import sys
 import textwrap
 import time
@@ -135,6 +136,29 @@ def test_csv_frames_carry_their_text_as_bytes_after_the_header() -> None:
     assert body == "é,1\n".encode() and b'"csv_bytes": 5' in header and b"csv" not in body
     header, body = frame_bytes(Work(8, [[1, 2]], False))
     assert body == b"" and header.endswith(b"\n") and b'"rows": [[1, 2]]' in header
+
+
+@pytest.mark.skipif(not hasattr(fcntl, "F_GETPIPE_SZ"), reason="Linux pipes only")
+def test_the_pipes_take_a_partition_of_a_megabyte_at_once(tmp_path: Path) -> None:
+    if int(Path("/proc/sys/fs/pipe-max-size").read_text()) < local_workers.PIPE_BYTES:
+        pytest.skip("this machine caps pipes below a megabyte")
+    engine = engine_of(tmp_path, 1)
+    try:
+        proc = engine._all[0].proc
+        assert proc.stdin is not None and proc.stdout is not None
+        for pipe in (proc.stdin, proc.stdout):
+            assert fcntl.fcntl(pipe.fileno(), fcntl.F_GETPIPE_SZ) >= local_workers.PIPE_BYTES
+    finally:
+        engine.close()
+
+
+def test_with_nothing_to_score_the_model_load_is_not_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOAD", "30")
+    started = time.monotonic()
+    assert run(engine_of(tmp_path, 2), []) == []
+    assert time.monotonic() - started < 5
 
 
 def test_closing_does_not_wait_for_processes_still_loading(

@@ -10,7 +10,6 @@ named method honour it; the flavor's loader then refuses a model without that me
 
 from __future__ import annotations
 
-import copy
 import os
 from typing import Any
 
@@ -46,6 +45,8 @@ def with_served_method(manifest: dict[str, Any], method: str | None = None) -> d
     found = problem(manifest, method)
     if found is not None:
         raise ArtifactFormatError(f"{ENV}={method} (slml.yaml method:): {found}")
+    import copy  # only for an override: not on every cold start
+
     served = copy.deepcopy(manifest)
     served.setdefault("flavor_options", {})["method"] = method
     if method == "predict":

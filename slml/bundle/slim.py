@@ -1,13 +1,17 @@
 """Remove what a deployed bundle never uses, safely.
 
-Removed: ``__pycache__`` directories, ``*.pyc``/``*.pyo`` files, build-time-only sources
-(Cython ``*.pyx``/``*.pxd``/``*.pxi`` and ``*.pyi`` type stubs, never read when code runs),
-and packages' own test suites (directories named ``tests`` or ``test`` *inside* a
+Removed: ``__pycache__`` directories, ``*.pyc``/``*.pyo`` files, build-time-only inputs
+(Cython ``*.pyx``/``*.pxd``/``*.pxi`` sources and their Tempita templates ``*.pyx.tp``/
+``*.pxd.tp``/``*.pxi.tp``, ``*.pyi`` type stubs, and static archives ``*.a`` that start
+with the ``ar`` magic, such as NumPy's ``libnpymath.a``: read by Cython, type checkers
+and linkers, never when code runs; a shared library is never an archive), and packages'
+own test suites (directories named ``tests`` or ``test`` *inside* a
 package, i.e. whose parent has an ``__init__.py``; never at the top level, where a
 distribution's own package could have that name). Kept: ``*.dist-info``
 (``importlib.metadata`` reads it), every ``.so`` (elf_strip.py then drops their symbol
-tables and debug info, never a mapped byte), and modules such as ``numpy/testing`` that
-are imported at runtime.
+tables and debug info, never a mapped byte), modules such as ``numpy/testing`` that
+are imported at runtime, and C headers and sources (CuPy compiles its headers at run
+time with NVRTC, no host compiler needed; cffi can read a ``.h`` when it imports).
 
 Bytecode is removed because what an install leaves is stale for Lambda: written by
 another interpreter version or timestamp-checked (zips reset mtimes), with build paths
@@ -19,7 +23,7 @@ fresh bytecode *after* slimming, with an interpreter of the runtime's exact vers
 The container image runs this file too, with ``--keep-bytecode``, in the same layer as
 its pip install (``python slml_slim.py --keep-bytecode --site``): there the bytecode pip
 wrote is right (the image's own interpreter, mtimes kept) and saves every start its
-compile, so only the test suites, build-only sources and stubs go. It needs nothing but
+compile, so only the test suites and the build-only inputs go. It needs nothing but
 the standard library.
 """
 
@@ -33,7 +37,8 @@ from pathlib import Path
 
 TEST_DIRS = frozenset({"tests", "test"})
 BYTECODE = (".pyc", ".pyo")
-BUILD_ONLY = (".pyx", ".pxd", ".pxi", ".pyi")
+BUILD_ONLY = (".pyx", ".pxd", ".pxi", ".pyi", ".pyx.tp", ".pxd.tp", ".pxi.tp")
+AR_MAGIC = (b"!<arch>\n", b"!<thin>\n")  # static archives (GNU thin ones too)
 REMOVED_SUFFIXES = BYTECODE + BUILD_ONLY
 
 
@@ -77,12 +82,21 @@ def slim(root: Path, *, keep_bytecode: bool = False) -> SlimReport:
                 shutil.rmtree(candidate)
                 dirnames.remove(name)
         for name in filenames:
-            if name.endswith(removed):
-                full = here / name
+            full = here / name
+            if name.endswith(removed) or static_archive(full):
                 size += full.stat().st_size
                 files += 1
                 full.unlink()
     return SlimReport(removed_files=files, removed_bytes=size)
+
+
+def static_archive(path: Path) -> bool:
+    """Whether ``path`` is a regular ``*.a`` file holding an ``ar`` archive (objects
+    for a linker; no loader or import reads one)."""
+    if not path.name.endswith(".a") or path.is_symlink() or not path.is_file():
+        return False
+    with open(path, "rb") as fh:
+        return fh.read(8) in AR_MAGIC
 
 
 # What the Lambda adapter never imports (slml/runtime/lambda_handler.py answers events

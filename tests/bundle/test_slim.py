@@ -21,6 +21,8 @@ def test_slim_removes_what_is_never_used_and_keeps_the_rest(tmp_path):
         touch(tmp_path / "pkg-1.0.dist-info/RECORD"),
         touch(tmp_path / "tests/__init__.py"),  # top level: may be a real package name
         touch(tmp_path / "notapkg/tests/data.txt"),  # parent is not a package
+        touch(tmp_path / "pkg/include/pkg/api.h"),  # headers: a JIT may read them
+        touch(tmp_path / "pkg/data.a", b"not an archive"),  # named .a, but data
     ]
     gone = [
         touch(tmp_path / "pkg/__pycache__/x.cpython-312.pyc"),
@@ -28,6 +30,8 @@ def test_slim_removes_what_is_never_used_and_keeps_the_rest(tmp_path):
         touch(tmp_path / "pkg/_fast.pyx"),  # Cython source: compiled into _fast.so
         touch(tmp_path / "pkg/_fast.pxd"),
         touch(tmp_path / "pkg/__init__.pyi"),  # type stub: for type checkers only
+        touch(tmp_path / "pkg/_loss.pyx.tp", b"{{py:"),  # Tempita template of a .pyx
+        touch(tmp_path / "pkg/lib/libnpymath.a", b"!<arch>\n"),  # static archive: linkers
         touch(tmp_path / "pkg/tests/test_a.py", b"yy"),
         touch(tmp_path / "pkg/sub/__init__.py").parent / "test",
     ]
@@ -35,7 +39,7 @@ def test_slim_removes_what_is_never_used_and_keeps_the_rest(tmp_path):
     report = slim(tmp_path)
     assert all(p.exists() for p in keep)
     assert not any(p.exists() for p in gone)
-    assert report.removed_files == 7 and report.removed_bytes == 8
+    assert report.removed_files == 9 and report.removed_bytes == 8 + 5 + 8
     assert slim(tmp_path).removed_files == 0  # idempotent
 
 

@@ -50,7 +50,7 @@ from slml.bundle.incremental import (
     zip_onto,
 )
 from slml.bundle.install import install_for_target
-from slml.bundle.lambda_bundle import layer_key
+from slml.bundle.lambda_layer import layer_key
 from slml.bundle.lock import Lock, Target, resolve_lock, runtime_requirements
 from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import files_under, measure, zip_dir

@@ -14,7 +14,9 @@ it back the only way that is valid on Lambda:
   ``/var/task/...`` (function), the paths the files have on Lambda.
 
 ``aws.bytecode`` chooses: ``auto`` compiles when such an interpreter is here,
-``always`` fails without one, ``never`` ships no bytecode. ``find_interpreter`` looks
+``always`` fails without one, ``never`` ships no bytecode. The layer then keeps the
+bytecode of what importing the model's frameworks reads (layer_bytecode.py); ``full``
+keeps every module's and, like ``always``, fails without an interpreter. ``find_interpreter`` looks
 wherever users keep Pythons (``interpreter_candidates``: this interpreter, ``python3.X``
 on PATH, pyenv's versions, uv-managed Pythons, asdf, mise, conda environments), runs
 each candidate once to confirm it is CPython of that version (a pyenv shim for an
@@ -37,7 +39,7 @@ from typing import Literal
 from slml.bundle.uvtool import Runner, run_uv
 from slml.errors import PackagingError
 
-Mode = Literal["auto", "always", "never"]
+Mode = Literal["auto", "always", "full", "never"]
 LAYER_ROOT = "/opt/python"  # where Lambda mounts a layer's python/ directory
 TASK_ROOT = "/var/task"  # where Lambda unpacks the function zip
 _PROBE = "import sys, platform; print(sys.implementation.cache_tag, platform.python_version())"
@@ -175,15 +177,15 @@ def choose_interpreter(
     mode: Mode, minor: str, *, finder: Finder | None = None
 ) -> tuple[Interpreter | None, str]:
     """The interpreter to compile with (None: ship no bytecode) and a note saying why.
-    Raises PackagingError for ``always`` when there is none."""
+    Raises PackagingError for ``always`` and ``full`` when there is none."""
     if mode == "never":
         return None, "no bytecode (aws.bytecode: never): cold starts compile every module"
     found = (finder or find_interpreter)(minor)
     if found is not None:
         return found, ""
-    if mode == "always":
+    if mode in ("always", "full"):
         raise PackagingError(
-            f"aws.bytecode: always needs a Python {minor} interpreter on this machine to "
+            f"aws.bytecode: {mode} needs a Python {minor} interpreter on this machine to "
             f"compile bytecode for python{minor}, and none was found (looked in this "
             f"interpreter, PATH, pyenv, uv-managed Pythons, asdf, mise and conda)",
             hint=f"install one (`uv python install {minor}`) or set aws.bytecode: auto",

@@ -4,10 +4,11 @@ Layout of ``out_dir``::
 
     layer.zip          python/<packages> (+ lib/: native libraries Lambda's base image
                        lacks, e.g. libgomp.so.1, see lambda_native.py); cached
-                       under <cache>/lambda-layers/<key>/,
-                       where key = lock hash + runtime + platform (+ the compiling
-                       interpreter's version when bytecode ships), so a model-only
-                       change reuses it byte for byte (Pulumi sees no diff)
+                       under <cache>/lambda-layers/<key>/ (lambda_layer.py),
+                       where key = lock hash + runtime + platform + the model's
+                       requirement names (+ the compiling interpreter's version when
+                       bytecode ships), so a model-only change reuses it byte for
+                       byte (Pulumi sees no diff)
     function/          slml/ (the runtime), model/ (verified copy), slml_handler.py
     function.zip       function/ zipped
     requirements.lock  the pins
@@ -15,15 +16,18 @@ Layout of ``out_dir``::
 
 Dependencies are installed with uv for the runtime's manylinux platform, binary wheels
 only, checked to be ELF files for the target machine, then slimmed, and their shared
-libraries stripped of symbol tables and debug info (elf_strip.py). boto3, botocore,
+libraries stripped of symbol tables and debug info (lambda_layer.py). boto3, botocore,
 s3transfer and jmespath are left out of the layer when nothing but a transitive
 dependency pulls them in: the Lambda runtime ships them. When the model's own
 requirements pin one of them, the pinned version ships.
 
 Bytecode (``aws.bytecode``, see bytecode.py): after slimming, the layer and the function
 are compiled by an interpreter of the runtime's exact version (unchecked-hash, Lambda
-paths), so cold starts do not compile every module; skipped, with a note, when there is
-no such interpreter here or when the bytecode alone would cross the 250 MB limit.
+paths), so cold starts do not compile every module; the layer keeps the bytecode of
+what importing the model's frameworks reads, the rest ships as source
+(layer_bytecode.py; ``aws.bytecode: full`` keeps it all). Skipped, with a note, when
+there is no such interpreter here or when the bytecode alone would cross the 250 MB
+limit.
 
 Limits, checked before anything is uploaded: zips up to 50 MB go up directly; a larger
 layer or function zip goes through an S3 object; more than 250 MB unzipped (layer and
@@ -34,21 +38,16 @@ PackageTooLarge saying what to do. ``Bundle.notes`` say which path was taken and
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-from filelock import FileLock
-
 from slml.artifact.store import copy_artifact, verified_manifest
 from slml.bundle.bytecode import (
-    LAYER_ROOT,
     TASK_ROOT,
     Finder,
     Interpreter,
@@ -57,9 +56,6 @@ from slml.bundle.bytecode import (
     choose_interpreter,
     compile_tree,
 )
-from slml.bundle.elf import check_binaries
-from slml.bundle.elf_strip import strip_tree
-from slml.bundle.install import install_for_target, install_one
 from slml.bundle.lambda_delivery import (  # noqa: F401  (re-exported)
     DIRECT_UPLOAD_LIMIT,
     UNZIPPED_LIMIT,
@@ -70,20 +66,22 @@ from slml.bundle.lambda_delivery import (  # noqa: F401  (re-exported)
     unavoidable_image,
 )
 from slml.bundle.lambda_image import write_image_context
-from slml.bundle.lambda_native import ship_native_libraries, zip_layer_extras
-from slml.bundle.lock import Lock, Target, requirement_name, resolve_lock, runtime_requirements
+from slml.bundle.lambda_layer import (  # noqa: F401  (re-exported)
+    RUNTIME_PROVIDED,
+    build_layer,
+    excluded_runtime_packages,
+    layer_key,
+)
+from slml.bundle.lock import Lock, Target, resolve_lock, runtime_requirements
 from slml.bundle.onnx_export import export_for_function
 from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import human, measure, package_sizes, zip_dir
-from slml.bundle.slim import drop_lambda_unused_paths, lambda_unused, slim
-from slml.bundle.staging import make_staging_dir, sweep
 from slml.bundle.uvtool import Runner
 from slml.bundle.variants import model_requirements
 from slml.errors import PackagingError
 from slml.pipeline import Bundle, LambdaBuildOutputs, NullReporter, Reporter, SizeReport
 from slml.runtime.manifest import artifact_digest
 
-RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath")
 HANDLER_MODULE = "slml_handler"
 HANDLER = f"{HANDLER_MODULE}.handler"
 _HANDLER_SOURCE = '''"""Lambda entrypoint (slml_handler.handler). Importing it loads the model."""
@@ -101,144 +99,6 @@ class LambdaOptions:
     large_bundle: Literal["fail", "image"] = "fail"
     bytecode: Mode = "auto"
     requirements: Any = None  # slml.yaml's requirements: (RequirementsConfig)
-
-
-def layer_key(lock: Lock, target: Target, interpreter: Interpreter | None = None) -> str:
-    """The layer's cache key: the lock, the target, and the bytecode compiler if any."""
-    data = f"{lock.hash}\n{target.python_version}\n{target.platform or 'host'}\nlayout 4"
-    if interpreter is not None:
-        data += f"\nbytecode {interpreter.version} unchecked-hash"
-    return hashlib.sha256(data.encode()).hexdigest()[:24]
-
-
-def excluded_runtime_packages(model_requirements: Sequence[str]) -> tuple[str, ...]:
-    """The runtime-provided packages to leave out: all but those the model pins."""
-    pinned = {requirement_name(r) for r in model_requirements}
-    return tuple(p for p in RUNTIME_PROVIDED if p not in pinned)
-
-
-def _remove_distributions(root: Path, names: Sequence[str]) -> list[str]:
-    """Delete installed distributions (their RECORD files and dist-info). Returns names."""
-    removed = []
-    for info in sorted(root.glob("*.dist-info")):
-        dist = requirement_name(info.name.split("-")[0])
-        if dist not in names:
-            continue
-        for line in (info / "RECORD").read_text(encoding="utf-8").splitlines():
-            path = root / line.split(",")[0]
-            if path.is_file() and root in path.resolve().parents:
-                path.unlink()
-        shutil.rmtree(info, ignore_errors=True)
-        removed.append(dist)
-    for top in names:  # empty package directories left behind
-        pkg = root / top
-        if pkg.is_dir() and not any(p.is_file() for p in pkg.rglob("*")):
-            shutil.rmtree(pkg)
-    return removed
-
-
-def build_layer(
-    lock: Lock,
-    *,
-    target: Target,
-    machine: str | None,
-    exclude: Sequence[str],
-    cache_dir: Path,
-    runner: Runner = subprocess.run,
-    interpreter: Interpreter | None = None,
-    keep: Sequence[str] = (),
-) -> tuple[Path, Path, bool, list[str]]:
-    """The layer for ``lock``: ``(layer.zip, python/ dir, reused, notes)``, cached;
-    compiled to bytecode by ``interpreter`` when given."""
-    home = Path(cache_dir) / "lambda-layers" / layer_key(lock, target, interpreter)
-    home.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(home) + ".lock"):
-        if (home / "notes.json").is_file():
-            notes = json.loads((home / "notes.json").read_text(encoding="utf-8"))
-            return home / "layer.zip", home / "python", True, notes
-        notes = _stage_layer(
-            lock, home, target=target, machine=machine, exclude=exclude, runner=runner,
-            interpreter=interpreter, keep=keep,
-        )  # fmt: skip
-    return home / "layer.zip", home / "python", False, notes
-
-
-def _stage_layer(
-    lock: Lock,
-    home: Path,
-    *,
-    target: Target,
-    machine: str | None,
-    exclude: Sequence[str],
-    runner: Runner,
-    interpreter: Interpreter | None,
-    keep: Sequence[str] = (),
-) -> list[str]:
-    """Install, check, slim, compile and zip into a temp dir, then rename it to ``home``.
-    ``keep``: the model's own requirements, never dropped as serving-only."""
-    sweep(home.parent)  # what builds killed with SIGKILL left behind
-    work = make_staging_dir(home)
-    try:
-        staged = install_for_target(lock, work / "python", target=target, runner=runner)
-        notes = []
-        if machine:
-            count = check_binaries(staged, machine=machine)
-            notes.append(f"checked {count} native binaries: all ELF for Linux {machine}")
-            notes += ship_native_libraries(
-                staged, work / "lib", runtime=f"python{target.python_version}",
-                fetch=lambda requirement, dest: install_one(requirement, dest, target=target,
-                                                            runner=runner),
-            )  # fmt: skip
-        dropped = _remove_distributions(staged, exclude)
-        if dropped:
-            notes.append(
-                f"left out {', '.join(dropped)}: the Lambda runtime provides them and the "
-                "model does not pin them"
-            )
-        unused = _remove_distributions(
-            staged, lambda_unused(staged, {requirement_name(r) for r in keep})
-        )
-        scripts = drop_lambda_unused_paths(staged)
-        if unused or scripts.removed_files:
-            notes.append(
-                f"left out what a Lambda never runs: {', '.join(unused) or 'no packages'}"
-                f" (the adapter needs no ASGI server), bin/ and .lock "
-                f"({scripts.removed_files} files)"
-            )
-        report = slim(staged)
-        notes.append(
-            f"slimmed: removed {report.removed_files} files ({human(report.removed_bytes)})"
-        )
-        stripped = [strip_tree(root) for root in (staged, work / "lib") if root.is_dir()]
-        notes.append(
-            f"stripped {sum(r.files for r in stripped)} native binaries of their symbol "
-            f"tables and debug info ({human(sum(r.saved_bytes for r in stripped))})"
-        )
-        if interpreter is not None:
-            notes += _compile_notes(interpreter, staged, LAYER_ROOT, runner)
-        zip_dir(staged, work / "layer.zip", prefix="python/", bytecode=interpreter is not None)
-        zip_layer_extras(work / "layer.zip", work / "lib")
-        (work / "notes.json").write_text(json.dumps(notes), encoding="utf-8")
-        if home.exists():
-            shutil.rmtree(home)
-        work.rename(home)  # notes.json last in, so a half-built layer is never reused
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return notes
-
-
-def _compile_notes(
-    interpreter: Interpreter, root: Path, lambda_path: str, runner: Runner
-) -> list[str]:
-    """Compile ``root``; a note only for sources that did not compile."""
-    compiled = compile_tree(interpreter, root, lambda_path=lambda_path, runner=runner)
-    if not compiled.failed:
-        return []
-    shown = ", ".join(compiled.failed[:3]) + (", ..." if len(compiled.failed) > 3 else "")
-    return [
-        f"{len(compiled.failed)} source files do not compile under Python "
-        f"{interpreter.minor} ({shown}): shipped as source only"
-    ]
 
 
 def build_function(
@@ -384,7 +244,7 @@ def build_lambda_bundle(
         build_layer, lock, target=target, cache_dir=cache_dir, runner=runner,
         machine=options.architecture if target.platform else None,
         exclude=excluded_runtime_packages(manifest.get("requirements", [])),
-        keep=model_reqs,
+        keep=model_reqs, full=options.bytecode == "full",
     )  # fmt: skip
     parts, bytecode_note = _with_bytecode(
         lambda compiler: _assemble(

@@ -18,7 +18,8 @@ another interpreter version or timestamp-checked (zips reset mtimes), with build
 baked in. Lambda's ``/opt`` and ``/var/task`` are read-only, so a bundle without bytecode
 compiles every module in memory on each cold start; the Lambda build therefore compiles
 fresh bytecode *after* slimming, with an interpreter of the runtime's exact version and
-``--invalidation-mode unchecked-hash`` (see bytecode.py and ``aws.bytecode``).
+``--invalidation-mode unchecked-hash`` (see bytecode.py and ``aws.bytecode``), and keeps
+it where a cold start reads it (layer_bytecode.py).
 
 The container image runs this file too, with ``--keep-bytecode``, in the same layer as
 its pip install (``python slml_slim.py --keep-bytecode --site``): there the bytecode pip

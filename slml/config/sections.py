@@ -139,11 +139,13 @@ class AwsConfig(Section):
     large_bundle: Literal["fail", "image"] = Field(
         default="fail", description="over 250 MB unzipped: fail, or switch to a container image"
     )
-    bytecode: Literal["auto", "always", "never"] = Field(
+    bytecode: Literal["auto", "always", "full", "never"] = Field(
         default="auto",
         description="ship .pyc compiled for the runtime's Python (unchecked-hash), so cold "
         "starts skip compiling: auto when an interpreter of that exact version is on this "
-        "machine and the bundle stays under 250 MB; always fails without one; never ships none",
+        "machine and the bundle stays under 250 MB; always fails without one; never ships "
+        "none. The layer keeps the .pyc of what importing the model's frameworks reads, the "
+        "rest as source; full keeps every module's (and fails without an interpreter)",
     )
     snap_start: bool = Field(
         default=False, description="Lambda SnapStart: python3.12+ zip functions; the API "

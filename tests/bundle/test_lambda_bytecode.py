@@ -54,6 +54,11 @@ def plain(_iris_artifact_master, tmp_path_factory, cache):
     return build(_iris_artifact_master, out, cache, bytecode="never")
 
 
+@pytest.fixture(scope="module")
+def full(_iris_artifact_master, tmp_path_factory, cache):
+    return build(_iris_artifact_master, tmp_path_factory.mktemp("full"), cache, bytecode="full")
+
+
 def pyc_header(path: Path) -> tuple[int, str]:
     """(flags word, co_filename) of a .pyc."""
     data = path.read_bytes()
@@ -87,6 +92,23 @@ def test_auto_for_this_python_ships_unchecked_hash_bytecode_with_lambda_paths(co
 
 
 @pytest.mark.slow
+def test_auto_keeps_the_bytecode_scikit_learn_reads_and_full_keeps_it_all(compiled, full):
+    """SciPy's signal processing is nothing scikit-learn imports: source only under auto
+    (what importing scikit-learn's public modules reads keeps its .pyc), compiled under
+    full; every source ships either way."""
+    unused = Path("scipy", "signal", "__pycache__", f"__init__.{TAG}.pyc")
+    walked = next(n for n in compiled.notes if n.startswith("bytecode for the "))
+    assert "importing scikit-learn and its public modules reads" in walked
+    layer, everything = compiled.files["layer_dir"], full.files["layer_dir"]
+    assert not (layer / unused).exists() and (everything / unused).is_file()
+    assert (layer / "scipy" / "signal" / "__init__.py").is_file()
+    assert (layer / "sklearn" / "linear_model" / "__pycache__" / f"_logistic.{TAG}.pyc").is_file()
+    assert "bytecode for every module: aws.bytecode: full" in full.notes
+    assert full.size.parts["layer"] > compiled.size.parts["layer"] + 2 * 1024 * 1024
+    assert full.files["layer_dir"] != layer  # a layer of its own: another key
+
+
+@pytest.mark.slow
 def test_never_ships_no_bytecode_and_the_size_report_counts_it(compiled, plain):
     for zipped in (plain.files["layer"], plain.files["zip"]):
         assert not any(n.endswith(".pyc") or "__pycache__" in n for n in zip_names(zipped))
@@ -107,11 +129,12 @@ def test_python312_without_a_312_interpreter_ships_none_and_says_why(iris_artifa
     assert "aws.bytecode: never" in note
 
 
-def test_always_without_an_interpreter_fails_before_any_work(iris_artifact, tmp_path):
+@pytest.mark.parametrize("mode", ["always", "full"])
+def test_always_without_an_interpreter_fails_before_any_work(iris_artifact, tmp_path, mode):
     with pytest.raises(PackagingError) as info:
         build(iris_artifact, tmp_path / "out", tmp_path / "cache", target=None,
-              finder=nowhere, bytecode="always", runtime="python3.13")  # fmt: skip
-    assert "Python 3.13 interpreter" in info.value.message
+              finder=nowhere, bytecode=mode, runtime="python3.13")  # fmt: skip
+    assert f"aws.bytecode: {mode} needs a Python 3.13 interpreter" in info.value.message
     assert "uv python install 3.13" in info.value.hint
     assert not (tmp_path / "cache").exists()  # nothing resolved or installed
 
@@ -131,13 +154,20 @@ def test_bytecode_that_alone_crosses_250_mb_is_left_out(
 def test_the_layer_cache_key_says_whether_and_by_whom_bytecode_was_compiled(tmp_path):
     lock = Lock(path=tmp_path / "requirements.lock", hash="abc", pins=("numpy==2.0.0",))
     target = Target("aws-lambda", "3.11", "x86_64-manylinux_2_17")
+    compiler = Interpreter("/usr/bin/python3.11", "3.11.7")
     keys = {
         layer_key(lock, target),
-        layer_key(lock, target, Interpreter("/usr/bin/python3.11", "3.11.7")),
+        layer_key(lock, target, compiler),
         layer_key(lock, target, Interpreter("/usr/bin/python3.11", "3.11.9")),
+        layer_key(lock, target, compiler, full=True),  # every module compiled
+        layer_key(lock, target, compiler, requirements=["numpy==2.0.0"]),  # what is walked
     }
-    assert len(keys) == 3
+    assert len(keys) == 5
     assert layer_key(lock, target, None) == layer_key(lock, target)
+    assert layer_key(lock, target, None, full=True) == layer_key(lock, target)  # no bytecode
+    assert layer_key(lock, target, compiler, requirements=["NumPy>=1", "scipy"]) == layer_key(
+        lock, target, compiler, requirements=["scipy", "numpy"]
+    )  # names, normalised, in any order
 
 
 # -- it is used ------------------------------------------------------------------------
@@ -158,11 +188,17 @@ def test_isolated_interpreter_answers_from_the_shipped_bytecode(compiled, iris_r
     assert json.loads(json.loads(answer)["body"])["predictions"] == [0, 2, 1]
     cached, exists = json.loads(evidence)
     assert exists and cached.startswith(str(compiled.files["layer_dir"]))
-    roots = (str(compiled.files["layer_dir"]), str(compiled.files["function"]))
-    origins = re.findall(r"^# code object from (.+)$", done.stderr, flags=re.M)
-    ours = [o.strip("'") for o in origins if o.strip("'").startswith(roots)]
-    from_source = [o for o in ours if o.endswith(".py")]
+    ours, from_source = code_origins(done.stderr, compiled)
     assert len(ours) > 300 and not from_source, from_source[:5]
+
+
+def code_origins(verbose: str, bundle) -> tuple[list[str], list[str]]:
+    """From ``python -v``'s stderr: where each code object of the bundle's layer and
+    function came from, and those compiled from source (a .py, not its .pyc)."""
+    roots = (str(bundle.files["layer_dir"]), str(bundle.files["function"]))
+    origins = re.findall(r"^# code object from (.+)$", verbose, flags=re.M)
+    ours = [o.strip("'") for o in origins if o.strip("'").startswith(roots)]
+    return ours, [o for o in ours if o.endswith(".py")]
 
 
 # -- finding and compiling -------------------------------------------------------------
@@ -284,8 +320,8 @@ def test_the_default_python312_bundle_ships_312_bytecode_and_answers(iris_artifa
     """The default target (python3.12) on this machine: compiled by pyenv's 3.12, and
     that interpreter answers an event from the bundle's bytecode alone (-B: none written)."""
     bundle = build(iris_artifact, tmp_path / "out", tmp_path / "cache", target=None)
-    note = next(n for n in bundle.notes if "bytecode" in n)
-    assert note.startswith("bytecode compiled with Python 3.12"), bundle.notes
+    assert any(n.startswith("bytecode compiled with Python 3.12") for n in bundle.notes)
+    assert any(n.startswith("bytecode for the ") for n in bundle.notes), bundle.notes
     layer = bundle.files["layer_dir"]
     assert (layer / "sklearn" / "__pycache__" / "__init__.cpython-312.pyc").is_file()
     code = (
@@ -295,9 +331,11 @@ def test_the_default_python312_bundle_ships_312_bytecode_and_answers(iris_artifa
         "print(json.dumps(slml_handler.handler(json.loads(sys.stdin.read()), None)))\n"
     )
     env = {"SLML_MODEL_DIR": str(bundle.files["function"] / "model"), "PATH": ""}
-    done = subprocess.run([str(PYENV_312[-1]), "-I", "-S", "-B", "-c", code], env=env,
+    done = subprocess.run([str(PYENV_312[-1]), "-I", "-S", "-B", "-v", "-c", code], env=env,
                           input=json.dumps(predict_event(iris_rows)), capture_output=True,
                           text=True, timeout=120, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     body = json.loads(json.loads(done.stdout.strip().splitlines()[-1])["body"])
     assert body["predictions"] == [0, 2, 1]
+    ours, from_source = code_origins(done.stderr, bundle)  # the trimmed layer covers init
+    assert len(ours) > 300 and not from_source, from_source[:5]

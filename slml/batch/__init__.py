@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -116,15 +117,17 @@ def run_batch(
         raise BatchError(f"cannot open {input_url} or {output_url}: {exc}") from None
     if resumed:
         reporter.detail(f"resuming: {output_url} holds this job's earlier run")
+    numeric = (not options.keep and table.format == "csv"
+               and numeric_inputs(str(manifest.get("flavor")), spec) and _have_numpy())
     engine = _engine(model_dir, options, build_dir=build_dir, reporter=reporter,
-                     meanwhile=output.load_writer, unread=table.partitions_left)
+                     meanwhile=partial(output.load_writer, lists=not numeric),
+                     unread=table.partitions_left)
     if engine.started < engine.workers:  # the local engine starts the rest on demand
         reporter.step(f"scoring {input_url} on up to {engine.workers} {options.engine} workers "
                       "(more start when they would end the run sooner)")  # fmt: skip
     else:
         reporter.step(f"scoring {input_url} on {engine.workers} {options.engine} worker(s)")
-    numeric = (engine.takes_arrays and not options.keep and table.format == "csv"
-               and numeric_inputs(str(manifest.get("flavor")), spec) and _have_numpy())
+    numeric = numeric and engine.takes_arrays
     try:
         return _score_all(table, output, engine, features, options, progress, numeric=numeric)
     except EngineStartError as exc:

@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from slml.batch.arrays import arrow_predictions
 from slml.batch.source import Chunk
 from slml.runtime.batch import PART, Scored
 
@@ -76,15 +77,17 @@ class Output:
             if base.startswith("part-") or base in ("errors.jsonl", "_SUCCESS", JOB_FILE):
                 self.fs.rm(name)
 
-    def load_writer(self) -> None:
+    def load_writer(self, *, lists: bool = True) -> None:
         """Load this format's writer now, so that the first partition does not wait for
-        it: pyarrow's Parquet module, and pandas, which pyarrow imports (where installed)
-        on its first array: about a second together."""
+        it: pyarrow's Parquet module, and for predictions that come as lists of values
+        (``lists``), pandas, which pyarrow imports (where installed) on its first
+        ``pa.array``: about a second together. Arrays of predictions do without it."""
         if self.format == "jsonl":
             return
         import pyarrow as pa
 
-        pa.array([0])
+        if lists:
+            pa.array([0])
         if self.format == "parquet":
             import pyarrow.parquet
         else:
@@ -141,9 +144,10 @@ class Output:
     def _table(self, chunk: Chunk, scored: Scored, passed: dict[str, list[Any]]) -> bytes:
         kept = {name: [passed[name][i] for i in scored.ok] for name in self.keep}
         if self.format == "jsonl":
+            predictions = scored.values
             lines = (
                 json.dumps({"row": chunk.start + i, **{n: v[j] for n, v in kept.items()},
-                            "prediction": scored.predictions[j]})
+                            "prediction": predictions[j]})
                 for j, i in enumerate(scored.ok)
             )
             return "".join(f"{line}\n" for line in lines).encode()
@@ -151,8 +155,10 @@ class Output:
 
         columns = {"row": _row_numbers(chunk.start, scored.ok)}
         columns |= {n: _arrow(v, flat=self.format == "csv") for n, v in kept.items()}
-        columns["prediction"] = _arrow(scored.predictions, flat=self.format == "csv")
-        table = pa.table(columns)
+        prediction = arrow_predictions(*scored.array) if scored.array else None
+        columns["prediction"] = (prediction if prediction is not None
+                                 else _arrow(scored.values, flat=self.format == "csv"))
+        table = pa.Table.from_arrays(list(columns.values()), names=list(columns))
         sink = pa.BufferOutputStream()
         if self.format == "csv":
             import pyarrow.csv as pacsv
@@ -176,8 +182,9 @@ def _row_numbers(start: int, ok: list[int]) -> Any:
             import numpy as np
         except ImportError:
             pass
-        else:
-            return pa.array(np.arange(start, start + len(ok), dtype=np.int64))
+        else:  # (pa.array would import pandas, which the output does not need)
+            rows = np.arange(start, start + len(ok), dtype=np.int64)
+            return pa.Array.from_buffers(pa.int64(), len(ok), [None, pa.py_buffer(rows)])
     return pa.array([start + i for i in ok], pa.int64())
 
 

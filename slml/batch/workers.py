@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from slml.batch.pace import Pace
 from slml.batch.work import EngineError, EngineStartError, Work, bounded, frame_bytes
-from slml.runtime.batch import Scored, array_values
+from slml.runtime.batch import Scored
 
 WORKER_MODULE = "slml.runtime.batch"
 READ_AHEAD_BYTES = 32 << 20  # partitions read while the first process loads, at most
@@ -138,14 +138,14 @@ class _Worker:
         """The next answer; predictions sent as an array come after its line."""
         answer = self._read()
         size = answer.pop("array_bytes", None)
+        scored = Scored.from_dict(answer)
         if size is not None:
             assert self.proc.stdout is not None
             data = self.proc.stdout.read(size)
             if len(data) != size:
                 raise self._exited()
-            answer["predictions"] = array_values(data, answer.pop("dtype"),
-                                                 answer.pop("shape"))
-        return Scored.from_dict(answer)
+            scored.array = (answer["dtype"], answer["shape"], data)
+        return scored
 
     def _exited(self) -> EngineError:
         code = self.proc.wait()

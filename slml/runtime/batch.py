@@ -66,13 +66,20 @@ class Scored:
     predictions: list[Any] = field(default_factory=list)
     errors: list[tuple[int, str, str]] = field(default_factory=list)
     kept: dict[int, list[Any]] = field(default_factory=dict)  # CSV text: column -> values
+    # instead of predictions: a numpy array's (dtype, shape, bytes), as a worker sent it
+    array: tuple[str, list[int], bytes] | None = None
+
+    @property
+    def values(self) -> list[Any]:
+        """The predictions as JSON values."""
+        return self.predictions if self.array is None else array_values(*self.array)
 
     def as_dict(self) -> dict[str, Any]:
         """``ok`` is sent as a count when it is every row from 0 on (it is sorted)."""
         ok: list[int] | int = self.ok
         if self.ok and self.ok[-1] == len(self.ok) - 1:
             ok = len(self.ok)
-        return {"ok": ok, "predictions": self.predictions,
+        return {"ok": ok, "predictions": self.values,
                 "errors": [list(e) for e in self.errors], "kept": self.kept}  # fmt: skip
 
     @classmethod
@@ -176,7 +183,8 @@ def with_unreadable(scored: Scored, size: int, bad: dict[int, str]) -> Scored:
     kept = [i for i in range(size) if i not in bad]
     errors = [(kept[j], code, message) for j, code, message in scored.errors]
     errors += [(i, "unreadable_row", message) for i, message in bad.items()]
-    return Scored([kept[j] for j in scored.ok], scored.predictions, sorted(errors))
+    return Scored([kept[j] for j in scored.ok], scored.predictions, sorted(errors),
+                  array=scored.array)
 
 
 _FAST_FLAVORS = ("sklearn", "onnx")  # their predictors take the rows as one numpy array
@@ -294,7 +302,7 @@ def _plain_array(out: Any, rows: int) -> bool:
             and out.dtype.kind in "biufU")
 
 
-def array_values(data: bytes, dtype: str, shape: list[int]) -> list[Any]:
+def array_values(dtype: str, shape: list[int], data: bytes) -> list[Any]:
     """The JSON values of an array sent as its bytes: what ``jsonable`` makes of the
     model's own array in the worker, since these are the very same array."""
     import numpy as np

@@ -211,12 +211,14 @@ def _score_all(table: Table, output: Output, engine: Engine, features: list[str]
     counts = {"rows": 0, "predictions": 0, "errors": 0, "partitions": 0, "skipped": 0}
     chunks: dict[int, Chunk] = {}
     total = table.rows_total
+    read = [0]  # partitions read, some of them maybe not written yet
 
     def work() -> Iterator[Work]:
         for chunk in table.chunks():
-            counts["partitions"] += 1
+            read[0] += 1
             earlier = output.done(chunk.index)
             if earlier is not None:
+                counts["partitions"] += 1
                 counts["skipped"] += 1
                 _add(counts, earlier)
                 continue
@@ -248,13 +250,16 @@ def _score_all(table: Table, output: Output, engine: Engine, features: list[str]
         else:
             kept = {name: chunk.column(name) for name in options.keep}
         record = output.write(chunk, scored, kept=kept, seconds=time.perf_counter() - began)
+        counts["partitions"] += 1
         _add(counts, record)
-        if progress is not None:
-            progress(counts["rows"], total, table.fraction_read())
+        if progress is not None:  # (the reading runs ahead of the writing)
+            fraction = table.fraction_read()
+            progress(counts["rows"], total,
+                     fraction and fraction * counts["partitions"] / read[0])
         if options.max_errors is not None and counts["errors"] > options.max_errors:
             stopped = f"more than {options.max_errors} rows failed"
             break
-    errors_file = output.gather_errors(counts["partitions"])
+    errors_file = output.gather_errors(read[0])
     if stopped is None:
         output.succeed(dict(counts, seconds=round(time.perf_counter() - started, 3)))
     return BatchSummary(

@@ -98,6 +98,22 @@ def test_killed_half_way_the_rerun_skips_written_partitions(
     assert len(rows) == 99_950 and len(set(rows.tolist())) == 99_950
 
 
+def test_more_failed_rows_than_allowed_stop_the_run_after_the_partition_that_passed_it(
+    tmp_path: Path, table: tuple[Path, set[int]], iris_artifact: Path
+) -> None:
+    """One failed row in each 2,000-row partition: the run stops once the eleventh is
+    written, though the parent read further ahead; a rerun would go on from there."""
+    path, _ = table
+    out = tmp_path / "out"
+    done = batch(str(path), str(out), "--model", str(iris_artifact), "--chunk-rows", "2000",
+                 "--max-errors", "10", "--json", cwd=tmp_path, check=2)
+    assert "stopped: more than 10 rows failed" in done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["partitions"], summary["errors"], summary["rows"]) == (11, 11, 22_000)
+    assert len(list((out / "_done").glob("*.json"))) == 11 and not (out / "_SUCCESS").exists()
+    assert len((out / "errors.jsonl").read_text().splitlines()) == 11
+
+
 def test_ray_engine_gives_the_same_output(
     tmp_path: Path, table: tuple[Path, set[int]], iris_artifact: Path
 ) -> None:

@@ -249,7 +249,7 @@ class LocalEngine:
         with self._lock:
             if worker.failure is not None:
                 if worker is not self._all[0]:  # the first one's failure ends map() itself
-                    self._late_failure = worker.failure
+                    self._late_failure = EngineError(str(worker.failure))  # mid-run
                 return
             if self.pace.load is None:
                 self.pace.load = time.perf_counter() - worker.spawned

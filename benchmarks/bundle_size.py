@@ -19,6 +19,9 @@ zipped with deflate level 6; the Lambda bundle is the uncompressed total of the 
 in layer.zip + function.zip (what Lambda unpacks and holds to 250 MB) and their file
 sizes zipped. The walk is this module's own, so the ratios compare like with like. Sizes are
 deterministic: one measurement each (n = 1).
+
+``params.breakdown`` splits each Lambda bundle and the naive Lambda install, unzipped, by
+kind (``kind``): shared libraries, bytecode, source, metadata (``*.dist-info``), other.
 """
 
 from __future__ import annotations
@@ -78,6 +81,34 @@ def unzipped_entries(*zips: Path) -> int:
     return total
 
 
+def kind(name: str) -> str:
+    """What a file is, by its path: shared libraries, bytecode, source, metadata, other."""
+    base = name.rsplit("/", 1)[-1]
+    if ".dist-info/" in name:
+        return "metadata"
+    if base.endswith((".pyc", ".pyo")):
+        return "bytecode"
+    if base.endswith(".py"):
+        return "source"
+    return "shared libraries" if base.endswith(".so") or ".so." in base else "other"
+
+
+def breakdown(entries: list[tuple[str, int]]) -> dict[str, float]:
+    """MB of ``(path, bytes)`` entries by ``kind``, largest first."""
+    totals: dict[str, int] = {}
+    for name, size in entries:
+        totals[kind(name)] = totals.get(kind(name), 0) + size
+    return {k: round(v / MB, 2) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
+
+
+def zip_entries(*zips: Path) -> list[tuple[str, int]]:
+    out = []
+    for path in zips:
+        with zipfile.ZipFile(path) as zf:
+            out += [(info.filename, info.file_size) for info in zf.infolist()]
+    return out
+
+
 def requirements(artifact: Path, extra: tuple[str, ...]) -> list[str]:
     manifest = json.loads((artifact / "slml-model.json").read_text())
     return [*manifest.get("requirements", []), *runtime_requirements(extra)]
@@ -125,7 +156,8 @@ def size_rows(name: str, slml: tuple[int, int], naive: tuple[int, int], baseline
     ]  # fmt: skip
 
 
-def measure() -> list[dict[str, Any]]:
+def measure() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The rows, and the breakdown by kind (for ``params``)."""
     cache = WORK / "cache-bundle-size"
     shutil.rmtree(cache, ignore_errors=True)
     scratch = fresh_dir("bundle-size-scratch")
@@ -133,16 +165,24 @@ def measure() -> list[dict[str, Any]]:
     onnx = iris_project("bundle-size-onnx", onnx=True)
     reqs_lambda = requirements(sk / "artifacts" / "iris", ("lambda",))
     reqs_host = requirements(sk / "artifacts" / "iris", ())
-    naive = {}
+    naive, kinds = {}, {}
     for key, reqs, lam in (("lambda", reqs_lambda, True), ("host", reqs_host, False)):
         path = naive_install(reqs, scratch / f"naive-{key}", lambda_target=lam)
         naive[key] = (tree_size(path), zipped_size(path, scratch))
-    aws_sk = lambda_sizes(slml_build(sk, "aws", cache), scratch)
-    aws_onnx = lambda_sizes(slml_build(onnx, "aws", cache), scratch)
+        if lam:
+            entries = [(p.relative_to(path).as_posix(), p.stat().st_size) for p in _files(path)]
+            kinds["naive pip --target, python3.12 x86_64"] = breakdown(entries)
+    builds = {"sklearn": slml_build(sk, "aws", cache),
+              "ONNX export": slml_build(onnx, "aws", cache)}  # fmt: skip
+    for name, bundle in builds.items():
+        zips = (Path(bundle["files"]["layer"]), Path(bundle["files"]["zip"]))
+        kinds[f"Lambda bundle ({name})"] = breakdown(zip_entries(*zips))
+    aws_sk = lambda_sizes(builds["sklearn"], scratch)
+    aws_onnx = lambda_sizes(builds["ONNX export"], scratch)
     local_sk = local_sizes(slml_build(sk, "local", cache), scratch)
     lam_base = "naive pip --target, python3.12 x86_64 (sklearn)"
     host_base = "naive pip --target, this host (sklearn)"
-    return [
+    rows = [
         *size_rows("Lambda bundle (sklearn)", aws_sk, naive["lambda"], lam_base, target=True),
         *size_rows("Lambda bundle (ONNX export)", aws_onnx, naive["lambda"], lam_base,
                    target=True),
@@ -151,12 +191,13 @@ def measure() -> list[dict[str, Any]]:
         *size_rows("local bundle + env (sklearn)", local_sk, naive["host"], host_base,
                    target=False),
     ]  # fmt: skip
+    return rows, {"breakdown": kinds}
 
 
 def main(argv: list[str] | None = None) -> Path:
     argparse.ArgumentParser(description="bundle-size benchmark").parse_args(argv)
-    rows = measure()
-    params = {"lambda_pip": LAMBDA_PIP, "python": sys.version.split()[0]}
+    rows, extra = measure()
+    params = {"lambda_pip": LAMBDA_PIP, "python": sys.version.split()[0], **extra}
     return write("bundle_size", rows, params)
 
 

@@ -27,13 +27,13 @@ from slml.batch.pace import Pace
 from slml.batch.work import EngineError, EngineStartError, Work, bounded, frame_bytes
 from slml.runtime.batch import Scored
 
-WORKER_MODULE = "slml.runtime.batch"
+WORKER_MODULE = "slml.runtime.batch_worker"
 READ_AHEAD_BYTES = 32 << 20  # partitions read while the first process loads, at most
 PIPE_BYTES = 1 << 20
 
 
 class _Worker:
-    """One ``python -m slml.runtime.batch`` process in the model's environment.
+    """One ``python -m slml.runtime.batch_worker`` process in the model's environment.
 
     Frames go in through a writer thread and answers come back through a reader thread,
     in order, so the next frame is already in the pipe when the process finishes one: it

@@ -15,7 +15,7 @@ import pytest
 
 from slml.batch.arrays import arrow_predictions
 from slml.batch.sink import _arrow
-from slml.runtime import batch
+from slml.runtime import batch, batch_worker
 from slml.runtime.batch import array_values
 from slml.runtime.loader import jsonable, load
 
@@ -51,7 +51,7 @@ def test_the_model_answers_in_bytes_what_it_answers_in_json(_iris_artifact_maste
                                                             iris_rows: list[list[float]]) -> None:
     model = load(_iris_artifact_master)
     job = frame(np.array(iris_rows * 50))
-    head, data = batch._answer(model, job)
+    head, data = batch_worker._answer(model, job)
     assert head["array_bytes"] == len(data) and head["ok"] == len(iris_rows) * 50
     expected = batch.score_frame(model, job).predictions
     assert array_values(head["dtype"], head["shape"], data) == expected
@@ -64,7 +64,7 @@ def test_the_worker_protocol_carries_an_array_after_its_line(_iris_artifact_mast
     header = {"id": 9, "f64_bytes": len(data), "size": len(rows), "width": rows.shape[1]}
     stdin = io.BytesIO(json.dumps(header).encode() + b"\n" + data)
     stdout = io.BytesIO()
-    assert batch.worker(str(_iris_artifact_master), stdin, stdout) == 0
+    assert batch_worker.worker(str(_iris_artifact_master), stdin, stdout) == 0
     lines = io.BytesIO(stdout.getvalue())
     assert json.loads(lines.readline())["ready"] is True
     answer = json.loads(lines.readline())

@@ -18,7 +18,7 @@ from slml.batch import workers as local_workers
 from slml.batch.engines import EngineError, EngineStartError, LocalEngine, Work, frame_bytes
 from slml.runtime.batch import Scored
 
-# a stand-in for slml.runtime.batch: answers each frame's rows with [frame id, its pid],
+# a stand-in for slml.runtime.batch_worker: answers each frame's rows with [frame id, its pid],
 # after reading the frame's CSV bytes and SLOW seconds; DIE_AFTER frames, it exits 3;
 # it is ready after LOAD seconds
 FAKE = '''
@@ -61,7 +61,7 @@ def fake_app(tmp_path: Path) -> Path:
     (app / "slml" / "runtime").mkdir(parents=True)
     (app / "slml" / "__init__.py").write_text("")
     (app / "slml" / "runtime" / "__init__.py").write_text("")
-    (app / "slml" / "runtime" / "batch.py").write_text(textwrap.dedent(FAKE))
+    (app / "slml" / "runtime" / "batch_worker.py").write_text(textwrap.dedent(FAKE))
     return app
 
 

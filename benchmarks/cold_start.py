@@ -9,7 +9,8 @@ Variants, each started as a new process, round-robin so machine noise hits all a
 - ``slml_serve``: ``python -m slml.runtime.serve --model DIR``: spawn → first 200.
 - ``lambda_handler``: ``import slml.runtime.lambda_handler`` + ``handler(v2 event)``
   (API Gateway HTTP API event as sam emits it): spawn → printed 200 response.
-- The ONNX export of the same model (opt-in): its own floor script, slml serve, handler.
+- The ONNX export of the same model (opt-in): its own floor script (which imports json,
+  as the Lambda script must to parse its event), slml serve, handler.
 
 Scripts are timed to the line they print with the prediction (not to exit); servers
 to the first 200 of a POST /predict polled every 5 ms. Every process uses this
@@ -50,8 +51,10 @@ model = joblib.load(sys.argv[1])
 print(model.predict(np.asarray([ROW], dtype=np.float64)).tolist(), flush=True)
 """.replace("ROW", repr(IRIS_ROW))
 
+# json too: the Lambda script below needs it to hand the handler its event, as Lambda's
+# runtime does before any init (the sklearn floor has it through joblib)
 FLOOR_ONNX = """
-import sys, numpy as np, onnxruntime as ort
+import json, sys, numpy as np, onnxruntime as ort
 s = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
 x = np.asarray([ROW], dtype=np.float32)
 print(s.run(None, {s.get_inputs()[0].name: x})[0].tolist(), flush=True)

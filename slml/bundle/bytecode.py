@@ -15,8 +15,9 @@ it back the only way that is valid on Lambda:
 
 ``aws.bytecode`` chooses: ``auto`` compiles when such an interpreter is here,
 ``always`` fails without one, ``never`` ships no bytecode. The layer then keeps the
-bytecode of what importing the model's frameworks reads (layer_bytecode.py); ``full``
-keeps every module's and, like ``always``, fails without an interpreter. ``find_interpreter`` looks
+bytecode of what importing the model's frameworks reads, as bytecode only where that is
+proved (layer_bytecode.py); ``full`` keeps every module's bytecode and every source and,
+like ``always``, fails without an interpreter. ``find_interpreter`` looks
 wherever users keep Pythons (``interpreter_candidates``: this interpreter, ``python3.X``
 on PATH, pyenv's versions, uv-managed Pythons, asdf, mise, conda environments), runs
 each candidate once to confirm it is CPython of that version (a pyenv shim for an
@@ -237,11 +238,10 @@ def _relative(quoted: str, root: Path) -> str:
 
 
 def bytecode_size(root: Path) -> tuple[int, int]:
-    """``(files, bytes)`` of the ``.pyc`` files in ``__pycache__`` directories under root."""
+    """``(files, bytes)`` of the ``.pyc`` files under root: in ``__pycache__`` directories
+    and, for modules shipped as bytecode only (bytecode_only.py), beside their package."""
     files = size = 0
     for dirpath, _dirs, names in os.walk(root):
-        if os.path.basename(dirpath) != "__pycache__":
-            continue
         for name in names:
             if name.endswith(".pyc"):
                 files += 1

@@ -24,8 +24,10 @@ requirements pin one of them, the pinned version ships.
 Bytecode (``aws.bytecode``, see bytecode.py): after slimming, the layer and the function
 are compiled by an interpreter of the runtime's exact version (unchecked-hash, Lambda
 paths), so cold starts do not compile every module; the layer keeps the bytecode of
-what importing the model's frameworks reads, the rest ships as source
-(layer_bytecode.py; ``aws.bytecode: full`` keeps it all). Skipped, with a note, when
+what importing the model's frameworks reads, as bytecode only once importing them again
+without those sources proved it, the rest ships as source (layer_bytecode.py;
+``aws.bytecode: full`` keeps every module's bytecode and every source,
+``requirements.source_code: keep`` every source). Skipped, with a note, when
 there is no such interpreter here or when the bytecode alone would cross the 250 MB
 limit.
 
@@ -77,7 +79,7 @@ from slml.bundle.onnx_export import export_for_function
 from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import human, measure, package_sizes, zip_dir
 from slml.bundle.uvtool import Runner
-from slml.bundle.variants import model_requirements
+from slml.bundle.variants import keeps_sources, model_requirements
 from slml.errors import PackagingError
 from slml.pipeline import Bundle, LambdaBuildOutputs, NullReporter, Reporter, SizeReport
 from slml.runtime.manifest import artifact_digest
@@ -184,7 +186,7 @@ def _with_bytecode(
         return assemble(None), note
     return parts, (
         f"bytecode compiled with Python {interpreter.version} for python{interpreter.minor} "
-        f"(unchecked-hash): faster cold starts, +{human(extra)}"
+        f"(unchecked-hash): faster cold starts, {human(extra)} of .pyc"
     )
 
 
@@ -245,6 +247,7 @@ def build_lambda_bundle(
         machine=options.architecture if target.platform else None,
         exclude=excluded_runtime_packages(manifest.get("requirements", [])),
         keep=model_reqs, full=options.bytecode == "full",
+        keep_sources=keeps_sources(options.requirements),
     )  # fmt: skip
     parts, bytecode_note = _with_bytecode(
         lambda compiler: _assemble(

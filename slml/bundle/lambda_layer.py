@@ -14,7 +14,8 @@ botocore, s3transfer and jmespath are left out when only a transitive dependency
 them in (the runtime ships them; a version the model pins ships); serving-only packages
 the Lambda adapter never imports go (slim.LAMBDA_UNUSED); then slimming (slim.py),
 stripping shared libraries (elf_strip.py) and, with an interpreter, bytecode for what
-the model's frameworks import (layer_bytecode.py; every module with ``full``).
+the model's frameworks import, as bytecode only once proved (layer_bytecode.py; every
+module, and every source, with ``full``).
 """
 
 from __future__ import annotations
@@ -45,16 +46,18 @@ RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath")
 
 def layer_key(
     lock: Lock, target: Target, interpreter: Interpreter | None = None, *,
-    requirements: Sequence[str] = (), full: bool = False,
+    requirements: Sequence[str] = (), full: bool = False, keep_sources: bool = False,
 ) -> str:  # fmt: skip
     """The layer's cache key: the lock, the target, the model's requirement names (they
     decide which serving-only packages stay and which frameworks the bytecode walk
-    imports), and the bytecode compiler if any, with ``full`` (every module compiled)."""
+    imports), and the bytecode compiler if any, with ``full`` (every module compiled)
+    or ``keep_sources`` (the walked modules keep their sources)."""
     names = ",".join(sorted({requirement_name(r) for r in requirements}))
-    data = f"{lock.hash}\n{target.python_version}\n{target.platform or 'host'}\nlayout 5"
+    data = f"{lock.hash}\n{target.python_version}\n{target.platform or 'host'}\nlayout 6"
     data += f"\nrequires {names}"
     if interpreter is not None:
-        data += f"\nbytecode {interpreter.version} unchecked-hash {'full' if full else 'walked'}"
+        layout = "full" if full else "walked, sources kept" if keep_sources else "walked"
+        data += f"\nbytecode {interpreter.version} unchecked-hash {layout}"
     return hashlib.sha256(data.encode()).hexdigest()[:24]
 
 
@@ -95,11 +98,14 @@ def build_layer(
     interpreter: Interpreter | None = None,
     keep: Sequence[str] = (),
     full: bool = False,
+    keep_sources: bool = False,
 ) -> tuple[Path, Path, bool, list[str]]:
     """The layer for ``lock``: ``(layer.zip, python/ dir, reused, notes)``, cached;
     compiled to bytecode by ``interpreter`` when given (layer_bytecode.py: what the
-    frameworks of ``keep`` import, every module if ``full``)."""
-    key = layer_key(lock, target, interpreter, requirements=keep, full=full)
+    frameworks of ``keep`` import, as bytecode only unless ``keep_sources``; every
+    module, with its source, if ``full``)."""
+    key = layer_key(lock, target, interpreter, requirements=keep, full=full,
+                    keep_sources=keep_sources)  # fmt: skip
     home = Path(cache_dir) / "lambda-layers" / key
     home.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(home) + ".lock"):
@@ -108,7 +114,7 @@ def build_layer(
             return home / "layer.zip", home / "python", True, notes
         notes = _stage_layer(
             lock, home, target=target, machine=machine, exclude=exclude, runner=runner,
-            interpreter=interpreter, keep=keep, full=full,
+            interpreter=interpreter, keep=keep, full=full, keep_sources=keep_sources,
         )  # fmt: skip
     return home / "layer.zip", home / "python", False, notes
 
@@ -124,10 +130,12 @@ def _stage_layer(
     interpreter: Interpreter | None,
     keep: Sequence[str] = (),
     full: bool = False,
+    keep_sources: bool = False,
 ) -> list[str]:
     """Install, check, slim, compile and zip into a temp dir, then rename it to ``home``.
     ``keep``: the model's own requirements, never dropped as serving-only, whose
-    frameworks decide which bytecode stays (all of it when ``full``)."""
+    frameworks decide which bytecode stays (all of it when ``full``) and which modules
+    ship as bytecode only (none when ``keep_sources``)."""
     sweep(home.parent)  # what builds killed with SIGKILL left behind
     work = make_staging_dir(home)
     try:
@@ -169,7 +177,7 @@ def _stage_layer(
         if interpreter is not None:
             notes += compile_layer(
                 interpreter, staged, lambda_path=LAYER_ROOT, requirements=keep, full=full,
-                lib=work / "lib", machine=machine, runner=runner,
+                keep_sources=keep_sources, lib=work / "lib", machine=machine, runner=runner,
             )  # fmt: skip
         zip_dir(staged, work / "layer.zip", prefix="python/", bytecode=interpreter is not None)
         zip_layer_extras(work / "layer.zip", work / "lib")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slml.bundle import sources
+from slml.bundle.bytecode_only import requirement_name as requirement_name  # re-exported
 from slml.bundle.staging import staging_path, sweep
 from slml.bundle.uvtool import Runner, run_uv, stderr_tail
 from slml.errors import PackagingError, ResolveError
@@ -33,7 +34,6 @@ RUNTIME_REQUIREMENTS = ("uvicorn>=0.54,<0.55", "orjson>=3.9",
                         "uvloop>=0.19; sys_platform != 'win32'",
                         "httptools>=0.6.3")  # fmt: skip
 EXTRA_REQUIREMENTS = {"lambda": ("mangum>=0.17",), "azure": ("azure-functions>=1.20",)}
-_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 @dataclass(frozen=True)
@@ -76,13 +76,6 @@ def runtime_requirements(extra: Iterable[str] = ()) -> list[str]:
             raise ValueError(f"unknown runtime extra {name!r}; expected one of {allowed}")
         out += EXTRA_REQUIREMENTS[name]
     return out
-
-
-def requirement_name(requirement: str) -> str:
-    """The distribution name of a requirement line, normalised (PEP 503)."""
-    match = _NAME.match(requirement)
-    raw = match.group(1) if match else requirement.strip()
-    return re.sub(r"[-_.]+", "-", raw).lower()
 
 
 def parse_pins(text: str) -> tuple[str, ...]:

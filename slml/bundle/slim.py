@@ -31,7 +31,6 @@ the standard library.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,33 +107,14 @@ def static_archive(path: Path) -> bool:
 LAMBDA_UNUSED = ("uvicorn", "click", "h11", "httptools", "uvloop", "starlette", "anyio",
                  "sniffio", "mangum", "orjson")  # fmt: skip
 LAMBDA_UNUSED_PATHS = ("bin", ".lock")
-_REQUIRES = re.compile(r"^Requires-Dist:\s*([A-Za-z0-9][A-Za-z0-9._-]*)([^;\n]*)(;[^\n]*)?$", re.M)
-
-
-def _normal(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def installed_requirements(root: Path) -> dict[str, set[str]]:
-    """Each installed distribution's unconditional requirements (extras left out), by
-    normalised name, read from its METADATA."""
-    out: dict[str, set[str]] = {}
-    for info in Path(root).glob("*.dist-info"):
-        meta = info / "METADATA"
-        text = meta.read_text(encoding="utf-8", errors="replace") if meta.is_file() else ""
-        needs = {
-            _normal(m.group(1))
-            for m in _REQUIRES.finditer(text)
-            if not m.group(3) or "extra" not in m.group(3)
-        }
-        out[_normal(info.name.split("-")[0])] = needs
-    return out
 
 
 def lambda_unused(root: Path, pinned: set[str]) -> list[str]:
     """The distributions of ``LAMBDA_UNUSED`` installed under ``root`` that can go: not
     named by the model's requirements (``pinned``, normalised) and not required by any
     distribution that stays."""
+    from slml.bundle.bytecode_only import installed_requirements  # host side only
+
     needs = installed_requirements(root)
     drop = {n for n in LAMBDA_UNUSED if n in needs and n not in pinned}
     changed = True

@@ -44,6 +44,14 @@ def model_requirements(
     return swapped, notes + cpu_notes
 
 
+def keeps_sources(changes: Any = None) -> bool:
+    """Whether slml.yaml's ``requirements:`` (``changes``, a RequirementsConfig or None)
+    asks every installed module to ship its source (``source_code: keep``), so library
+    frames of a traceback show their lines; else the modules a cold start reads ship as
+    bytecode only (bytecode_only.py)."""
+    return getattr(changes, "source_code", "auto") == "keep"
+
+
 def _describe(changes: Any) -> str:
     parts = [f"removed {', '.join(changes.remove)}"] if changes.remove else []
     parts += [f"{old} → {new}" for old, new in changes.replace.items()]

@@ -100,7 +100,8 @@ class ProjectConfig(BaseModel):
     capture: CaptureConfig | None = Field(default=None, description="captured traffic")
     requirements: RequirementsConfig = Field(
         default_factory=RequirementsConfig,
-        description="remove / replace / add requirements of the artifact when building",
+        description="remove / replace / add requirements of the artifact when building, "
+        "and whether their modules ship their sources (source_code)",
     )
     packages: PackagesConfig = Field(
         default_factory=PackagesConfig, description="package index, extra indexes, find-links"

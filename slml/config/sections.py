@@ -144,8 +144,9 @@ class AwsConfig(Section):
         description="ship .pyc compiled for the runtime's Python (unchecked-hash), so cold "
         "starts skip compiling: auto when an interpreter of that exact version is on this "
         "machine and the bundle stays under 250 MB; always fails without one; never ships "
-        "none. The layer keeps the .pyc of what importing the model's frameworks reads, the "
-        "rest as source; full keeps every module's (and fails without an interpreter)",
+        "none. The layer keeps the .pyc of what importing the model's frameworks reads, as "
+        "bytecode only (see requirements.source_code), the rest as source; full keeps every "
+        "module's .pyc and every source (and fails without an interpreter)",
     )
     snap_start: bool = Field(
         default=False, description="Lambda SnapStart: python3.12+ zip functions; the API "
@@ -343,12 +344,20 @@ _DIST_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 class RequirementsConfig(Section):
     """`requirements:` changes to the artifact's derived requirements, applied when a
     bundle is built (the artifact itself is never changed): ``remove`` names, ``replace``
-    a name by another requirement, ``add`` (re-pins a name already there)."""
+    a name by another requirement, ``add`` (re-pins a name already there); and whether
+    the installed modules ship their sources (``source_code``)."""
 
     add: list[Annotated[str, Field(pattern=_REQUIREMENT)]] = Field(default_factory=list)
     remove: list[Annotated[str, Field(pattern=_DIST_NAME)]] = Field(default_factory=list)
     replace: dict[Annotated[str, Field(pattern=_DIST_NAME)],
                   Annotated[str, Field(pattern=_REQUIREMENT)]] = Field(default_factory=dict)
+    source_code: Literal["auto", "keep"] = Field(
+        default="auto",
+        description="auto: the installed modules a cold start reads ship as bytecode only "
+        "(the Lambda layer and the container image; proved at build by importing the "
+        "frameworks again without their sources), so tracebacks through them name file and "
+        "line but show no source text; keep: every module ships its .py (larger)",
+    )
 
 
 def _checked_url(value: str) -> str:

@@ -18,6 +18,7 @@ import slml.bundle.lambda_bundle as lb
 from slml.bundle.bytecode import Interpreter, compile_tree, find_interpreter, probe
 from slml.bundle.lambda_bundle import LambdaOptions, build_lambda_bundle, layer_key
 from slml.bundle.lock import Lock, Target
+from slml.config.sections import RequirementsConfig
 from slml.errors import PackagingError
 from tests.bundle.test_lambda_bundle import predict_event, run_isolated
 
@@ -74,18 +75,22 @@ def zip_names(path: Path) -> list[str]:
 @pytest.mark.slow
 def test_auto_for_this_python_ships_unchecked_hash_bytecode_with_lambda_paths(compiled):
     layer, function = compiled.files["layer_dir"], compiled.files["function"]
-    pyc = layer / "sklearn" / "__pycache__" / f"__init__.{TAG}.pyc"
+    pyc = layer / "sklearn" / "__init__.pyc"  # bytecode only: where SourcelessFileLoader looks
     flags, filename = pyc_header(pyc)
     assert flags == 0b01  # hash-based, check_source off: valid whatever the mtimes
-    assert filename == "/opt/python/sklearn/__init__.py"
+    assert filename == "/opt/python/sklearn/__init__.py"  # tracebacks name file and line
+    assert not (layer / "sklearn" / "__init__.py").exists()
     app = function / "slml" / "runtime" / "__pycache__" / f"app.{TAG}.pyc"
     assert pyc_header(app) == (0b01, "/var/task/slml/runtime/app.py")
+    assert (function / "slml" / "runtime" / "app.py").is_file()  # the runtime keeps sources
     assert pyc_header(function / "__pycache__" / f"slml_handler.{TAG}.pyc")[0] == 0b01
     layer_names = zip_names(compiled.files["layer"])
-    assert f"python/sklearn/__pycache__/__init__.{TAG}.pyc" in layer_names
+    assert "python/sklearn/__init__.pyc" in layer_names
+    assert "python/sklearn/__init__.py" not in layer_names
     assert f"slml/runtime/__pycache__/app.{TAG}.pyc" in zip_names(compiled.files["zip"])
-    tags = {n.rsplit(".", 2)[-2] for n in layer_names if n.endswith(".pyc")}
-    assert tags == {TAG}
+    assert not any("__pycache__" in n for n in layer_names)  # read: moved; unread: gone
+    magic = {(layer.parent / n).read_bytes()[:4] for n in layer_names if n.endswith(".pyc")}
+    assert magic == {pyc.read_bytes()[:4]}  # one interpreter's bytecode
     minor = f"{sys.version_info[0]}.{sys.version_info[1]}"
     note = f"bytecode compiled with Python {platform.python_version()} for python{minor}"
     assert any(n.startswith(note) and "unchecked-hash" in n for n in compiled.notes)
@@ -94,18 +99,41 @@ def test_auto_for_this_python_ships_unchecked_hash_bytecode_with_lambda_paths(co
 @pytest.mark.slow
 def test_auto_keeps_the_bytecode_scikit_learn_reads_and_full_keeps_it_all(compiled, full):
     """SciPy's signal processing is nothing scikit-learn imports: source only under auto
-    (what importing scikit-learn's public modules reads keeps its .pyc), compiled under
-    full; every source ships either way."""
+    (what importing scikit-learn's public modules reads ships as bytecode only), compiled
+    under full, which ships every source too."""
     unused = Path("scipy", "signal", "__pycache__", f"__init__.{TAG}.pyc")
     walked = next(n for n in compiled.notes if n.startswith("bytecode for the "))
     assert "importing scikit-learn and its public modules reads" in walked
+    assert "ship as bytecode only" in walked and "proved by importing" in walked
     layer, everything = compiled.files["layer_dir"], full.files["layer_dir"]
     assert not (layer / unused).exists() and (everything / unused).is_file()
     assert (layer / "scipy" / "signal" / "__init__.py").is_file()
-    assert (layer / "sklearn" / "linear_model" / "__pycache__" / f"_logistic.{TAG}.pyc").is_file()
+    assert not (layer / "scipy" / "signal" / "__init__.pyc").exists()
+    logistic = Path("sklearn", "linear_model", "_logistic")
+    assert (layer / logistic.with_suffix(".pyc")).is_file()
+    assert not (layer / logistic.with_suffix(".py")).exists()
+    assert (everything / logistic.with_suffix(".py")).is_file()
     assert "bytecode for every module: aws.bytecode: full" in full.notes
-    assert full.size.parts["layer"] > compiled.size.parts["layer"] + 2 * 1024 * 1024
+    assert full.size.parts["layer"] > compiled.size.parts["layer"] + 20 * 1024 * 1024
     assert full.files["layer_dir"] != layer  # a layer of its own: another key
+
+
+@pytest.mark.slow
+def test_source_code_keep_ships_every_source_beside_the_bytecode_read(
+    _iris_artifact_master, tmp_path, cache, compiled, iris_rows
+):
+    """``requirements.source_code: keep``: the previous layout, every source and the
+    bytecode the walk read, in its ``__pycache__``; a layer of its own."""
+    changes = RequirementsConfig(source_code="keep")
+    kept = build(_iris_artifact_master, tmp_path / "out", cache, requirements=changes)
+    layer = kept.files["layer_dir"]
+    assert (layer / "sklearn" / "__init__.py").is_file()
+    assert (layer / "sklearn" / "__pycache__" / f"__init__.{TAG}.pyc").is_file()
+    assert not [p for p in layer.rglob("*.pyc") if p.parent.name != "__pycache__"]
+    assert any(n.endswith("every source kept: requirements.source_code: keep") for n in kept.notes)
+    assert kept.size.parts["layer"] > compiled.size.parts["layer"] + 10 * 1024 * 1024
+    done = run_isolated(kept, predict_event(iris_rows), flags=("-I", "-S", "-B"))
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 @pytest.mark.slow
@@ -113,8 +141,11 @@ def test_never_ships_no_bytecode_and_the_size_report_counts_it(compiled, plain):
     for zipped in (plain.files["layer"], plain.files["zip"]):
         assert not any(n.endswith(".pyc") or "__pycache__" in n for n in zip_names(zipped))
     assert "aws.bytecode: never" in " ".join(plain.notes)
-    assert compiled.size.parts["layer"] > plain.size.parts["layer"] * 1.1
-    assert compiled.size.parts["layer_zipped"] > plain.size.parts["layer_zipped"]
+    for bundle in (compiled, plain):  # every file counts, bytecode included
+        layer = bundle.files["layer_dir"]
+        assert bundle.size.parts["layer"] == sum(p.stat().st_size for p in layer.rglob("*")
+                                                 if p.is_file())  # fmt: skip
+    assert sum(1 for _ in compiled.files["layer_dir"].rglob("*.pyc")) > 900
     assert compiled.size.parts["function"] > plain.size.parts["function"]
 
 
@@ -161,8 +192,9 @@ def test_the_layer_cache_key_says_whether_and_by_whom_bytecode_was_compiled(tmp_
         layer_key(lock, target, Interpreter("/usr/bin/python3.11", "3.11.9")),
         layer_key(lock, target, compiler, full=True),  # every module compiled
         layer_key(lock, target, compiler, requirements=["numpy==2.0.0"]),  # what is walked
+        layer_key(lock, target, compiler, keep_sources=True),  # no module sourceless
     }
-    assert len(keys) == 5
+    assert len(keys) == 6
     assert layer_key(lock, target, None) == layer_key(lock, target)
     assert layer_key(lock, target, None, full=True) == layer_key(lock, target)  # no bytecode
     assert layer_key(lock, target, compiler, requirements=["NumPy>=1", "scipy"]) == layer_key(
@@ -317,13 +349,17 @@ def test_nothing_anywhere_is_none_and_never_downloads(tmp_path):
 @needs_pyenv_312
 def test_the_default_python312_bundle_ships_312_bytecode_and_answers(iris_artifact, tmp_path,
                                                                      iris_rows):  # fmt: skip
-    """The default target (python3.12) on this machine: compiled by pyenv's 3.12, and
-    that interpreter answers an event from the bundle's bytecode alone (-B: none written)."""
+    """The default target (python3.12) on this machine: compiled by pyenv's 3.12, the
+    modules importing scikit-learn reads shipped as bytecode only, and that interpreter
+    answers an event from the bundle's bytecode alone (-B: none written), every layer
+    module it imports from a sourceless .pyc."""
     bundle = build(iris_artifact, tmp_path / "out", tmp_path / "cache", target=None)
     assert any(n.startswith("bytecode compiled with Python 3.12") for n in bundle.notes)
-    assert any(n.startswith("bytecode for the ") for n in bundle.notes), bundle.notes
+    walked = next(n for n in bundle.notes if n.startswith("bytecode for the "))
+    assert "ship as bytecode only" in walked, walked
     layer = bundle.files["layer_dir"]
-    assert (layer / "sklearn" / "__pycache__" / "__init__.cpython-312.pyc").is_file()
+    assert (layer / "sklearn" / "__init__.pyc").is_file()
+    assert not (layer / "sklearn" / "__init__.py").exists()
     code = (
         "import json, sys\n"
         f"sys.path[:0] = [{str(bundle.files['function'])!r}, {str(layer)!r}]\n"
@@ -339,3 +375,5 @@ def test_the_default_python312_bundle_ships_312_bytecode_and_answers(iris_artifa
     assert body["predictions"] == [0, 2, 1]
     ours, from_source = code_origins(done.stderr, bundle)  # the trimmed layer covers init
     assert len(ours) > 300 and not from_source, from_source[:5]
+    in_layer = [o for o in ours if o.startswith(str(layer))]
+    assert len(in_layer) > 300 and not [o for o in in_layer if "__pycache__" in o]

@@ -20,27 +20,30 @@ is measured once per lock.
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import slml
 from slml.artifact.store import copy_artifact, verified_manifest
 from slml.bundle import cache_dir as default_cache_dir
-from slml.bundle import elf_strip, image_native, incremental, sources
-from slml.bundle import slim as slim_module
+from slml.bundle import incremental, sources
+from slml.bundle.container_layer import (
+    LOCK_PLATFORM,
+    Walked,
+    measure_dependencies,
+    script_texts,
+    tree_size,
+)
 from slml.bundle.lambda_native import DONORS
 from slml.bundle.lock import Lock, Target, requirement_name, resolve_lock, runtime_requirements
 from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import files_under
-from slml.bundle.uvtool import Runner, run_uv
-from slml.bundle.variants import model_requirements
+from slml.bundle.uvtool import Runner
+from slml.bundle.variants import keeps_sources, model_requirements
 from slml.errors import ConfigError
 from slml.pipeline import Bundle, SizeReport
 from slml.runtime.manifest import MANIFEST_FILE, artifact_digest
@@ -51,8 +54,6 @@ from slml.units import human, megabytes
 # Hub: python:3.11.15-slim-bookworm, 3.12.13-, 3.13.12-). 3.11 and 3.12 only get
 # security releases, so these move rarely; bump them together with the goldens.
 PYTHON_PATCH = {"3.11": "3.11.15", "3.12": "3.12.13", "3.13": "3.13.12"}
-# Bookworm ships glibc 2.36: wheels up to manylinux_2_36 run there.
-LOCK_PLATFORM = "x86_64-manylinux_2_36"
 IMAGE_PLATFORM = "linux/amd64"
 UID = 10001
 # Uncompressed size of python:3.1x-slim-bookworm for linux/amd64 as `docker images`
@@ -90,11 +91,12 @@ def _normalise_modes(root: Path) -> None:
 
 def context_texts(
     *, manifest: dict[str, Any], digest: str, provider: str, python_version: str,
-    wheels: bool = False,
+    wheels: bool = False, walked: Walked = Walked(),
 ) -> dict[str, str]:
-    """The generated files of the context (``Dockerfile``, ``.dockerignore``, the slimming
-    script the dependency layer runs) by name;
-    ``wheels``: the context has a ``wheels/`` directory for pip's find-links."""
+    """The generated files of the context (``Dockerfile``, ``.dockerignore``, the scripts
+    the dependency layer runs: container_layer.py) by name; ``wheels``: the context has a
+    ``wheels/`` directory for pip's find-links; ``walked``: what the layer's bytecode walk
+    imports."""
     values = {
         "wheels": wheels,
         "model_name": manifest.get("name", "model"),
@@ -106,13 +108,12 @@ def context_texts(
         "python_patch": PYTHON_PATCH[python_version],
         "uid": UID,
         "donors": " ".join(f"--donor {lib}={req}" for lib, req in sorted(DONORS.items())),
+        "bytecode": walked.arguments(),
     }
     return {
         "Dockerfile": render("container/Dockerfile.j2", **values),
         ".dockerignore": render("container/dockerignore.j2", **values),
-        "slml_slim.py": Path(slim_module.__file__ or "").read_text("utf-8"),
-        "slml_native.py": Path(image_native.__file__ or "").read_text("utf-8"),
-        "slml_strip.py": Path(elf_strip.__file__ or "").read_text("utf-8"),
+        **script_texts(),
     }
 
 
@@ -125,8 +126,10 @@ def write_context(
     digest: str,
     provider: str,
     python_version: str,
+    walked: Walked = Walked(),
 ) -> Path:
-    """(Re)write the build context at ``dest`` from a resolved lock. Returns ``dest``."""
+    """(Re)write the build context at ``dest`` from a resolved lock (``walked``: what
+    the dependency layer's bytecode walk imports). Returns ``dest``."""
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
@@ -144,7 +147,7 @@ def write_context(
             shutil.copyfile(wheel, dest / "wheels" / wheel.name)
     texts = context_texts(
         manifest=manifest, digest=digest, provider=provider, python_version=python_version,
-        wheels=bool(wheels),
+        wheels=bool(wheels), walked=walked,
     )  # fmt: skip
     for name, text in texts.items():
         (dest / name).write_text(text, "utf-8")
@@ -191,54 +194,6 @@ def _add_normalised(tar: tarfile.TarFile, path: Path, arcname: str) -> None:
         tar.addfile(info)
 
 
-def tree_size(root: Path) -> int:
-    """Bytes of every regular file under ``root``."""
-    return sum(p.stat().st_size for p in Path(root).rglob("*") if p.is_file())
-
-
-def _top_entries(root: Path, count: int = 10) -> tuple[tuple[str, int], ...]:
-    sizes = []
-    for entry in Path(root).iterdir():
-        if entry.name.endswith(".dist-info") or entry.name == "bin":
-            continue
-        size = tree_size(entry) if entry.is_dir() else entry.stat().st_size
-        sizes.append((entry.name, size))
-    return tuple(sorted(sizes, key=lambda item: -item[1])[:count])
-
-
-def measure_dependencies(
-    lock: Lock,
-    *,
-    python_version: str,
-    cache_dir: Path,
-    bytecode: bool = True,
-    runner: Runner = subprocess.run,
-) -> tuple[int, tuple[tuple[str, int], ...]]:
-    """Install the lock for linux x86_64 into a temporary directory with uv, as the
-    Dockerfile's pip layer would, and return (bytes, ten largest packages). pip writes
-    bytecode in the image; uv compiles it here too when this interpreter is the target's
-    version (else the figure leaves out the .pyc files, ~25% for the iris stack).
-    Cached by lock hash under ``<cache>/container-sizes``."""
-    bytecode = bytecode and python_version == f"{sys.version_info.major}.{sys.version_info.minor}"
-    suffix = ("-pyc" if bytecode else "") + "-slim-strip"
-    cached = Path(cache_dir) / "container-sizes" / f"{lock.hash}-{python_version}{suffix}.json"
-    if cached.is_file():
-        data = json.loads(cached.read_text("utf-8"))
-        return int(data["bytes"]), tuple((n, int(s)) for n, s in data["largest"])
-    with tempfile.TemporaryDirectory(prefix="slml-layer-") as tmp:
-        args = ["pip", "install", "--target", tmp, "--no-deps", "--only-binary", ":all:"]
-        args += ["--python-platform", LOCK_PLATFORM, "--python-version", python_version]
-        if bytecode:
-            args += ["--compile-bytecode", "--python", sys.executable]
-        run_uv([*args, "--quiet", "-r", str(lock.path)], runner=runner)
-        slim_module.slim(Path(tmp), keep_bytecode=True)  # as the image's layer does
-        elf_strip.strip_tree(Path(tmp))
-        total, largest = tree_size(Path(tmp)), _top_entries(Path(tmp))
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_text(json.dumps({"bytes": total, "largest": largest}), "utf-8")
-    return total, largest
-
-
 def build_container_context(
     artifact_dir: Path,
     dest: Path,
@@ -257,7 +212,10 @@ def build_container_context(
     ``requirements_changes``) plus the runtime's for linux x86_64 and
     ``python_version``, write the build context at ``dest`` (replacing it), and
     optionally ``model_tar`` (SageMaker). ``bytecode`` counts the .pyc files pip writes
-    in the image (slower to measure, cached per lock). Raises ArtifactError/IntegrityError for a bad
+    in the image, as the layer's bytecode walk leaves them (slower to measure, cached per
+    lock). The dependency layer ships the modules importing the model's and the runtime's
+    frameworks reads as bytecode only, unless ``requirements_changes`` (slml.yaml's
+    ``requirements:``) says ``source_code: keep``. Raises ArtifactError/IntegrityError for a bad
     artifact, ConfigError for an unsupported Python, PackagingError when resolving fails.
     The size report adds the documented base image size to the measured layers."""
     base_image(python_version)
@@ -269,9 +227,10 @@ def build_container_context(
     requirements = [*model_reqs, *runtime_requirements()]
     target = Target(provider, python_version=python_version, platform=LOCK_PLATFORM, gpu=gpu)
     lock = resolve_lock(requirements, target=target, cache_dir=cache, runner=runner)
+    walked = Walked.of(model_reqs, keep_sources=keeps_sources(requirements_changes))
     context_reused = _write_context_if_changed(
         artifact_dir, dest, lock=lock, manifest=manifest, digest=digest, provider=provider,
-        python_version=python_version,
+        python_version=python_version, walked=walked,
     )  # fmt: skip
     files = {"context": dest, "dockerfile": dest / "Dockerfile", "lock": dest / "requirements.lock"}
     reused_parts = ["context"] if context_reused else []
@@ -283,7 +242,8 @@ def build_container_context(
             lambda: [model_tarball(dest / "model", Path(model_tar))],  # the verified copy
         ):
             reused_parts.append("model.tar.gz")
-    size = _size_report(dest, lock, python_version, cache, runner, measure=measure, pyc=bytecode)
+    size = _size_report(dest, lock, python_version, cache, runner, measure=measure, pyc=bytecode,
+                        walked=walked)  # fmt: skip
     notes: tuple[str, ...] = (
         f"container context for {IMAGE_PLATFORM}: {base_image(python_version)}, "
         f"{len(lock.pins)} pinned packages, non-root uid {UID}, model in the last layer",
@@ -309,14 +269,14 @@ def build_container_context(
 
 def _write_context_if_changed(
     artifact_dir: Path, dest: Path, *, lock: Lock, manifest: dict[str, Any], digest: str,
-    provider: str, python_version: str,
+    provider: str, python_version: str, walked: Walked,
 ) -> bool:  # fmt: skip
     """``write_context`` unless the context at ``dest`` was built from the same inputs
     (lock, artifact, runtime, generated files) and is untouched. True when reused."""
     lines, wheels = context_sources(lock)
     texts = context_texts(
         manifest=manifest, digest=digest, provider=provider, python_version=python_version,
-        wheels=bool(wheels),
+        wheels=bool(wheels), walked=walked,
     )  # fmt: skip
     inputs = incremental.digest(
         incremental.file_digest(lock.path),
@@ -329,7 +289,7 @@ def _write_context_if_changed(
     def build() -> list[Path]:
         write_context(
             artifact_dir, dest, lock=lock, manifest=manifest, digest=digest, provider=provider,
-            python_version=python_version,
+            python_version=python_version, walked=walked,
         )  # fmt: skip
         return [dest, *files_under(dest)]
 
@@ -349,13 +309,15 @@ def _size_report(
     *,
     measure: bool,
     pyc: bool,
+    walked: Walked,
 ) -> SizeReport:
     deps: int = 0
     largest: tuple[tuple[str, int], ...] = ()
     if measure:
         deps, largest = measure_dependencies(
-            lock, python_version=python_version, cache_dir=cache, bytecode=pyc, runner=runner
-        )
+            lock, python_version=python_version, cache_dir=cache, bytecode=pyc, walked=walked,
+            runner=runner,
+        )  # fmt: skip
     parts = {
         "base": BASE_IMAGE_BYTES,
         "dependencies": deps,
@@ -378,5 +340,6 @@ __all__ = [
     "context_texts",
     "measure_dependencies",
     "model_tarball",
+    "tree_size",
     "write_context",
 ]

@@ -39,6 +39,7 @@ GOLDEN_VALUES = {
     "uid": UID,
     "wheels": False,
     "donors": "--donor libgomp.so.1=scikit-learn==1.9.1",
+    "bytecode": "httptools orjson scikit-learn uvicorn uvloop",
 }
 
 
@@ -71,8 +72,8 @@ def test_context_holds_what_the_dockerfile_copies(context) -> None:
     _, bundle = context
     ctx = bundle.path
     assert sorted(p.name for p in ctx.iterdir()) == [
-        ".dockerignore", "Dockerfile", "app", "model", "requirements.lock", "slml_native.py",
-        "slml_slim.py", "slml_strip.py",
+        ".dockerignore", "Dockerfile", "app", "model", "requirements.lock", "slml_bytecode.py",
+        "slml_native.py", "slml_slim.py", "slml_strip.py",
     ]  # fmt: skip
     native_script = (ctx / "slml_native.py").read_text()
     assert "def missing_libraries(" in native_script and "\nfrom slml" not in native_script
@@ -80,6 +81,12 @@ def test_context_holds_what_the_dockerfile_copies(context) -> None:
     assert "def slim(" in slim_script and "\nfrom slml" not in slim_script  # stdlib only
     strip_script = (ctx / "slml_strip.py").read_text()
     assert "def strip_tree(" in strip_script and "\nfrom slml" not in strip_script
+    bytecode_script = (ctx / "slml_bytecode.py").read_text()
+    assert "def shrink(" in bytecode_script and "\nfrom slml" not in bytecode_script
+    walk = "python /app/slml_bytecode.py --site --lock /app/requirements.lock "
+    walk += "httptools joblib numpy orjson scikit-learn uvicorn uvloop \\\n"  # model's, runtime's
+    assert walk in (ctx / "Dockerfile").read_text()
+    assert "!slml_bytecode.py\n" in (ctx / ".dockerignore").read_text()
     assert (ctx / "app" / "slml" / "runtime" / "app.py").is_file()
     assert (ctx / "model" / "slml-model.json").is_file()
     assert not list(ctx.rglob("__pycache__"))

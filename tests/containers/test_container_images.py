@@ -5,6 +5,7 @@ as each platform runs it."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import tarfile
@@ -17,8 +18,10 @@ from containers.conftest import record, record_layers
 from containers.images.recipes import PYTHON_311
 from slml.bundle.container import UID, build_container_context
 
-# how the Dockerfile's dependency layer (pip, native check, slim, strip) ends
-DEPENDENCY_LAYER_END = "rm /app/slml_slim.py /app/slml_native.py /app/slml_strip.py"
+# how the Dockerfile's dependency layer (pip, native check, slim, strip, bytecode) ends
+DEPENDENCY_LAYER_END = (
+    "rm /app/slml_slim.py /app/slml_native.py /app/slml_strip.py /app/slml_bytecode.py"
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.containers, pytest.mark.timeout(1800)]
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
@@ -117,6 +120,28 @@ def test_sagemaker_contract_serves_the_mounted_model_not_the_baked_one(
         assert as_csv.json()["version"] == "2"
     finally:
         engine.remove(name)
+
+
+def test_the_served_frameworks_load_from_bytecode_alone(engine, image):
+    """The dependency layer's bytecode walk (slml_bytecode.py): scikit-learn's modules
+    ship as bytecode only (``NAME.pyc``, no ``NAME.py``), and the server answers with
+    every site-packages module it imported loaded from bytecode (``PYTHONVERBOSE``
+    logs where each code object came from), none compiled from a source."""
+    port = free_port()
+    name = engine.start(name="slml-bytecode", image=image,
+                        options=["--env", f"PORT={port}", "--env", "PYTHONVERBOSE=1"])  # fmt: skip
+    try:
+        assert wait_http(f"http://127.0.0.1:{port}/healthz").status_code == 200
+        answer = httpx.post(f"http://127.0.0.1:{port}/predict", json={"instances": ROWS})
+        assert answer.status_code == 200 and answer.json()["predictions"] == [0, 2]
+        origins = re.findall(r"^# code object from '?([^'\n]+)'?$", engine.logs(name), re.M)
+    finally:
+        engine.remove(name)
+    site = [o for o in origins if "/site-packages/" in o]
+    sourceless = [o for o in site if o.endswith(".pyc") and "/__pycache__/" not in o]
+    record("iris container: site-packages modules served from bytecode only", len(sourceless))
+    assert any(o.endswith("/site-packages/sklearn/__init__.pyc") for o in sourceless)
+    assert len(sourceless) > 300 and not [o for o in site if o.endswith(".py")], site[:5]
 
 
 def test_the_dependency_layer_is_slimmed_like_the_lambda_layer(

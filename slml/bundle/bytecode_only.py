@@ -16,7 +16,7 @@ Standard library only: the Lambda layer's build runs it with the runtime's inter
    beside ``NAME.py`` (``__init__.pyc`` for a package), where CPython's
    SourcelessFileLoader finds it, and ``NAME.py`` is set aside; unless the walk opened
    that source (``inspect``) or code other than the import system listed its directory
-   (``glob("*.py")`` finding plugins);
+   (``glob("*.py")`` finding plugins), or it belongs to ``SOURCE_READERS`` (torch);
 4. **proof**: the walk again, on the final tree: every module the first walk imported
    must import, each sourceless one from its ``NAME.pyc``, and no source may be read
    that the first walk did not read. Then the set-aside sources are deleted; else every
@@ -44,6 +44,9 @@ from pathlib import Path
 
 WALK_TIMEOUT = 600  # seconds; scikit-learn's public modules take ~3 s here
 KEEP_SOURCES = "requirements.source_code: keep"
+# Their JIT compilers read library source when a model runs, not when it imports, where
+# no walk can see it: TorchScript scripting torch's own functions, Triton kernels.
+SOURCE_READERS = ("torch", "torchaudio", "torchvision", "triton")
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 _NOT_MODULES = ("__pycache__", "bin")
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -362,7 +365,9 @@ def shrink(
     trimmed = trim_bytecode(root, first.bytecode, scope=scope)
     if keep_sources:
         return Shrunk(roots, trimmed, kept_sources=KEEP_SOURCES)
-    moves = sourceless_candidates(root, first, scope=scope)
+    readers = {m for dist in SOURCE_READERS for m in top_level_modules(root, dist)}
+    moves = [m for m in sourceless_candidates(root, first, scope=scope)
+             if m.source.split("/", 1)[0] not in readers]  # fmt: skip
     with tempfile.TemporaryDirectory(prefix=".slml-sources-", dir=root.parent) as scratch:
         aside, size = Path(scratch), 0
         try:

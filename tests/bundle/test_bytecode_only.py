@@ -219,6 +219,18 @@ def test_a_module_whose_source_is_read_or_whose_directory_is_listed_keeps_its_so
     assert answer.stdout.strip() == "['one', 'two']", answer.stderr
 
 
+def test_the_packages_whose_jit_reads_their_source_at_run_time_keep_it(tmp_path):
+    """torch scripts its own functions from their source when a model runs (TorchScript),
+    which no import walk sees: a distribution named in SOURCE_READERS keeps its sources."""
+    extra = {"torch/__init__.py": "", "torch/jit.py": "",
+             "fw/sub/__init__.py": "import torch.jit\n"}
+    root = layer(tmp_path / "python", {**SOURCES, **extra})
+    distribution(root, "torch", ["torch/__init__.py", "torch/jit.py"])
+    done = shrink(PYTHON, root, ["fw"])
+    assert done.kept_sources == "" and sourceless(root) == KEPT
+    assert {"torch/__init__", "torch/jit"} <= cached(root) & sources(root)
+
+
 def test_a_module_that_fails_without_its_source_restores_every_source(tmp_path):
     """Nothing the walk can see ahead says ``checks`` needs its own ``.py``; importing
     again without the sources does, and every file goes back where it was."""

@@ -25,9 +25,9 @@ times as often. Figures: spawn → answer (wall), and the init alone (``import
 slml_handler``, timed inside the process). On this shared 2-vCPU machine the ONNX
 init's ratio moves by ±0.1 between runs, so the same run also counts, once each, the
 instructions the ONNX handler's and its floor's whole processes execute (valgrind's
-callgrind, when installed): a figure that does not depend on the machine's load. The host's glibc (2.36)
-runs the manylinux_2_34 wheels built for Lambda, so this is the same code Lambda runs,
-not under Lambda's runtime interface client.
+callgrind, when installed): a figure that does not depend on the machine's load. The
+host's glibc (2.36) runs the manylinux_2_34 wheels built for Lambda, so this is the same
+code Lambda runs, not under Lambda's runtime interface client.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ from slml.bundle.lock import Lock, Target, requirement_name, resolve_lock, runti
 from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import files_under
 from slml.bundle.uvtool import Runner
-from slml.bundle.variants import keeps_sources, model_requirements
+from slml.bundle.variants import keeps_sources, keeps_symbols, model_requirements
 from slml.errors import ConfigError
 from slml.pipeline import Bundle, SizeReport
 from slml.runtime.manifest import MANIFEST_FILE, artifact_digest
@@ -96,7 +96,7 @@ def context_texts(
     """The generated files of the context (``Dockerfile``, ``.dockerignore``, the scripts
     the dependency layer runs: container_layer.py) by name; ``wheels``: the context has a
     ``wheels/`` directory for pip's find-links; ``walked``: what the layer's bytecode walk
-    imports."""
+    imports, and whether its shared libraries keep their symbols."""
     values = {
         "wheels": wheels,
         "model_name": manifest.get("name", "model"),
@@ -109,6 +109,7 @@ def context_texts(
         "uid": UID,
         "donors": " ".join(f"--donor {lib}={req}" for lib, req in sorted(DONORS.items())),
         "bytecode": walked.arguments(),
+        "strip": not walked.keep_symbols,
     }
     return {
         "Dockerfile": render("container/Dockerfile.j2", **values),
@@ -215,7 +216,8 @@ def build_container_context(
     in the image, as the layer's bytecode walk leaves them (slower to measure, cached per
     lock). The dependency layer ships the modules importing the model's and the runtime's
     frameworks reads as bytecode only, unless ``requirements_changes`` (slml.yaml's
-    ``requirements:``) says ``source_code: keep``. Raises ArtifactError/IntegrityError for a bad
+    ``requirements:``) says ``source_code: keep``, and its shared libraries stripped
+    unless it says ``symbols: keep``. Raises ArtifactError/IntegrityError for a bad
     artifact, ConfigError for an unsupported Python, PackagingError when resolving fails.
     The size report adds the documented base image size to the measured layers."""
     base_image(python_version)
@@ -227,7 +229,8 @@ def build_container_context(
     requirements = [*model_reqs, *runtime_requirements()]
     target = Target(provider, python_version=python_version, platform=LOCK_PLATFORM, gpu=gpu)
     lock = resolve_lock(requirements, target=target, cache_dir=cache, runner=runner)
-    walked = Walked.of(model_reqs, keep_sources=keeps_sources(requirements_changes))
+    walked = Walked.of(model_reqs, keep_sources=keeps_sources(requirements_changes),
+                       keep_symbols=keeps_symbols(requirements_changes))  # fmt: skip
     context_reused = _write_context_if_changed(
         artifact_dir, dest, lock=lock, manifest=manifest, digest=digest, provider=provider,
         python_version=python_version, walked=walked,

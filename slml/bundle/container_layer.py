@@ -51,17 +51,23 @@ def script_texts() -> dict[str, str]:
 class Walked:
     """What the layer's bytecode walk imports: the frameworks among ``names``
     (requirement names); ``keep_sources``: every module keeps its source. No names: no
-    walk, every module keeps its bytecode and source."""
+    walk, every module keeps its bytecode and source. ``keep_symbols``: the layer's
+    shared libraries are not stripped (slml_strip.py does not run)."""
 
     names: tuple[str, ...] = ()
     keep_sources: bool = False
+    keep_symbols: bool = False
 
     @classmethod
-    def of(cls, model_requirements: Sequence[str], *, keep_sources: bool = False) -> Walked:
+    def of(
+        cls, model_requirements: Sequence[str], *, keep_sources: bool = False,
+        keep_symbols: bool = False,
+    ) -> Walked:  # fmt: skip
         """The model's requirement names and the serving runtime's (uvicorn and what it
         serves with), sorted."""
         names = [*model_requirements, *runtime_requirements()]
-        return cls(tuple(sorted({requirement_name(r) for r in names})), keep_sources)
+        return cls(tuple(sorted({requirement_name(r) for r in names})), keep_sources,
+                   keep_symbols)  # fmt: skip
 
     def arguments(self) -> str:
         """``slml_bytecode.py``'s arguments after ``--site --lock``."""
@@ -93,15 +99,17 @@ def measure_dependencies(
     runner: Runner = subprocess.run,
 ) -> tuple[int, tuple[tuple[str, int], ...]]:
     """Install the lock for linux x86_64 into a temporary directory with uv, as the
-    Dockerfile's pip layer would, slim and strip it as the layer does and return (bytes,
-    ten largest packages). pip writes bytecode in the image; uv compiles it here too
+    Dockerfile's pip layer would, slim (and strip, unless ``walked.keep_symbols``) it as
+    the layer does and return (bytes, ten largest packages). pip writes bytecode in the
+    image; uv compiles it here too
     when this interpreter is the target's version, and then this interpreter does what
     slml_bytecode.py does in the image (``walked``; else the figure leaves out the .pyc
     files, ~25% for the iris stack, and keeps every source). Cached by lock hash and
     ``walked`` under ``<cache>/container-sizes``."""
     bytecode = bytecode and python_version == f"{sys.version_info.major}.{sys.version_info.minor}"
     walk = hashlib.sha256(walked.arguments().encode()).hexdigest()[:12]
-    suffix = (f"-pyc-walked-{walk}" if bytecode else "") + "-slim-strip"
+    suffix = (f"-pyc-walked-{walk}" if bytecode else "") + "-slim"
+    suffix += "" if walked.keep_symbols else "-strip"
     cached = Path(cache_dir) / "container-sizes" / f"{lock.hash}-{python_version}{suffix}.json"
     if cached.is_file():
         data = json.loads(cached.read_text("utf-8"))
@@ -113,7 +121,8 @@ def measure_dependencies(
             args += ["--compile-bytecode", "--python", sys.executable]
         run_uv([*args, "--quiet", "-r", str(lock.path)], runner=runner)
         slim_module.slim(Path(tmp), keep_bytecode=True)  # as the image's layer does
-        elf_strip.strip_tree(Path(tmp))
+        if not walked.keep_symbols:
+            elf_strip.strip_tree(Path(tmp))
         if bytecode and walked.names:
             _walk(Path(tmp), walked)
         total, largest = tree_size(Path(tmp)), _top_entries(Path(tmp))

@@ -79,7 +79,7 @@ from slml.bundle.onnx_export import export_for_function
 from slml.bundle.runtime_files import copy_runtime
 from slml.bundle.size import human, measure, package_sizes, zip_dir
 from slml.bundle.uvtool import Runner
-from slml.bundle.variants import keeps_sources, model_requirements
+from slml.bundle.variants import keeps_sources, keeps_symbols, model_requirements
 from slml.errors import PackagingError
 from slml.pipeline import Bundle, LambdaBuildOutputs, NullReporter, Reporter, SizeReport
 from slml.runtime.manifest import artifact_digest
@@ -248,6 +248,7 @@ def build_lambda_bundle(
         exclude=excluded_runtime_packages(manifest.get("requirements", [])),
         keep=model_reqs, full=options.bytecode == "full",
         keep_sources=keeps_sources(options.requirements),
+        keep_symbols=keeps_symbols(options.requirements),
     )  # fmt: skip
     parts, bytecode_note = _with_bytecode(
         lambda compiler: _assemble(

@@ -47,14 +47,16 @@ RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath")
 def layer_key(
     lock: Lock, target: Target, interpreter: Interpreter | None = None, *,
     requirements: Sequence[str] = (), full: bool = False, keep_sources: bool = False,
+    keep_symbols: bool = False,
 ) -> str:  # fmt: skip
     """The layer's cache key: the lock, the target, the model's requirement names (they
     decide which serving-only packages stay and which frameworks the bytecode walk
-    imports), and the bytecode compiler if any, with ``full`` (every module compiled)
-    or ``keep_sources`` (the walked modules keep their sources)."""
+    imports), the bytecode compiler if any, with ``full`` (every module compiled)
+    or ``keep_sources`` (the walked modules keep their sources), and ``keep_symbols``
+    (the shared libraries are not stripped)."""
     names = ",".join(sorted({requirement_name(r) for r in requirements}))
     data = f"{lock.hash}\n{target.python_version}\n{target.platform or 'host'}\nlayout 6"
-    data += f"\nrequires {names}"
+    data += f"\nrequires {names}" + ("\nsymbols kept" if keep_symbols else "")
     if interpreter is not None:
         layout = "full" if full else "walked, sources kept" if keep_sources else "walked"
         data += f"\nbytecode {interpreter.version} unchecked-hash {layout}"
@@ -99,13 +101,15 @@ def build_layer(
     keep: Sequence[str] = (),
     full: bool = False,
     keep_sources: bool = False,
+    keep_symbols: bool = False,
 ) -> tuple[Path, Path, bool, list[str]]:
     """The layer for ``lock``: ``(layer.zip, python/ dir, reused, notes)``, cached;
     compiled to bytecode by ``interpreter`` when given (layer_bytecode.py: what the
     frameworks of ``keep`` import, as bytecode only unless ``keep_sources``; every
-    module, with its source, if ``full``)."""
+    module, with its source, if ``full``); its shared libraries stripped of symbol
+    tables and debug info unless ``keep_symbols``."""
     key = layer_key(lock, target, interpreter, requirements=keep, full=full,
-                    keep_sources=keep_sources)  # fmt: skip
+                    keep_sources=keep_sources, keep_symbols=keep_symbols)  # fmt: skip
     home = Path(cache_dir) / "lambda-layers" / key
     home.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(home) + ".lock"):
@@ -115,6 +119,7 @@ def build_layer(
         notes = _stage_layer(
             lock, home, target=target, machine=machine, exclude=exclude, runner=runner,
             interpreter=interpreter, keep=keep, full=full, keep_sources=keep_sources,
+            keep_symbols=keep_symbols,
         )  # fmt: skip
     return home / "layer.zip", home / "python", False, notes
 
@@ -131,6 +136,7 @@ def _stage_layer(
     keep: Sequence[str] = (),
     full: bool = False,
     keep_sources: bool = False,
+    keep_symbols: bool = False,
 ) -> list[str]:
     """Install, check, slim, compile and zip into a temp dir, then rename it to ``home``.
     ``keep``: the model's own requirements, never dropped as serving-only, whose
@@ -169,11 +175,7 @@ def _stage_layer(
         notes.append(
             f"slimmed: removed {report.removed_files} files ({human(report.removed_bytes)})"
         )
-        stripped = [strip_tree(root) for root in (staged, work / "lib") if root.is_dir()]
-        notes.append(
-            f"stripped {sum(r.files for r in stripped)} native binaries of their symbol "
-            f"tables and debug info ({human(sum(r.saved_bytes for r in stripped))})"
-        )
+        notes.append(_strip(staged, work / "lib", keep_symbols=keep_symbols))
         if interpreter is not None:
             notes += compile_layer(
                 interpreter, staged, lambda_path=LAYER_ROOT, requirements=keep, full=full,
@@ -188,3 +190,14 @@ def _stage_layer(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return notes
+
+
+def _strip(*roots: Path, keep_symbols: bool) -> str:
+    """Strip the shared libraries under ``roots`` (elf_strip.py) unless ``keep_symbols``;
+    the build's note either way."""
+    if keep_symbols:
+        return ("kept the native binaries' symbol tables and debug info "
+                "(requirements.symbols: keep)")  # fmt: skip
+    stripped = [strip_tree(root) for root in roots if root.is_dir()]
+    return (f"stripped {sum(r.files for r in stripped)} native binaries of their symbol "
+            f"tables and debug info ({human(sum(r.saved_bytes for r in stripped))})")  # fmt: skip

@@ -52,6 +52,13 @@ def keeps_sources(changes: Any = None) -> bool:
     return getattr(changes, "source_code", "auto") == "keep"
 
 
+def keeps_symbols(changes: Any = None) -> bool:
+    """Whether slml.yaml's ``requirements:`` (``changes``, a RequirementsConfig or None)
+    asks the installed shared libraries to keep their symbol tables and debug info
+    (``symbols: keep``); else elf_strip.py drops them."""
+    return getattr(changes, "symbols", "strip") == "keep"
+
+
 def _describe(changes: Any) -> str:
     parts = [f"removed {', '.join(changes.remove)}"] if changes.remove else []
     parts += [f"{old} → {new}" for old, new in changes.replace.items()]

@@ -101,7 +101,8 @@ class ProjectConfig(BaseModel):
     requirements: RequirementsConfig = Field(
         default_factory=RequirementsConfig,
         description="remove / replace / add requirements of the artifact when building, "
-        "and whether their modules ship their sources (source_code)",
+        "and whether their modules ship their sources (source_code) and their shared "
+        "libraries their symbols (symbols)",
     )
     packages: PackagesConfig = Field(
         default_factory=PackagesConfig, description="package index, extra indexes, find-links"

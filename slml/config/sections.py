@@ -345,7 +345,8 @@ class RequirementsConfig(Section):
     """`requirements:` changes to the artifact's derived requirements, applied when a
     bundle is built (the artifact itself is never changed): ``remove`` names, ``replace``
     a name by another requirement, ``add`` (re-pins a name already there); and whether
-    the installed modules ship their sources (``source_code``)."""
+    the installed modules ship their sources (``source_code``) and their shared libraries
+    their symbol tables (``symbols``)."""
 
     add: list[Annotated[str, Field(pattern=_REQUIREMENT)]] = Field(default_factory=list)
     remove: list[Annotated[str, Field(pattern=_DIST_NAME)]] = Field(default_factory=list)
@@ -357,6 +358,13 @@ class RequirementsConfig(Section):
         "(the Lambda layer and the container image; proved at build by importing the "
         "frameworks again without their sources), so tracebacks through them name file and "
         "line but show no source text; keep: every module ships its .py (larger)",
+    )
+    symbols: Literal["strip", "keep"] = Field(
+        default="strip",
+        description="strip: the installed shared libraries lose their symbol tables and "
+        "debug info (the Lambda layer and the container image; the loader reads neither); "
+        "keep: they ship as the wheels have them, for perf or gdb on a deployed function "
+        "(larger)",
     )
 
 

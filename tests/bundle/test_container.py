@@ -40,6 +40,7 @@ GOLDEN_VALUES = {
     "wheels": False,
     "donors": "--donor libgomp.so.1=scikit-learn==1.9.1",
     "bytecode": "httptools orjson scikit-learn uvicorn uvloop",
+    "strip": True,
 }
 
 
@@ -202,11 +203,13 @@ def test_templates_match_goldens(template: str, golden: str) -> None:
     assert rendered == path.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("wheels", [False, True])
-def test_golden_dockerfile_also_passes_hadolint(tmp_path, wheels: bool) -> None:
+@pytest.mark.parametrize(("wheels", "strip"), [(False, True), (True, True), (True, False)])
+def test_golden_dockerfile_also_passes_hadolint(tmp_path, wheels: bool, strip: bool) -> None:
     path = tmp_path / "Dockerfile"
-    path.write_text(render("container/Dockerfile.j2", **{**GOLDEN_VALUES, "wheels": wheels}))
+    path.write_text(render("container/Dockerfile.j2",
+                           **{**GOLDEN_VALUES, "wheels": wheels, "strip": strip}))  # fmt: skip
     assert ("--mount=type=bind,source=wheels" in path.read_text()) is wheels
+    assert ("python /app/slml_strip.py --site" in path.read_text()) is strip
     done = subprocess.run([hadolint(), "--no-color", str(path)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
     assert re.search(r"^FROM python:3\.11\.\d+-slim-bookworm$", path.read_text(), re.M)

@@ -50,3 +50,18 @@ def test_the_predicted_layer_is_smaller_without_the_sources(tmp_path, _iris_arti
         )  # fmt: skip
         sizes[name] = bundle.size.parts["dependencies"]
     assert sizes["auto"] < sizes["keep"] - 15 * 1024 * 1024  # scikit-learn's sources, mostly
+
+
+def test_symbols_keep_leaves_the_strip_out_of_the_dockerfile(tmp_path, _iris_artifact_master):
+    """``requirements.symbols: keep``: the layer's RUN line does not run slml_strip.py;
+    the default does."""
+    runs = {}
+    for name, changes in (("strip", None), ("keep", RequirementsConfig(symbols="keep"))):
+        bundle = build_container_context(
+            _iris_artifact_master, tmp_path / name, provider="gcp", cache_dir=tmp_path / "cache",
+            measure=False, requirements_changes=changes,
+        )  # fmt: skip
+        runs[name] = (bundle.path / "Dockerfile").read_text()
+    assert "&& python /app/slml_strip.py --site" in runs["strip"]
+    assert "&& python /app/slml_strip.py --site" not in runs["keep"]
+    assert Walked.of([], keep_symbols=True).arguments() == Walked.of([]).arguments()

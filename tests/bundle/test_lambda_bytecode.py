@@ -137,6 +137,33 @@ def test_source_code_keep_ships_every_source_beside_the_bytecode_read(
 
 
 @pytest.mark.slow
+def test_symbols_keep_ships_the_shared_libraries_as_the_wheels_have_them(
+    _iris_artifact_master, tmp_path, cache, plain, iris_rows
+):
+    """``requirements.symbols: keep`` (for perf or gdb on a deployed function): no shared
+    library loses its symbol table, in a layer of its own, and the bundle still answers."""
+    from slml.bundle.elf_strip import stripped
+
+    changes = RequirementsConfig(symbols="keep")
+    kept = build(_iris_artifact_master, tmp_path / "out", cache, bytecode="never",
+                 requirements=changes)  # fmt: skip
+    layer, bare = kept.files["layer_dir"], plain.files["layer_dir"]
+    assert layer != bare
+    assert any(n.startswith("kept the native binaries' symbol tables") for n in kept.notes)
+    assert any(n.startswith("stripped ") for n in plain.notes)
+
+    def strippable(root: Path) -> list[str]:
+        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.so*")
+                      if p.is_file() and stripped(p.read_bytes()) is not None)  # fmt: skip
+
+    assert strippable(layer), "no shared library in the layer kept a symbol table"
+    assert strippable(bare) == []
+    assert kept.size.parts["layer"] > plain.size.parts["layer"]
+    done = run_isolated(kept, predict_event(iris_rows), flags=("-I", "-S", "-B"))
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.slow
 def test_never_ships_no_bytecode_and_the_size_report_counts_it(compiled, plain):
     for zipped in (plain.files["layer"], plain.files["zip"]):
         assert not any(n.endswith(".pyc") or "__pycache__" in n for n in zip_names(zipped))
@@ -193,8 +220,9 @@ def test_the_layer_cache_key_says_whether_and_by_whom_bytecode_was_compiled(tmp_
         layer_key(lock, target, compiler, full=True),  # every module compiled
         layer_key(lock, target, compiler, requirements=["numpy==2.0.0"]),  # what is walked
         layer_key(lock, target, compiler, keep_sources=True),  # no module sourceless
+        layer_key(lock, target, compiler, keep_symbols=True),  # no library stripped
     }
-    assert len(keys) == 6
+    assert len(keys) == 7
     assert layer_key(lock, target, None) == layer_key(lock, target)
     assert layer_key(lock, target, None, full=True) == layer_key(lock, target)  # no bytecode
     assert layer_key(lock, target, compiler, requirements=["NumPy>=1", "scipy"]) == layer_key(

@@ -1,11 +1,12 @@
 """``requirements.source_code``: whether the installed modules a cold start reads ship
-as bytecode only (auto) or keep their sources (keep), for every target that builds."""
+as bytecode only (auto) or keep their sources (keep), for every target that builds; and
+``requirements.symbols``: whether their shared libraries are stripped (strip) or not."""
 
 from __future__ import annotations
 
 import pytest
 
-from slml.bundle.variants import keeps_sources
+from slml.bundle.variants import keeps_sources, keeps_symbols
 from slml.config import parse_config
 from slml.errors import ConfigError
 
@@ -38,3 +39,18 @@ def test_any_other_value_names_the_key_and_the_choices(value: str, shown: str) -
 def test_a_misspelt_key_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"requirements\.sources: unknown key"):
         parse_config(f"{BASE}requirements: {{sources: keep}}\n")
+
+
+def test_symbols_default_to_strip_and_keep_is_the_way_back() -> None:
+    assert parse_config(BASE).requirements.symbols == "strip"
+    assert not keeps_symbols(parse_config(BASE).requirements) and not keeps_symbols(None)
+    kept = parse_config(f"{BASE}requirements: {{symbols: keep, source_code: keep}}\n")
+    assert keeps_symbols(kept.requirements) and keeps_sources(kept.requirements)
+
+
+@pytest.mark.parametrize(("value", "shown"), [("debug", "'debug'"), ("false", "False")])
+def test_symbols_any_other_value_names_the_key_and_the_choices(value: str, shown: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(f"{BASE}requirements: {{symbols: {value}}}\n")
+    expected = f"requirements.symbols: {shown} is not allowed; expected 'strip' or 'keep'"
+    assert expected in str(info.value)

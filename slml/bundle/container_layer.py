@@ -101,11 +101,10 @@ def measure_dependencies(
     """Install the lock for linux x86_64 into a temporary directory with uv, as the
     Dockerfile's pip layer would, slim (and strip, unless ``walked.keep_symbols``) it as
     the layer does and return (bytes, ten largest packages). pip writes bytecode in the
-    image; uv compiles it here too
-    when this interpreter is the target's version, and then this interpreter does what
-    slml_bytecode.py does in the image (``walked``; else the figure leaves out the .pyc
-    files, ~25% for the iris stack, and keeps every source). Cached by lock hash and
-    ``walked`` under ``<cache>/container-sizes``."""
+    image; uv compiles it here too when this interpreter is the target's version, and
+    then this interpreter does what slml_bytecode.py does in the image (``walked``; else
+    the figure leaves out the .pyc files, ~25% for the iris stack, and keeps every
+    source). Cached by lock hash and ``walked`` under ``<cache>/container-sizes``."""
     bytecode = bytecode and python_version == f"{sys.version_info.major}.{sys.version_info.minor}"
     walk = hashlib.sha256(walked.arguments().encode()).hexdigest()[:12]
     suffix = (f"-pyc-walked-{walk}" if bytecode else "") + "-slim"

@@ -33,7 +33,7 @@ from slml.bundle import cache_dir as default_cache_dir
 from slml.bundle import incremental, sources
 from slml.bundle.container_layer import (
     LOCK_PLATFORM,
-    Walked,
+    LayerSteps,
     measure_dependencies,
     script_texts,
     tree_size,
@@ -91,12 +91,12 @@ def _normalise_modes(root: Path) -> None:
 
 def context_texts(
     *, manifest: dict[str, Any], digest: str, provider: str, python_version: str,
-    wheels: bool = False, walked: Walked = Walked(),
+    wheels: bool = False, steps: LayerSteps = LayerSteps(),
 ) -> dict[str, str]:
     """The generated files of the context (``Dockerfile``, ``.dockerignore``, the scripts
     the dependency layer runs: container_layer.py) by name; ``wheels``: the context has a
-    ``wheels/`` directory for pip's find-links; ``walked``: what the layer's bytecode walk
-    imports, and whether its shared libraries keep their symbols."""
+    ``wheels/`` directory for pip's find-links; ``steps``: what the dependency layer's scripts
+    do after pip (container_layer.LayerSteps)."""
     values = {
         "wheels": wheels,
         "model_name": manifest.get("name", "model"),
@@ -108,8 +108,8 @@ def context_texts(
         "python_patch": PYTHON_PATCH[python_version],
         "uid": UID,
         "donors": " ".join(f"--donor {lib}={req}" for lib, req in sorted(DONORS.items())),
-        "bytecode": walked.arguments(),
-        "strip": not walked.keep_symbols,
+        "bytecode": steps.arguments(),
+        "strip": not steps.keep_symbols,
     }
     return {
         "Dockerfile": render("container/Dockerfile.j2", **values),
@@ -127,10 +127,10 @@ def write_context(
     digest: str,
     provider: str,
     python_version: str,
-    walked: Walked = Walked(),
+    steps: LayerSteps = LayerSteps(),
 ) -> Path:
-    """(Re)write the build context at ``dest`` from a resolved lock (``walked``: what
-    the dependency layer's bytecode walk imports). Returns ``dest``."""
+    """(Re)write the build context at ``dest`` from a resolved lock (``steps``: what
+    the dependency layer's scripts do after pip). Returns ``dest``."""
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
@@ -148,7 +148,7 @@ def write_context(
             shutil.copyfile(wheel, dest / "wheels" / wheel.name)
     texts = context_texts(
         manifest=manifest, digest=digest, provider=provider, python_version=python_version,
-        wheels=bool(wheels), walked=walked,
+        wheels=bool(wheels), steps=steps,
     )  # fmt: skip
     for name, text in texts.items():
         (dest / name).write_text(text, "utf-8")
@@ -229,11 +229,11 @@ def build_container_context(
     requirements = [*model_reqs, *runtime_requirements()]
     target = Target(provider, python_version=python_version, platform=LOCK_PLATFORM, gpu=gpu)
     lock = resolve_lock(requirements, target=target, cache_dir=cache, runner=runner)
-    walked = Walked.of(model_reqs, keep_sources=keeps_sources(requirements_changes),
+    steps = LayerSteps.of(model_reqs, keep_sources=keeps_sources(requirements_changes),
                        keep_symbols=keeps_symbols(requirements_changes))  # fmt: skip
     context_reused = _write_context_if_changed(
         artifact_dir, dest, lock=lock, manifest=manifest, digest=digest, provider=provider,
-        python_version=python_version, walked=walked,
+        python_version=python_version, steps=steps,
     )  # fmt: skip
     files = {"context": dest, "dockerfile": dest / "Dockerfile", "lock": dest / "requirements.lock"}
     reused_parts = ["context"] if context_reused else []
@@ -246,7 +246,7 @@ def build_container_context(
         ):
             reused_parts.append("model.tar.gz")
     size = _size_report(dest, lock, python_version, cache, runner, measure=measure, pyc=bytecode,
-                        walked=walked)  # fmt: skip
+                        steps=steps)  # fmt: skip
     notes: tuple[str, ...] = (
         f"container context for {IMAGE_PLATFORM}: {base_image(python_version)}, "
         f"{len(lock.pins)} pinned packages, non-root uid {UID}, model in the last layer",
@@ -272,14 +272,14 @@ def build_container_context(
 
 def _write_context_if_changed(
     artifact_dir: Path, dest: Path, *, lock: Lock, manifest: dict[str, Any], digest: str,
-    provider: str, python_version: str, walked: Walked,
+    provider: str, python_version: str, steps: LayerSteps,
 ) -> bool:  # fmt: skip
     """``write_context`` unless the context at ``dest`` was built from the same inputs
     (lock, artifact, runtime, generated files) and is untouched. True when reused."""
     lines, wheels = context_sources(lock)
     texts = context_texts(
         manifest=manifest, digest=digest, provider=provider, python_version=python_version,
-        wheels=bool(wheels), walked=walked,
+        wheels=bool(wheels), steps=steps,
     )  # fmt: skip
     inputs = incremental.digest(
         incremental.file_digest(lock.path),
@@ -292,7 +292,7 @@ def _write_context_if_changed(
     def build() -> list[Path]:
         write_context(
             artifact_dir, dest, lock=lock, manifest=manifest, digest=digest, provider=provider,
-            python_version=python_version, walked=walked,
+            python_version=python_version, steps=steps,
         )  # fmt: skip
         return [dest, *files_under(dest)]
 
@@ -312,13 +312,13 @@ def _size_report(
     *,
     measure: bool,
     pyc: bool,
-    walked: Walked,
+    steps: LayerSteps,
 ) -> SizeReport:
     deps: int = 0
     largest: tuple[tuple[str, int], ...] = ()
     if measure:
         deps, largest = measure_dependencies(
-            lock, python_version=python_version, cache_dir=cache, bytecode=pyc, walked=walked,
+            lock, python_version=python_version, cache_dir=cache, bytecode=pyc, steps=steps,
             runner=runner,
         )  # fmt: skip
     parts = {

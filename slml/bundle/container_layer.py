@@ -48,11 +48,11 @@ def script_texts() -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class Walked:
-    """What the layer's bytecode walk imports: the frameworks among ``names``
-    (requirement names); ``keep_sources``: every module keeps its source. No names: no
-    walk, every module keeps its bytecode and source. ``keep_symbols``: the layer's
-    shared libraries are not stripped (slml_strip.py does not run)."""
+class LayerSteps:
+    """What the dependency layer's scripts do after pip: the bytecode walk imports the
+    frameworks among ``names`` (requirement names; none: no walk, every module keeps its
+    bytecode and source); ``keep_sources``: every module keeps its source;
+    ``keep_symbols``: the shared libraries are not stripped (slml_strip.py does not run)."""
 
     names: tuple[str, ...] = ()
     keep_sources: bool = False
@@ -62,7 +62,7 @@ class Walked:
     def of(
         cls, model_requirements: Sequence[str], *, keep_sources: bool = False,
         keep_symbols: bool = False,
-    ) -> Walked:  # fmt: skip
+    ) -> LayerSteps:  # fmt: skip
         """The model's requirement names and the serving runtime's (uvicorn and what it
         serves with), sorted."""
         names = [*model_requirements, *runtime_requirements()]
@@ -95,20 +95,20 @@ def measure_dependencies(
     python_version: str,
     cache_dir: Path,
     bytecode: bool = True,
-    walked: Walked = Walked(),
+    steps: LayerSteps = LayerSteps(),
     runner: Runner = subprocess.run,
 ) -> tuple[int, tuple[tuple[str, int], ...]]:
     """Install the lock for linux x86_64 into a temporary directory with uv, as the
-    Dockerfile's pip layer would, slim (and strip, unless ``walked.keep_symbols``) it as
+    Dockerfile's pip layer would, slim (and strip, unless ``steps.keep_symbols``) it as
     the layer does and return (bytes, ten largest packages). pip writes bytecode in the
     image; uv compiles it here too when this interpreter is the target's version, and
-    then this interpreter does what slml_bytecode.py does in the image (``walked``; else
+    then this interpreter does what slml_bytecode.py does in the image (``steps``; else
     the figure leaves out the .pyc files, ~25% for the iris stack, and keeps every
-    source). Cached by lock hash and ``walked`` under ``<cache>/container-sizes``."""
+    source). Cached by lock hash and ``steps`` under ``<cache>/container-sizes``."""
     bytecode = bytecode and python_version == f"{sys.version_info.major}.{sys.version_info.minor}"
-    walk = hashlib.sha256(walked.arguments().encode()).hexdigest()[:12]
+    walk = hashlib.sha256(steps.arguments().encode()).hexdigest()[:12]
     suffix = (f"-pyc-walked-{walk}" if bytecode else "") + "-slim"
-    suffix += "" if walked.keep_symbols else "-strip"
+    suffix += "" if steps.keep_symbols else "-strip"
     cached = Path(cache_dir) / "container-sizes" / f"{lock.hash}-{python_version}{suffix}.json"
     if cached.is_file():
         data = json.loads(cached.read_text("utf-8"))
@@ -120,18 +120,18 @@ def measure_dependencies(
             args += ["--compile-bytecode", "--python", sys.executable]
         run_uv([*args, "--quiet", "-r", str(lock.path)], runner=runner)
         slim_module.slim(Path(tmp), keep_bytecode=True)  # as the image's layer does
-        if not walked.keep_symbols:
+        if not steps.keep_symbols:
             elf_strip.strip_tree(Path(tmp))
-        if bytecode and walked.names:
-            _walk(Path(tmp), walked)
+        if bytecode and steps.names:
+            _walk(Path(tmp), steps)
         total, largest = tree_size(Path(tmp)), _top_entries(Path(tmp))
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps({"bytes": total, "largest": largest}), "utf-8")
     return total, largest
 
 
-def _walk(root: Path, walked: Walked) -> None:
+def _walk(root: Path, steps: LayerSteps) -> None:
     """slml_bytecode.py's work on ``root`` with this interpreter; a walk that cannot
     tell here (a wheel this host cannot load) leaves it as the image would."""
     with contextlib.suppress(WalkUnavailable):
-        shrink(sys.executable, root, walked.names, keep_sources=walked.keep_sources)
+        shrink(sys.executable, root, steps.names, keep_sources=steps.keep_sources)

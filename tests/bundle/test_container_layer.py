@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from slml.bundle.container import build_container_context
-from slml.bundle.container_layer import Walked
+from slml.bundle.container_layer import LayerSteps
 from slml.config.sections import RequirementsConfig
 
 KEEP = RequirementsConfig(source_code="keep")
@@ -18,10 +18,10 @@ def walk_line(dockerfile: str) -> str:
 
 
 def test_the_walked_names_are_the_models_and_the_runtimes() -> None:
-    walked = Walked.of(["scikit-learn==1.9.1", "NumPy>=2"])
-    assert walked.names == ("httptools", "numpy", "orjson", "scikit-learn", "uvicorn", "uvloop")
-    assert walked.arguments() == "httptools numpy orjson scikit-learn uvicorn uvloop"
-    kept = Walked.of(["scikit-learn"], keep_sources=True)
+    steps = LayerSteps.of(["scikit-learn==1.9.1", "NumPy>=2"])
+    assert steps.names == ("httptools", "numpy", "orjson", "scikit-learn", "uvicorn", "uvloop")
+    assert steps.arguments() == "httptools numpy orjson scikit-learn uvicorn uvloop"
+    kept = LayerSteps.of(["scikit-learn"], keep_sources=True)
     assert kept.arguments().startswith("--keep-sources httptools ")
 
 
@@ -64,4 +64,4 @@ def test_symbols_keep_leaves_the_strip_out_of_the_dockerfile(tmp_path, _iris_art
         runs[name] = (bundle.path / "Dockerfile").read_text()
     assert "&& python /app/slml_strip.py --site" in runs["strip"]
     assert "&& python /app/slml_strip.py --site" not in runs["keep"]
-    assert Walked.of([], keep_symbols=True).arguments() == Walked.of([]).arguments()
+    assert LayerSteps.of([], keep_symbols=True).arguments() == LayerSteps.of([]).arguments()
